@@ -1,0 +1,10 @@
+//! The SIP protocol layer (RFC 3261 and the extensions trunks and phones use).
+//!
+//! Sans-IO: nothing here opens a socket, spawns a task or reads a clock. Bytes and the current
+//! time (`std::time::Instant`) come in as arguments; messages to send, events and the next
+//! timer deadline come out as values. The tokio shell in `crate::shell` drives it.
+//!
+//! Rooms:
+//! - [`message`]: typed requests and responses, and their wire form.
+
+pub mod message;

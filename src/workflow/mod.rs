@@ -1,0 +1,2 @@
+//! The workflow domain: tickets, the working-day calendar and deadline policy. Sans-IO: the
+//! current time is always an argument.
