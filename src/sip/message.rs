@@ -112,7 +112,10 @@ pub struct Param {
 
 impl Param {
     pub fn new(name: impl Into<String>, value: Option<String>) -> Param {
-        Param { name: name.into(), value }
+        Param {
+            name: name.into(),
+            value,
+        }
     }
 }
 
@@ -123,7 +126,10 @@ pub fn find_param<'a>(params: &'a [Param], name: &str) -> Option<&'a Param> {
 
 /// Sets (replacing) or adds a parameter.
 pub fn set_param(params: &mut Vec<Param>, name: &str, value: Option<String>) {
-    match params.iter_mut().find(|p| p.name.eq_ignore_ascii_case(name)) {
+    match params
+        .iter_mut()
+        .find(|p| p.name.eq_ignore_ascii_case(name))
+    {
         Some(p) => p.value = value,
         None => params.push(Param::new(name, value)),
     }
@@ -212,7 +218,11 @@ pub struct NameAddr {
 
 impl NameAddr {
     pub fn new(uri: Uri) -> NameAddr {
-        NameAddr { display: None, uri, params: Vec::new() }
+        NameAddr {
+            display: None,
+            uri,
+            params: Vec::new(),
+        }
     }
 
     pub fn tag(&self) -> Option<&str> {
@@ -312,17 +322,26 @@ impl Headers {
     }
 
     pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.0.push(Header { name: name.into(), value: value.into() });
+        self.0.push(Header {
+            name: name.into(),
+            value: value.into(),
+        });
     }
 
     /// The first value of a header.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+        self.0
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
     }
 
     /// All values of a header, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+        self.0
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -493,7 +512,10 @@ fn write_common(
     for v in via {
         write!(f, "Via: {v}\r\n")?;
     }
-    write!(f, "From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\n")
+    write!(
+        f,
+        "From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\n"
+    )
 }
 
 fn write_rest(f: &mut fmt::Formatter<'_>, headers: &Headers, body_len: usize) -> fmt::Result {
@@ -510,7 +532,14 @@ fn write_rest(f: &mut fmt::Formatter<'_>, headers: &Headers, body_len: usize) ->
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} SIP/2.0\r\n", self.method, self.uri)?;
-        write_common(f, &self.via, &self.from, &self.to, &self.call_id, &self.cseq)?;
+        write_common(
+            f,
+            &self.via,
+            &self.from,
+            &self.to,
+            &self.call_id,
+            &self.cseq,
+        )?;
         if let Some(mf) = self.max_forwards {
             write!(f, "Max-Forwards: {mf}\r\n")?;
         }
@@ -522,7 +551,14 @@ impl fmt::Display for Request {
 impl fmt::Display for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SIP/2.0 {} {}\r\n", self.status, self.reason)?;
-        write_common(f, &self.via, &self.from, &self.to, &self.call_id, &self.cseq)?;
+        write_common(
+            f,
+            &self.via,
+            &self.from,
+            &self.to,
+            &self.call_id,
+            &self.cseq,
+        )?;
         write_rest(f, &self.headers, self.body.len())
     }
 }

@@ -6,5 +6,7 @@
 //!
 //! Rooms:
 //! - [`message`]: typed requests and responses, and their wire form.
+//! - [`peer`]: transports, addresses and connections of a hop.
 
 pub mod message;
+pub mod peer;
