@@ -1,1 +1,1 @@
-//! placeholder
+//! The tokio shell.
