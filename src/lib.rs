@@ -16,9 +16,11 @@
 
 pub mod call;
 pub mod cli;
+pub mod config;
 pub mod dialplan;
 pub mod http;
 pub mod media;
+pub mod metrics;
 pub mod pii;
 pub mod shell;
 pub mod sip;
