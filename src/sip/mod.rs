@@ -7,6 +7,9 @@
 //! Rooms:
 //! - [`message`]: typed requests and responses, and their wire form.
 //! - [`peer`]: transports, addresses and connections of a hop.
+//! - [`transaction`]: the RFC 3261 §17 transaction layer (four state machines, timers,
+//!   retransmission absorption, CANCEL matching) behind one demultiplexer.
 
 pub mod message;
 pub mod peer;
+pub mod transaction;
