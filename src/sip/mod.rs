@@ -9,7 +9,9 @@
 //! - [`peer`]: transports, addresses and connections of a hop.
 //! - [`transaction`]: the RFC 3261 §17 transaction layer (four state machines, timers,
 //!   retransmission absorption, CANCEL matching) behind one demultiplexer.
+//! - [`dialog`]: RFC 3261 §12 dialogs: ids, route sets, remote targets, CSeq, in-dialog requests.
 
+pub mod dialog;
 pub mod message;
 pub mod peer;
 pub mod transaction;
