@@ -10,8 +10,10 @@
 //! - [`transaction`]: the RFC 3261 §17 transaction layer (four state machines, timers,
 //!   retransmission absorption, CANCEL matching) behind one demultiplexer.
 //! - [`dialog`]: RFC 3261 §12 dialogs: ids, route sets, remote targets, CSeq, in-dialog requests.
+//! - [`reliable`]: RFC 3262 reliable provisionals (RSeq, retransmission, PRACK/RAck).
 
 pub mod dialog;
 pub mod message;
 pub mod peer;
+pub mod reliable;
 pub mod transaction;
