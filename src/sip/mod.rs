@@ -11,9 +11,11 @@
 //!   retransmission absorption, CANCEL matching) behind one demultiplexer.
 //! - [`dialog`]: RFC 3261 §12 dialogs: ids, route sets, remote targets, CSeq, in-dialog requests.
 //! - [`reliable`]: RFC 3262 reliable provisionals (RSeq, retransmission, PRACK/RAck).
+//! - [`session_timer`]: RFC 4028 session-interval negotiation and refresh/expiry deadlines.
 
 pub mod dialog;
 pub mod message;
 pub mod peer;
 pub mod reliable;
+pub mod session_timer;
 pub mod transaction;
