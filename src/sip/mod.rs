@@ -12,9 +12,11 @@
 //! - [`dialog`]: RFC 3261 §12 dialogs: ids, route sets, remote targets, CSeq, in-dialog requests.
 //! - [`reliable`]: RFC 3262 reliable provisionals (RSeq, retransmission, PRACK/RAck).
 //! - [`session_timer`]: RFC 4028 session-interval negotiation and refresh/expiry deadlines.
+//! - [`offer_answer`]: who owes an SDP offer or answer, glare (491) and pending offers (500).
 
 pub mod dialog;
 pub mod message;
+pub mod offer_answer;
 pub mod peer;
 pub mod reliable;
 pub mod session_timer;
