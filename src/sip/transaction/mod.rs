@@ -44,6 +44,7 @@
 
 mod client;
 mod client_inv;
+mod matching;
 mod server;
 mod server_inv;
 pub mod timers;
@@ -61,6 +62,7 @@ pub use timers::TimerConfig;
 
 use client::ClientNonInvite;
 use client_inv::ClientInvite;
+use matching::{client_key, server_key, TxKey};
 use server::ServerNonInvite;
 use server_inv::ServerInvite;
 
@@ -163,15 +165,6 @@ impl Outputs {
     pub(crate) fn event(&mut self, event: TxEvent) {
         self.events.push_back(event);
     }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct TxKey {
-    server: bool,
-    branch: String,
-    /// `host:port` of the top Via, for server transactions; empty for client ones.
-    sent_by: String,
-    method: Method,
 }
 
 enum Machine {
@@ -409,12 +402,7 @@ impl TransactionLayer {
             self.out.event(TxEvent::StrayResponse { resp, from });
             return;
         };
-        let key = TxKey {
-            server: false,
-            branch: branch.to_string(),
-            sent_by: String::new(),
-            method: resp.cseq.method.clone(),
-        };
+        let key = client_key(branch, &resp.cseq.method);
         let Some(&id) = self.keys.get(&key) else {
             self.out.event(TxEvent::StrayResponse { resp, from });
             return;
@@ -462,13 +450,8 @@ impl TransactionLayer {
             let branch = self.new_branch();
             req.via[0].set_param("branch", Some(branch));
         }
-        let key = TxKey {
-            server: false,
-            // Checked non-empty above, and a branch was just ensured.
-            branch: req.via[0].branch().unwrap_or_default().to_string(),
-            sent_by: String::new(),
-            method: req.cseq.method.clone(),
-        };
+        // Checked non-empty above, and a branch was just ensured.
+        let key = client_key(req.via[0].branch().unwrap_or_default(), &req.cseq.method);
         if self.keys.contains_key(&key) {
             return Err(TxError::DuplicateBranch);
         }
@@ -668,55 +651,5 @@ fn stamp_via(via: &mut Via, from: &Peer) {
     }
     if wants_rport {
         via.set_param("rport", Some(from.addr.port().to_string()));
-    }
-}
-
-fn server_key(req: &Request) -> TxKey {
-    let method = match req.method {
-        Method::Ack => Method::Invite,
-        ref m => m.clone(),
-    };
-    // receive_request only calls this after checking the Via exists; an empty key is harmless.
-    let Some(via) = req.via.first() else {
-        return TxKey {
-            server: true,
-            branch: String::new(),
-            sent_by: String::new(),
-            method,
-        };
-    };
-    if via.is_rfc3261_branch() {
-        let default_port = if via.transport.eq_ignore_ascii_case("TLS") {
-            5061
-        } else {
-            5060
-        };
-        TxKey {
-            server: true,
-            branch: via.branch().unwrap_or_default().to_string(),
-            sent_by: format!(
-                "{}:{}",
-                via.host.to_ascii_lowercase(),
-                via.port.unwrap_or(default_port)
-            ),
-            method,
-        }
-    } else {
-        // RFC 2543 peers: no usable branch; key on the dialog-ish identifiers instead.
-        TxKey {
-            server: true,
-            branch: format!(
-                "{}\u{0}{}\u{0}{}",
-                req.call_id,
-                req.from.tag().unwrap_or(""),
-                req.cseq.seq
-            ),
-            sent_by: format!(
-                "{}:{}",
-                via.host.to_ascii_lowercase(),
-                via.port.unwrap_or(5060)
-            ),
-            method,
-        }
     }
 }
