@@ -14,12 +14,23 @@
 //! - [`parse`]: bytes to [`message::SipMessage`], with status-bearing errors.
 //! - [`framing`]: cutting messages and CRLF keep-alives out of TCP/TLS streams.
 //! - [`validate`]: UAS checks on a parsed request (405/501, 416, 420, 415, 483, 482).
+//! - [`transaction`]: the RFC 3261 §17 transaction layer (four state machines, timers,
+//!   retransmission absorption, CANCEL matching) behind one demultiplexer.
+//! - [`dialog`]: RFC 3261 §12 dialogs: ids, route sets, remote targets, CSeq, in-dialog requests.
+//! - [`reliable`]: RFC 3262 reliable provisionals (RSeq, retransmission, PRACK/RAck).
+//! - [`session_timer`]: RFC 4028 session-interval negotiation and refresh/expiry deadlines.
+//! - [`offer_answer`]: who owes an SDP offer or answer, glare (491) and pending offers (500).
 
+pub mod dialog;
 pub mod framing;
 pub mod header;
 pub mod lex;
 pub mod message;
+pub mod offer_answer;
 pub mod parse;
 pub mod peer;
+pub mod reliable;
+pub mod session_timer;
+pub mod transaction;
 pub mod uri;
 pub mod validate;
