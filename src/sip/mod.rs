@@ -7,6 +7,10 @@
 //! Rooms:
 //! - [`message`]: typed requests and responses, and their wire form.
 //! - [`peer`]: transports, addresses and connections of a hop.
+//! - [`digest`]: digest authentication (RFC 3261 §22, RFC 7616, RFC 8760): challenges,
+//!   stateless nonces, credential parsing and verification against stored HA1 hashes.
 
 pub mod message;
 pub mod peer;
+
+pub mod digest;
