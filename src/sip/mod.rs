@@ -9,8 +9,10 @@
 //! - [`peer`]: transports, addresses and connections of a hop.
 //! - [`digest`]: digest authentication (RFC 3261 §22, RFC 7616, RFC 8760): challenges,
 //!   stateless nonces, credential parsing and verification against stored HA1 hashes.
+//! - [`lockout`]: brute-force lockout per (source IP, username) and security events.
 
 pub mod message;
 pub mod peer;
 
 pub mod digest;
+pub mod lockout;
