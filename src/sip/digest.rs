@@ -680,5 +680,12 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// The origin of the tests' virtual clock: the one place tests read the real clock, since an
+/// `Instant` cannot be built otherwise. Tests only ever add durations to it.
+#[cfg(test)]
+pub(crate) fn test_origin() -> Instant {
+    Instant::now()
+}
+
 #[cfg(test)]
 mod tests;

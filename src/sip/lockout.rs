@@ -239,10 +239,7 @@ impl Lockout {
 mod tests {
     use super::*;
 
-    /// Origin of the virtual clock; tests only ever add durations to it.
-    fn origin() -> Instant {
-        Instant::now()
-    }
+    use crate::sip::digest::test_origin as origin;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("test address")

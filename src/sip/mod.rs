@@ -10,9 +10,12 @@
 //! - [`digest`]: digest authentication (RFC 3261 §22, RFC 7616, RFC 8760): challenges,
 //!   stateless nonces, credential parsing and verification against stored HA1 hashes.
 //! - [`lockout`]: brute-force lockout per (source IP, username) and security events.
+//! - [`registrar`]: REGISTER handling (RFC 3261 §10.3): authentication, bindings per
+//!   address-of-record with the source hop kept for NAT, expiry and metrics.
 
 pub mod message;
 pub mod peer;
 
 pub mod digest;
 pub mod lockout;
+pub mod registrar;

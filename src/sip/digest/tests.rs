@@ -5,10 +5,7 @@ use super::*;
 const SECRET: &[u8] = b"test secret, 32 bytes long......";
 const URI: &str = "sip:rexian.example.cn";
 
-/// Origin of the virtual clock; tests only ever add durations to it.
-fn origin() -> Instant {
-    Instant::now()
-}
+use crate::sip::digest::test_origin as origin;
 
 fn auth(t0: Instant) -> DigestAuth {
     let anchor = WallAnchor {
