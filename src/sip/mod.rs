@@ -20,15 +20,23 @@
 //! - [`reliable`]: RFC 3262 reliable provisionals (RSeq, retransmission, PRACK/RAck).
 //! - [`session_timer`]: RFC 4028 session-interval negotiation and refresh/expiry deadlines.
 //! - [`offer_answer`]: who owes an SDP offer or answer, glare (491) and pending offers (500).
+//! - [`digest`]: digest authentication (RFC 3261 §22, RFC 7616, RFC 8760): challenges,
+//!   stateless nonces, credential parsing and verification against stored HA1 hashes.
+//! - [`lockout`]: brute-force lockout per (source IP, username) and security events.
+//! - [`registrar`]: REGISTER handling (RFC 3261 §10.3): authentication, bindings per
+//!   address-of-record with the source hop kept for NAT, expiry and metrics.
 
 pub mod dialog;
+pub mod digest;
 pub mod framing;
 pub mod header;
 pub mod lex;
+pub mod lockout;
 pub mod message;
 pub mod offer_answer;
 pub mod parse;
 pub mod peer;
+pub mod registrar;
 pub mod reliable;
 pub mod session_timer;
 pub mod transaction;
