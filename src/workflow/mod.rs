@@ -4,19 +4,24 @@
 //! - [`calendar`]: working days of the covered years (holidays, 调休 make-up days).
 //! - [`deadline`]: counting limits into due times, and the red/yellow lights.
 //! - [`policy`]: the limits per ticket type and step (default Shuangyashan 2024).
-//! - [`ticket`] and [`event`]: the ticket state machine, event-sourced.
+//! - [`ticket`], [`command`] and [`event`]: the ticket state machine, event-sourced.
 //!
 //! The one-call entry for "when is this due" is [`deadline_for`].
 
 pub mod calendar;
+pub mod command;
 pub mod deadline;
+pub mod event;
 pub mod policy;
+pub mod ticket;
 
 use chrono::{DateTime, FixedOffset};
 
 pub use calendar::{Calendar, CalendarError, YearSpec};
 pub use deadline::{due, light, DeadlineError, Due, Light, LightPolicy, Limit, WorkingHours};
+pub use event::{Actor, Event, EventKind, SupervisionKind, TicketId, Unit, UnitId, Urgency};
 pub use policy::{Policy, Step, TicketType};
+pub use ticket::{apply, create, fold, Command, State, Ticket, TransitionError};
 
 /// Asia/Shanghai: UTC+8 all year, no daylight saving.
 pub fn shanghai() -> FixedOffset {
