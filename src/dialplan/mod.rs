@@ -5,6 +5,9 @@
 //! types the cores use; the cores never see serde. Every refusal names the file, the line and
 //! the reason, in the `file:line: reason` form editors and CI logs understand.
 
+pub mod calendar;
+pub mod policy;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
