@@ -1,2 +1,8 @@
 //! The media engine: SDP offer/answer, RTP relay, G.711, prompts, DTMF, recording and mixing.
-//! Sans-IO: packets and time come in, packets, file writes and events go out.
+//! Sans-IO: packets and time come in, packets, recording frames and events go out. Nothing
+//! here opens a socket or a file, reads a clock or spawns a task.
+
+pub mod g711;
+pub mod rtcp;
+pub mod rtp;
+pub mod tone;
