@@ -5,4 +5,5 @@
 pub mod g711;
 pub mod rtcp;
 pub mod rtp;
+pub mod sdp;
 pub mod tone;
