@@ -2,6 +2,7 @@
 //! Sans-IO: packets and time come in, packets, recording frames and events go out. Nothing
 //! here opens a socket or a file, reads a clock or spawns a task.
 
+pub mod dtmf;
 pub mod g711;
 pub mod rtcp;
 pub mod rtp;
