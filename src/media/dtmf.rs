@@ -125,7 +125,11 @@ impl DtmfReceiver {
                 digit,
                 duration_ms: ev.duration as u32 / 8,
             };
-            return Ok(Some(out.unwrap_or(d)));
+            if out.is_some() {
+                self.pending = Some(d);
+                return Ok(out);
+            }
+            return Ok(Some(d));
         }
         let dur = self
             .current
