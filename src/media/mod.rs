@@ -4,6 +4,8 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod mixer;
+pub mod playout;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
