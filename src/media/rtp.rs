@@ -126,7 +126,10 @@ pub struct ReceiveStats {
     max_seq: u16,
     cycles: u32,
     pub received: u64,
+    /// Duplicates, and packets too old to tell (more than 128 behind the highest).
     pub duplicates_or_late: u64,
+    /// Bit k set: sequence `max_seq - k` was received.
+    seen: u128,
     expected_prior: u64,
     received_prior: u64,
     transit: i64,
@@ -135,20 +138,21 @@ pub struct ReceiveStats {
 }
 
 impl ReceiveStats {
-    /// Resets for a new source, starting at `seq`.
-    pub fn reset(&mut self, seq: u16) {
-        *self = ReceiveStats {
-            started: true,
-            base_seq: seq as u32,
-            max_seq: seq.wrapping_sub(1),
-            ..Default::default()
-        };
+    /// Forgets the previous source; the next packet starts the new one.
+    pub fn reset(&mut self) {
+        *self = ReceiveStats::default();
     }
 
     /// Records a packet; `arrival` is in timestamp units on the same clock as `ts`.
     pub fn update(&mut self, seq: u16, ts: u32, arrival: u32) {
         if !self.started {
-            self.reset(seq);
+            self.started = true;
+            self.base_seq = seq as u32;
+            self.max_seq = seq;
+            self.received = 1;
+            self.seen = 1;
+            self.transit = arrival.wrapping_sub(ts) as i32 as i64;
+            return;
         }
         let delta = seq.wrapping_sub(self.max_seq);
         if delta != 0 && delta < 0x8000 {
@@ -156,8 +160,18 @@ impl ReceiveStats {
                 self.cycles = self.cycles.wrapping_add(1 << 16);
             }
             self.max_seq = seq;
+            self.seen = if delta >= 128 {
+                1
+            } else {
+                (self.seen << delta) | 1
+            };
         } else {
-            self.duplicates_or_late += 1;
+            let back = self.max_seq.wrapping_sub(seq) as u32;
+            if back < 128 && self.seen & (1u128 << back) == 0 {
+                self.seen |= 1u128 << back; // reordered, not a duplicate
+            } else {
+                self.duplicates_or_late += 1;
+            }
         }
         self.received += 1;
         let transit = arrival.wrapping_sub(ts) as i32 as i64;
