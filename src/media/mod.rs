@@ -6,6 +6,7 @@ pub mod dtmf;
 pub mod g711;
 pub mod mixer;
 pub mod playout;
+pub mod prompt;
 pub mod relay;
 pub mod rtcp;
 pub mod rtp;
