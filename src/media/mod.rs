@@ -7,6 +7,7 @@ pub mod g711;
 pub mod mixer;
 pub mod playout;
 pub mod prompt;
+pub mod record;
 pub mod relay;
 pub mod rtcp;
 pub mod rtp;
