@@ -378,6 +378,20 @@ impl Registrar {
             return Self::reply(req, 404);
         };
 
+        // Step 2: this registrar implements no extension a REGISTER could require.
+        let required: Vec<&str> = req
+            .headers
+            .get_all("Require")
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect();
+        if !required.is_empty() {
+            let mut resp = Self::reply(req, 420);
+            resp.headers.push("Unsupported", required.join(", "));
+            return resp;
+        }
+
         // Authentication (step 3).
         let creds = match select_credentials(req, Some(self.digest.realm())) {
             Ok(Some(c)) => c,

@@ -396,3 +396,21 @@ fn nonce_count_must_be_eight_hex_digits() {
         );
     }
 }
+
+#[test]
+fn random_credentials_never_panic() {
+    let mut rng = StdRng::from_seed([1; 32]);
+    let alphabet: Vec<char> = "Digest usernam=\",\\ \t\r\nabc\"=,,\\\\é用0x"
+        .chars()
+        .collect();
+    for _ in 0..20_000 {
+        let len = (rng.next_u32() % 80) as usize;
+        let s: String = (0..len)
+            .map(|_| alphabet[(rng.next_u32() as usize) % alphabet.len()])
+            .collect();
+        let _ = DigestCredentials::parse(&s);
+        let _ = DigestCredentials::parse(&format!("Digest {s}"));
+        let bytes: Vec<u8> = (0..len).map(|_| rng.next_u32() as u8).collect();
+        let _ = DigestCredentials::parse(&String::from_utf8_lossy(&bytes));
+    }
+}

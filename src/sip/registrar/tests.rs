@@ -699,3 +699,15 @@ fn overlong_username_is_a_bad_request() {
     );
     assert!(reg.lockout().is_empty());
 }
+
+#[test]
+fn required_extension_gets_420_with_unsupported() {
+    let t0 = origin();
+    let mut reg = registrar(t0, LockoutConfig::default());
+    let mut phone = Phone::new("1001", "pw", udp("198.51.100.7:5060"));
+    let mut req = phone.request(None);
+    req.headers.push("Require", "path, gruu");
+    let resp = reg.handle_register(t0, &req, phone.peer, &[], None);
+    assert_eq!(resp.status, 420);
+    assert_eq!(resp.headers.get("Unsupported"), Some("path, gruu"));
+}
