@@ -357,7 +357,7 @@ impl Registrar {
 
     /// Answers one REGISTER. `from` is the hop it arrived on; `contacts` are its Contact
     /// values, parsed by the caller; `account` holds the HA1s of the Authorization username
-    /// ([`auth_username`]), `None` when no such account exists or it is disabled.
+    /// ([`Registrar::auth_username`]), `None` when no such account exists or it is disabled.
     pub fn handle_register(
         &mut self,
         now: Instant,
