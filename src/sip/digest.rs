@@ -31,6 +31,8 @@ use crate::pii::Pii;
 pub const MAX_CREDENTIALS_LEN: usize = 8192;
 /// Most auth-params accepted in one credentials value.
 pub const MAX_AUTH_PARAMS: usize = 32;
+/// Longest username accepted; keeps per-username state (lockout) small.
+pub const MAX_USERNAME_LEN: usize = 128;
 
 /// A digest algorithm (RFC 7616 §3.4.2, RFC 8760).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -277,6 +279,8 @@ pub enum DigestError {
     TooManyParams,
     #[error("missing auth-param `{0}`")]
     Missing(&'static str),
+    #[error("username longer than {MAX_USERNAME_LEN} bytes")]
+    UsernameTooLong,
 }
 
 fn is_tchar(b: u8) -> bool {
@@ -407,8 +411,12 @@ impl DigestCredentials {
                 .position(|(n, _)| n == name)
                 .map(|i| params.swap_remove(i).1)
         };
+        let username = take("username").ok_or(DigestError::Missing("username"))?;
+        if username.len() > MAX_USERNAME_LEN {
+            return Err(DigestError::UsernameTooLong);
+        }
         Ok(DigestCredentials {
-            username: Pii::new(take("username").ok_or(DigestError::Missing("username"))?),
+            username: Pii::new(username),
             realm: take("realm").ok_or(DigestError::Missing("realm"))?,
             nonce: take("nonce").ok_or(DigestError::Missing("nonce"))?,
             uri: take("uri").ok_or(DigestError::Missing("uri"))?,
@@ -653,8 +661,9 @@ impl DigestAuth {
             return Verdict::Stale;
         }
         if let Some(q) = qop {
+            let well_formed = q.nc.len() == 8 && q.nc.bytes().all(|b| b.is_ascii_hexdigit());
             match u32::from_str_radix(q.nc, 16) {
-                Ok(nc) if q.nc.len() == 8 && nc > 0 => {
+                Ok(nc) if well_formed && nc > 0 => {
                     if !self.seen.accept(&creds.nonce, nc) {
                         return Verdict::Stale;
                     }

@@ -21,10 +21,12 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::pii::Pii;
-use crate::sip::digest::{AccountCredentials, DigestAuth, DigestCredentials, Verdict};
+use crate::sip::digest::{
+    AccountCredentials, DigestAuth, DigestCredentials, DigestError, RejectReason, Verdict,
+};
 use crate::sip::lockout::{FailureOutcome, Lockout, SecurityEvent, SecurityEventKind};
 use crate::sip::message::{Method, NameAddr, Request, Response, Scheme, Uri};
-use crate::sip::peer::Peer;
+use crate::sip::peer::{ConnId, Peer};
 
 /// Registrar settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,6 +185,8 @@ pub struct RegistrarMetrics {
     /// 401 challenges sent, stale ones included.
     pub challenges: u64,
     pub stale_nonces: u64,
+    /// Credentials carrying a nonce we did not issue (not counted as failures).
+    pub bad_nonces: u64,
     pub auth_failures: u64,
     /// Pairs that became locked out.
     pub lockouts: u64,
@@ -194,12 +198,40 @@ pub struct RegistrarMetrics {
     pub dropped_events: u64,
 }
 
-/// The username of the request's first Digest `Authorization`, for the account lookup.
+/// The username of the request's first well-formed Digest `Authorization`, for the account
+/// lookup. With several realms' credentials in one request, [`Registrar::auth_username`]
+/// picks the same ones [`Registrar::handle_register`] will check.
 pub fn auth_username(req: &Request) -> Option<String> {
-    req.headers
-        .get_all("Authorization")
-        .find_map(|v| DigestCredentials::parse(v).ok())
+    select_credentials(req, None)
+        .ok()
+        .flatten()
         .map(|c| c.username.into_inner())
+}
+
+/// The Authorization to check: the first well-formed one for `realm`, else the first
+/// well-formed one. `Ok(None)`: no Authorization at all; `Err`: only malformed ones.
+fn select_credentials(
+    req: &Request,
+    realm: Option<&str>,
+) -> Result<Option<DigestCredentials>, DigestError> {
+    let mut first_ok = None;
+    let mut first_err = None;
+    for v in req.headers.get_all("Authorization") {
+        match DigestCredentials::parse(v) {
+            Ok(c) if realm.is_some_and(|r| r == c.realm) => return Ok(Some(c)),
+            Ok(c) => {
+                first_ok.get_or_insert(c);
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match (first_ok, first_err) {
+        (Some(c), _) => Ok(Some(c)),
+        (None, Some(e)) => Err(e),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Significant parts of a Contact URI, for matching bindings (RFC 3261 §10.3 step 6,
@@ -250,6 +282,14 @@ impl Registrar {
             events: VecDeque::new(),
             metrics: RegistrarMetrics::default(),
         }
+    }
+
+    /// The username whose account [`Registrar::handle_register`] will need, for the lookup.
+    pub fn auth_username(&self, req: &Request) -> Option<String> {
+        select_credentials(req, Some(self.digest.realm()))
+            .ok()
+            .flatten()
+            .map(|c| c.username.into_inner())
     }
 
     /// The authenticator, e.g. to challenge INVITEs from agents with the same realm.
@@ -317,7 +357,7 @@ impl Registrar {
 
     /// Answers one REGISTER. `from` is the hop it arrived on; `contacts` are its Contact
     /// values, parsed by the caller; `account` holds the HA1s of the Authorization username
-    /// ([`auth_username`]), `None` when no such account exists or it is disabled.
+    /// ([`Registrar::auth_username`]), `None` when no such account exists or it is disabled.
     pub fn handle_register(
         &mut self,
         now: Instant,
@@ -338,23 +378,25 @@ impl Registrar {
             return Self::reply(req, 404);
         };
 
-        // Authentication (step 3). Prefer credentials for our realm when several are sent.
-        let parsed: Vec<_> = req
+        // Step 2: this registrar implements no extension a REGISTER could require.
+        let required: Vec<&str> = req
             .headers
-            .get_all("Authorization")
-            .map(DigestCredentials::parse)
+            .get_all("Require")
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
             .collect();
-        if parsed.is_empty() {
-            return self.challenge(now, req, false);
+        if !required.is_empty() {
+            let mut resp = Self::reply(req, 420);
+            resp.headers.push("Unsupported", required.join(", "));
+            return resp;
         }
-        let creds = match parsed
-            .iter()
-            .flatten()
-            .find(|c| c.realm == self.digest.realm())
-            .or_else(|| parsed.iter().flatten().next())
-        {
-            Some(c) => c.clone(),
-            None => return Self::reply(req, 400),
+
+        // Authentication (step 3).
+        let creds = match select_credentials(req, Some(self.digest.realm())) {
+            Ok(Some(c)) => c,
+            Ok(None) => return self.challenge(now, req, false),
+            Err(_) => return Self::reply(req, 400),
         };
         let user = creds.username.expose().clone();
         let source = from.addr.ip();
@@ -371,6 +413,11 @@ impl Registrar {
             Verdict::Stale => {
                 self.metrics.stale_nonces += 1;
                 return self.challenge(now, req, true);
+            }
+            // Not a password guess: a nonce we did not issue (or issued under an old secret).
+            Verdict::Rejected(RejectReason::BadNonce) => {
+                self.metrics.bad_nonces += 1;
+                return self.challenge(now, req, false);
             }
             Verdict::Rejected(_) => {
                 self.metrics.auth_failures += 1;
@@ -461,7 +508,9 @@ impl Registrar {
                 let binding = Binding {
                     contact: spec.uri.clone(),
                     q: spec.q,
-                    expires_at: now + Duration::from_secs(expires.into()),
+                    expires_at: now
+                        .checked_add(Duration::from_secs(expires.into()))
+                        .unwrap_or(now),
                     call_id: req.call_id.clone(),
                     cseq: seq,
                     peer: from,
@@ -526,6 +575,24 @@ impl Registrar {
         });
         self.metrics.expired_bindings += gone.len() as u64;
         self.lockout.purge(now);
+        gone
+    }
+
+    /// Removes the bindings reached over a stream connection that closed (their hop is gone;
+    /// the phone registers again over a new connection) and returns them with their AOR.
+    pub fn drop_connection(&mut self, conn: ConnId) -> Vec<(String, Binding)> {
+        let mut gone = Vec::new();
+        self.bindings.retain(|aor, list| {
+            list.retain(|b| {
+                if b.peer.conn == Some(conn) {
+                    gone.push((aor.clone(), b.clone()));
+                    false
+                } else {
+                    true
+                }
+            });
+            !list.is_empty()
+        });
         gone
     }
 

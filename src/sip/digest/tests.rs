@@ -373,3 +373,44 @@ fn garbage_credentials_return_errors_without_panicking() {
         let _ = DigestCredentials::parse(&v[..i]);
     }
 }
+
+#[test]
+fn nonce_count_must_be_eight_hex_digits() {
+    let t0 = origin();
+    let mut a = auth(t0);
+    let acct = AccountCredentials::from_password("1001", "rexian", "pw");
+    let nonce = a.new_nonce(t0);
+    for nc in ["+0000001", "1", "000000001", "00000000"] {
+        let mut c = client("MD5", "1001", "pw", &nonce, 1);
+        let ha1 = acct.ha1_md5.clone();
+        let q = QopAuth {
+            nc,
+            cnonce: "c0ffee",
+        };
+        c.response = response_digest(Algorithm::Md5, &ha1, &nonce, Some(q), "REGISTER", URI);
+        c.nc = Some(nc.into());
+        assert_eq!(
+            a.verify(t0, &c, "REGISTER", URI, Some(&acct)),
+            Verdict::Rejected(RejectReason::BadQop),
+            "{nc}"
+        );
+    }
+}
+
+#[test]
+fn random_credentials_never_panic() {
+    let mut rng = StdRng::from_seed([1; 32]);
+    let alphabet: Vec<char> = "Digest usernam=\",\\ \t\r\nabc\"=,,\\\\é用0x"
+        .chars()
+        .collect();
+    for _ in 0..20_000 {
+        let len = (rng.next_u32() % 80) as usize;
+        let s: String = (0..len)
+            .map(|_| alphabet[(rng.next_u32() as usize) % alphabet.len()])
+            .collect();
+        let _ = DigestCredentials::parse(&s);
+        let _ = DigestCredentials::parse(&format!("Digest {s}"));
+        let bytes: Vec<u8> = (0..len).map(|_| rng.next_u32() as u8).collect();
+        let _ = DigestCredentials::parse(&String::from_utf8_lossy(&bytes));
+    }
+}

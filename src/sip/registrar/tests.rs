@@ -605,3 +605,109 @@ fn contact_params_and_qvalues_parse() {
     assert_eq!(Q::parse("1.000").map(Q::thousandths), Some(1000));
     assert_eq!(Q::parse("0").map(|q| q.to_string()).as_deref(), Some("0"));
 }
+
+#[test]
+fn closed_connection_drops_its_bindings_only() {
+    let t0 = origin();
+    let mut reg = registrar(t0, LockoutConfig::default());
+    let tcp = Peer {
+        transport: Transport::Tcp,
+        addr: "203.0.113.50:49152".parse().expect("test address"),
+        conn: Some(ConnId(7)),
+    };
+    let mut a = Phone::new("1001", "pw", tcp);
+    let mut b = Phone::new("1002", "pw", udp("203.0.113.51:5060"));
+    let c = [contact("x", "tcp-10.0.0.8", None, None)];
+    a.register(&mut reg, t0, &c, None, Some(&account("1001", "pw")));
+    b.register(&mut reg, t0, &c, None, Some(&account("1002", "pw")));
+    assert!(reg.drop_connection(ConnId(8)).is_empty());
+    let gone = reg.drop_connection(ConnId(7));
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].0, "1001");
+    assert_eq!(reg.binding_count(), 1);
+}
+
+#[test]
+fn forged_nonce_is_rechallenged_without_counting_a_failure() {
+    let t0 = origin();
+    let mut reg = registrar(t0, LockoutConfig::default());
+    let acct = account("1001", "pw");
+    let mut phone = Phone::new("1001", "pw", udp("198.51.100.7:5060"));
+    phone.nonce = Some("00".repeat(32));
+    for _ in 0..10 {
+        let mut req = phone.request(None);
+        phone.authorize(&mut req);
+        let resp = reg.handle_register(t0, &req, phone.peer, &[], Some(&acct));
+        assert_eq!(resp.status, 401);
+        assert!(!resp
+            .headers
+            .get("WWW-Authenticate")
+            .unwrap_or("")
+            .contains("stale"));
+    }
+    let m = reg.metrics();
+    assert_eq!((m.bad_nonces, m.auth_failures, m.lockouts), (10, 0, 0));
+    assert!(reg.drain_events().is_empty());
+}
+
+#[test]
+fn credentials_for_our_realm_are_chosen_among_several() {
+    let t0 = origin();
+    let mut reg = registrar(t0, LockoutConfig::default());
+    let acct = account("1001", "pw");
+    let mut phone = Phone::new("1001", "pw", udp("198.51.100.7:5060"));
+    let first = phone.request(None);
+    phone.nonce = Some(nonce_of(&reg.handle_register(
+        t0,
+        &first,
+        phone.peer,
+        &[],
+        None,
+    )));
+    let mut req = phone.request(None);
+    req.headers.push(
+        "Authorization",
+        "Digest username=\"other\", realm=\"elsewhere\", nonce=\"n\", uri=\"u\", response=\"r\"",
+    );
+    phone.authorize(&mut req);
+    assert_eq!(auth_username(&req).as_deref(), Some("other"));
+    assert_eq!(reg.auth_username(&req).as_deref(), Some("1001"));
+    let c = [contact("1001", "192.168.1.20", None, None)];
+    assert_eq!(
+        reg.handle_register(t0, &req, phone.peer, &c, Some(&acct))
+            .status,
+        200
+    );
+}
+
+#[test]
+fn overlong_username_is_a_bad_request() {
+    let t0 = origin();
+    let mut reg = registrar(t0, LockoutConfig::default());
+    let mut phone = Phone::new("1001", "pw", udp("198.51.100.7:5060"));
+    let mut req = phone.request(None);
+    req.headers.push(
+        "Authorization",
+        format!(
+            "Digest username=\"{}\", realm=\"rexian\", nonce=\"n\", uri=\"u\", response=\"r\"",
+            "9".repeat(200)
+        ),
+    );
+    assert_eq!(
+        reg.handle_register(t0, &req, phone.peer, &[], None).status,
+        400
+    );
+    assert!(reg.lockout().is_empty());
+}
+
+#[test]
+fn required_extension_gets_420_with_unsupported() {
+    let t0 = origin();
+    let mut reg = registrar(t0, LockoutConfig::default());
+    let mut phone = Phone::new("1001", "pw", udp("198.51.100.7:5060"));
+    let mut req = phone.request(None);
+    req.headers.push("Require", "path, gruu");
+    let resp = reg.handle_register(t0, &req, phone.peer, &[], None);
+    assert_eq!(resp.status, 420);
+    assert_eq!(resp.headers.get("Unsupported"), Some("path, gruu"));
+}
