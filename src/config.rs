@@ -116,7 +116,16 @@ impl Config {
         macro_rules! take {
             ($($field:ident),*) => { $( if let Some(v) = f.$field { c.$field = v; } )* };
         }
-        take!(sip, http, data, dialplans, recordings, realm, max_connections, max_message_bytes);
+        take!(
+            sip,
+            http,
+            data,
+            dialplans,
+            recordings,
+            realm,
+            max_connections,
+            max_message_bytes
+        );
         c.tls = f.tls;
         c.tls_cert = f.tls_cert;
         c.tls_key = f.tls_key;
@@ -156,7 +165,9 @@ impl Config {
 
     /// The database URL: the configured one, or SQLite under the data directory.
     pub fn database_url(&self) -> String {
-        self.database.clone().unwrap_or_else(|| crate::store::Store::sqlite_url(&self.data))
+        self.database
+            .clone()
+            .unwrap_or_else(|| crate::store::Store::sqlite_url(&self.data))
     }
 }
 
@@ -173,8 +184,11 @@ mod tests {
 
     #[test]
     fn a_misspelt_key_is_refused_with_its_line() {
-        let e = Config::from_toml(Path::new("r.toml"), "sip = \"0.0.0.0:5070\"\nhttpp = \"x\"\n")
-            .unwrap_err();
+        let e = Config::from_toml(
+            Path::new("r.toml"),
+            "sip = \"0.0.0.0:5070\"\nhttpp = \"x\"\n",
+        )
+        .unwrap_err();
         assert_eq!(e.line, 2, "{e}");
         assert!(e.reason.contains("httpp"), "{e}");
     }

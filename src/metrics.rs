@@ -10,16 +10,56 @@ use std::sync::Mutex;
 
 /// Every metric family rexian exports: (name, type, help).
 const FAMILIES: &[(&str, &str, &str)] = &[
-    ("rexian_sip_messages_in_total", "counter", "SIP messages received, by kind and method or status"),
-    ("rexian_sip_messages_out_total", "counter", "SIP messages sent, by kind and method or status"),
-    ("rexian_sip_parse_errors_total", "counter", "Datagrams or stream frames that did not parse"),
-    ("rexian_sip_transactions_total", "counter", "SIP transactions created, by side"),
-    ("rexian_sip_transactions", "gauge", "SIP transactions in progress"),
-    ("rexian_registrations", "gauge", "Registered contact bindings"),
-    ("rexian_registrations_total", "counter", "Successful REGISTER requests"),
-    ("rexian_auth_failures_total", "counter", "Failed digest authentications"),
-    ("rexian_auth_lockouts_total", "counter", "Address and user pairs locked out"),
-    ("rexian_tcp_connections", "gauge", "Open SIP stream connections (TCP and TLS)"),
+    (
+        "rexian_sip_messages_in_total",
+        "counter",
+        "SIP messages received, by kind and method or status",
+    ),
+    (
+        "rexian_sip_messages_out_total",
+        "counter",
+        "SIP messages sent, by kind and method or status",
+    ),
+    (
+        "rexian_sip_parse_errors_total",
+        "counter",
+        "Datagrams or stream frames that did not parse",
+    ),
+    (
+        "rexian_sip_transactions_total",
+        "counter",
+        "SIP transactions created, by side",
+    ),
+    (
+        "rexian_sip_transactions",
+        "gauge",
+        "SIP transactions in progress",
+    ),
+    (
+        "rexian_registrations",
+        "gauge",
+        "Registered contact bindings",
+    ),
+    (
+        "rexian_registrations_total",
+        "counter",
+        "Successful REGISTER requests",
+    ),
+    (
+        "rexian_auth_failures_total",
+        "counter",
+        "Failed digest authentications",
+    ),
+    (
+        "rexian_auth_lockouts_total",
+        "counter",
+        "Address and user pairs locked out",
+    ),
+    (
+        "rexian_tcp_connections",
+        "gauge",
+        "Open SIP stream connections (TCP and TLS)",
+    ),
 ];
 
 /// The daemon's metrics; shared behind an `Arc`.
@@ -57,7 +97,10 @@ impl Metrics {
 
     pub fn get(&self, name: &str, labels: &str) -> f64 {
         let v = self.values.lock().unwrap_or_else(|p| p.into_inner());
-        v.get(name).and_then(|f| f.get(labels)).copied().unwrap_or(0.0)
+        v.get(name)
+            .and_then(|f| f.get(labels))
+            .copied()
+            .unwrap_or(0.0)
     }
 
     /// The Prometheus text exposition.
@@ -94,11 +137,19 @@ mod tests {
     #[test]
     fn counters_render_with_labels_and_unused_families_show_zero() {
         let m = Metrics::new();
-        m.inc("rexian_sip_messages_in_total", "kind=\"request\",method=\"OPTIONS\"");
-        m.inc("rexian_sip_messages_in_total", "kind=\"request\",method=\"OPTIONS\"");
+        m.inc(
+            "rexian_sip_messages_in_total",
+            "kind=\"request\",method=\"OPTIONS\"",
+        );
+        m.inc(
+            "rexian_sip_messages_in_total",
+            "kind=\"request\",method=\"OPTIONS\"",
+        );
         m.set("rexian_registrations", "", 3.0);
         let text = m.render();
-        assert!(text.contains("rexian_sip_messages_in_total{kind=\"request\",method=\"OPTIONS\"} 2\n"));
+        assert!(
+            text.contains("rexian_sip_messages_in_total{kind=\"request\",method=\"OPTIONS\"} 2\n")
+        );
         assert!(text.contains("rexian_registrations 3\n"));
         assert!(text.contains("rexian_auth_failures_total 0\n"));
         assert!(text.contains("# TYPE rexian_registrations gauge\n"));

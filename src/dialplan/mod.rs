@@ -89,3 +89,23 @@ mod tests {
         assert!(err.to_string().starts_with("d/a.toml:2: "), "{err}");
     }
 }
+
+/// Validates every dialplan file this daemon reads; returns a one-line summary or every
+/// refusal found.
+pub fn check_dir(dir: &Path) -> Result<String, Vec<DialplanError>> {
+    let mut errors = Vec::new();
+    let mut parts = Vec::new();
+    match calendar::load(dir) {
+        Ok(_) => parts.push("working-day calendar"),
+        Err(e) => errors.push(e),
+    }
+    match policy::load(dir) {
+        Ok(_) => parts.push("deadline policy"),
+        Err(e) => errors.push(e),
+    }
+    if errors.is_empty() {
+        Ok(format!("{} valid in {}", parts.join(", "), dir.display()))
+    } else {
+        Err(errors)
+    }
+}

@@ -12,7 +12,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into() }
+        ApiError {
+            status,
+            message: message.into(),
+        }
     }
     pub fn bad_request(m: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, m)
@@ -33,7 +36,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
     }
 }
 
@@ -42,7 +49,9 @@ impl From<crate::store::StoreError> for ApiError {
         use crate::store::StoreError;
         match e {
             StoreError::NotFound(m) => ApiError::not_found(format!("{m} not found")),
-            StoreError::Duplicate(m) => ApiError::new(StatusCode::CONFLICT, format!("{m} already exists")),
+            StoreError::Duplicate(m) => {
+                ApiError::new(StatusCode::CONFLICT, format!("{m} already exists"))
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError::internal("store error")

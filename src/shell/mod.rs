@@ -1,4 +1,251 @@
-//! The tokio runtime around the sans-IO cores: sockets, timers, tasks, signals, and the few
-//! places that touch the disk (the recording file writer).
+//! The tokio shell: the only room that owns sockets, tasks, clocks and signals.
+//!
+//! [`run_daemon`] binds SIP (UDP and TCP on one port, TLS on its own), the HTTP API, opens the
+//! store, and runs the SIP task that drives the sans-IO [`crate::sip::endpoint::Endpoint`]. When
+//! the injected `shutdown` future resolves it stops taking new work, lets work in flight
+//! finish (bounded), and returns.
+//!
+//! Rooms: [`transport`] (UDP and the connection table), [`stream`] (TCP/TLS framing),
+//! [`tls`] (rustls setup), [`sip_task`] (the SIP event loop), [`recorder`] (recording files).
 
 pub mod recorder;
+pub mod sip_task;
+pub mod stream;
+pub mod tls;
+pub mod transport;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpSocket, UdpSocket};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Why the daemon could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    #[error("cannot bind {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot create {path}: {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Binds UDP and TCP on the same address; with port 0, the port UDP got is used for TCP too.
+async fn bind_sip(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ShellError> {
+    for _ in 0..20 {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|source| ShellError::Bind {
+                what: "SIP/UDP",
+                addr,
+                source,
+            })?;
+        let got = udp.local_addr().map_err(|source| ShellError::Bind {
+            what: "SIP/UDP",
+            addr,
+            source,
+        })?;
+        let tcp = if addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(|source| ShellError::Bind {
+            what: "SIP/TCP",
+            addr,
+            source,
+        })?;
+        let _ = tcp.set_reuseaddr(true);
+        match tcp.bind(got).and_then(|_| tcp.listen(1024)) {
+            Ok(l) => {
+                let _ = set_udp_buffers(&udp);
+                return Ok((udp, l));
+            }
+            Err(_) if addr.port() == 0 => continue, // that port's TCP side is taken: try another
+            Err(source) => {
+                return Err(ShellError::Bind {
+                    what: "SIP/TCP",
+                    addr: got,
+                    source,
+                })
+            }
+        }
+    }
+    Err(ShellError::Bind {
+        what: "SIP/TCP",
+        addr,
+        source: std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "no port free for both UDP and TCP",
+        ),
+    })
+}
+
+/// Large socket buffers: a burst of thousands of datagrams must not be dropped by the kernel.
+fn set_udp_buffers(udp: &UdpSocket) -> std::io::Result<()> {
+    let sock = socket2::SockRef::from(udp);
+    sock.set_recv_buffer_size(4 << 20)?;
+    sock.set_send_buffer_size(4 << 20)
+}
+
+/// Runs the daemon until `shutdown` resolves.
+pub async fn run_daemon(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ShellError> {
+    for dir in [&config.data, &config.recordings] {
+        std::fs::create_dir_all(dir).map_err(|source| ShellError::Dir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let store = Store::open(&config.database_url()).await?;
+    let metrics = Arc::new(Metrics::new());
+    let (udp, tcp) = bind_sip(config.sip).await?;
+    let sip_addr = udp.local_addr().map_err(|source| ShellError::Bind {
+        what: "SIP/UDP",
+        addr: config.sip,
+        source,
+    })?;
+    let http = TcpListener::bind(config.http)
+        .await
+        .map_err(|source| ShellError::Bind {
+            what: "HTTP",
+            addr: config.http,
+            source,
+        })?;
+    let http_addr = http.local_addr().map_err(|source| ShellError::Bind {
+        what: "HTTP",
+        addr: config.http,
+        source,
+    })?;
+    let tls = match (config.tls, &config.tls_cert, &config.tls_key) {
+        (Some(addr), Some(cert), Some(key)) => {
+            let acceptor = tls::acceptor(cert, key)?;
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ShellError::Bind {
+                    what: "SIP/TLS",
+                    addr,
+                    source,
+                })?;
+            Some((l, acceptor))
+        }
+        _ => None,
+    };
+    let tls_addr = tls.as_ref().and_then(|(l, _)| l.local_addr().ok());
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (in_tx, in_rx) = mpsc::channel(65_536);
+    let udp = Arc::new(udp);
+    let conns = Arc::new(transport::Connections::default());
+    let transports = transport::Transports {
+        udp: udp.clone(),
+        conns: conns.clone(),
+        metrics: metrics.clone(),
+    };
+    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let stream_ctx = |tls| stream::StreamContext {
+        conns: conns.clone(),
+        inbound: in_tx.clone(),
+        metrics: metrics.clone(),
+        max_message: config.max_message_bytes,
+        limit: limit.clone(),
+        shutdown: stop_rx.clone(),
+        tls,
+    };
+
+    let mut tasks = tokio::task::JoinSet::new();
+    let udp_task = tokio::spawn(transport::udp_reader(
+        udp.clone(),
+        config.max_message_bytes,
+        in_tx.clone(),
+    ));
+    tasks.spawn(stream::accept_loop(tcp, stream_ctx(None)));
+    if let Some((l, acceptor)) = tls {
+        tasks.spawn(stream::accept_loop(l, stream_ctx(Some(acceptor))));
+    }
+    let core = sip_task::SipTask::new(
+        &config,
+        sip_addr,
+        tls_addr,
+        store.clone(),
+        metrics.clone(),
+        transports,
+    );
+    let live = core.live_view();
+    let sip = tokio::spawn(core.run(in_rx, stop_rx.clone()));
+    let app = crate::http::AppState {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        live,
+    };
+    let mut http_stop = stop_rx.clone();
+    let http_task = tokio::spawn(crate::http::serve(http, app, async move {
+        let _ = http_stop.changed().await;
+    }));
+
+    match tls_addr {
+        Some(t) => println!("rexian ready sip={sip_addr} http={http_addr} tls={t}"),
+        None => println!("rexian ready sip={sip_addr} http={http_addr}"),
+    }
+    tracing::info!(%sip_addr, %http_addr, ?tls_addr, "listening");
+
+    shutdown.await;
+    tracing::info!("shutting down: no new work, finishing what is in flight");
+    let _ = stop_tx.send(true);
+    udp_task.abort();
+    drop(in_tx);
+    // The SIP task drains its transactions (bounded inside) and returns.
+    let _ = tokio::time::timeout(Duration::from_secs(40), sip).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    match tokio::time::timeout(Duration::from_secs(5), http_task).await {
+        Ok(Ok(Err(e))) => return Err(ShellError::Http(e)),
+        _ => {}
+    }
+    store.close().await;
+    Ok(())
+}

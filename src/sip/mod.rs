@@ -20,6 +20,7 @@
 //! - [`reliable`]: RFC 3262 reliable provisionals (RSeq, retransmission, PRACK/RAck).
 //! - [`session_timer`]: RFC 4028 session-interval negotiation and refresh/expiry deadlines.
 //! - [`offer_answer`]: who owes an SDP offer or answer, glare (491) and pending offers (500).
+//! - [`endpoint`]: parse → validate → transactions → OPTIONS and REGISTER; what the shell drives.
 //! - [`digest`]: digest authentication (RFC 3261 §22, RFC 7616, RFC 8760): challenges,
 //!   stateless nonces, credential parsing and verification against stored HA1 hashes.
 //! - [`lockout`]: brute-force lockout per (source IP, username) and security events.
@@ -28,6 +29,7 @@
 
 pub mod dialog;
 pub mod digest;
+pub mod endpoint;
 pub mod framing;
 pub mod header;
 pub mod lex;

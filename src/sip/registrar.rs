@@ -602,6 +602,11 @@ impl Registrar {
     }
 
     /// Live and not yet expired bindings across all AORs.
+    /// The addresses-of-record that have bindings (some may have just expired).
+    pub fn aors(&self) -> impl Iterator<Item = &str> {
+        self.bindings.keys().map(String::as_str)
+    }
+
     pub fn binding_count(&self) -> usize {
         self.bindings.values().map(Vec::len).sum()
     }

@@ -1,0 +1,231 @@
+//! The SIP event loop: feeds inbound bytes and timer expiries to the sans-IO
+//! [`Endpoint`](crate::sip::endpoint::Endpoint), sends what it emits, keeps its account cache
+//! fresh from the store, and logs its security events (masked) and stores them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use super::transport::{Inbound, Transports};
+use crate::config::Config;
+use crate::http::{LiveState, RegistrationView};
+use crate::metrics::Metrics;
+use crate::sip::digest::{AccountCredentials, WallAnchor};
+use crate::sip::endpoint::{Endpoint, EndpointConfig, EndpointEvent};
+use crate::store::security::SecurityEvent as StoredEvent;
+use crate::store::Store;
+
+/// How often the account cache is reloaded from the store (so `rexian agent add` takes
+/// effect while the daemon runs).
+const ACCOUNT_REFRESH: Duration = Duration::from_secs(2);
+/// The longest the task waits for transactions in flight at shutdown (Timer B/F: 32 s).
+const DRAIN_LIMIT: Duration = Duration::from_secs(32);
+
+/// The registrations as last published by the SIP task, for the HTTP API.
+#[derive(Default)]
+struct LiveRegistrations(Mutex<Vec<RegistrationView>>);
+
+impl LiveState for LiveRegistrations {
+    fn registrations(&self) -> Vec<RegistrationView> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+pub struct SipTask {
+    endpoint: Endpoint,
+    transports: Transports,
+    store: Store,
+    metrics: Arc<Metrics>,
+    live: Arc<LiveRegistrations>,
+}
+
+impl SipTask {
+    pub fn new(
+        config: &Config,
+        sip_addr: SocketAddr,
+        tls_addr: Option<SocketAddr>,
+        store: Store,
+        metrics: Arc<Metrics>,
+        transports: Transports,
+    ) -> SipTask {
+        let now = Instant::now();
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mut cfg = EndpointConfig::new(
+            &config.realm,
+            sip_addr,
+            WallAnchor {
+                instant: now,
+                unix_secs: unix,
+            },
+        );
+        cfg.tls_addr = tls_addr;
+        cfg.secret = load_or_create_secret(&config.data);
+        cfg.rng_seed = rand::random();
+        cfg.max_message = config.max_message_bytes;
+        cfg.nonce_ttl = Duration::from_secs(config.auth.nonce_ttl_secs);
+        cfg.lockout.max_failures = config.auth.lockout_failures;
+        cfg.lockout.find_time = Duration::from_secs(config.auth.lockout_window_secs);
+        cfg.lockout.ban_time = Duration::from_secs(config.auth.lockout_secs);
+        cfg.lockout.exempt = config.auth.exempt.clone();
+        cfg.min_expires = config.auth.min_expires;
+        cfg.max_expires = config.auth.max_expires;
+        SipTask {
+            endpoint: Endpoint::new(cfg),
+            transports,
+            store,
+            metrics,
+            live: Arc::new(LiveRegistrations::default()),
+        }
+    }
+
+    pub fn live_view(&self) -> Arc<dyn LiveState> {
+        self.live.clone()
+    }
+
+    async fn refresh_accounts(&mut self) {
+        match self.store.accounts().await {
+            Ok(list) => {
+                let map: HashMap<String, AccountCredentials> = list
+                    .into_iter()
+                    .map(|a| {
+                        (
+                            a.id,
+                            AccountCredentials {
+                                ha1_md5: a.ha1_md5,
+                                ha1_sha256: a.ha1_sha256,
+                            },
+                        )
+                    })
+                    .collect();
+                self.endpoint.set_accounts(map);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reload accounts; keeping the cached ones"),
+        }
+    }
+
+    /// Runs until `stop` turns true and the work in flight is done (or the drain limit passes).
+    pub async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Inbound>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        self.refresh_accounts().await;
+        let mut refresh = tokio::time::interval(ACCOUNT_REFRESH);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut draining_since: Option<Instant> = None;
+        loop {
+            let deadline = self.endpoint.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                m = inbound.recv(), if draining_since.is_none() => match m {
+                    Some(m) => {
+                        self.on_inbound(m);
+                        // Take whatever else is already queued before sending: one wake-up,
+                        // many datagrams.
+                        for _ in 0..256 {
+                            match inbound.try_recv() {
+                                Ok(m) => self.on_inbound(m),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    None => draining_since = Some(Instant::now()),
+                },
+                _ = sleep => self.endpoint.handle_timeout(Instant::now()),
+                _ = refresh.tick() => {
+                    self.refresh_accounts().await;
+                    self.publish_registrations(Instant::now());
+                }
+                _ = stop.changed(), if draining_since.is_none() => {
+                    draining_since = Some(Instant::now());
+                    self.endpoint.start_draining();
+                }
+            }
+            self.flush().await;
+            if let Some(since) = draining_since {
+                if self.endpoint.is_idle() || since.elapsed() >= DRAIN_LIMIT {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_inbound(&mut self, m: Inbound) {
+        let now = Instant::now();
+        match m {
+            Inbound::Message { peer, bytes } => self.endpoint.receive(now, &bytes, peer),
+            Inbound::Closed { conn } => self.endpoint.connection_closed(now, conn),
+        }
+    }
+
+    async fn flush(&mut self) {
+        while let Some(t) = self.endpoint.poll_transmit() {
+            if let Err(e) = self.transports.send(t).await {
+                tracing::debug!(error = %e, "send failed");
+            }
+        }
+        while let Some(ev) = self.endpoint.poll_event() {
+            self.on_event(ev);
+        }
+    }
+
+    fn on_event(&mut self, ev: EndpointEvent) {
+        match ev {
+            EndpointEvent::Metric { name, labels } => self.metrics.inc(name, &labels),
+            EndpointEvent::Security(ev) => {
+                tracing::warn!(target: "rexian::security", "{ev}");
+                let stored = StoredEvent {
+                    at: crate::store::unix_now(),
+                    kind: ev.kind_str().to_string(),
+                    source: ev.source.to_string(),
+                    detail: ev.to_string(),
+                };
+                let store = self.store.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = store.record_security_event(&stored).await {
+                        tracing::warn!(error = %e, "cannot store a security event");
+                    }
+                });
+            }
+            EndpointEvent::RegistrationsChanged => self.publish_registrations(Instant::now()),
+        }
+    }
+
+    fn publish_registrations(&mut self, now: Instant) {
+        let views = self.endpoint.registrations(now);
+        self.metrics
+            .set("rexian_registrations", "", views.len() as f64);
+        *self.live.0.lock().unwrap_or_else(|p| p.into_inner()) = views;
+        self.metrics.set(
+            "rexian_sip_transactions",
+            "",
+            self.endpoint.transactions() as f64,
+        );
+    }
+}
+
+/// The nonce key: kept in the data directory so nonces survive a restart.
+fn load_or_create_secret(data: &std::path::Path) -> Vec<u8> {
+    let path = data.join("nonce.key");
+    if let Ok(b) = std::fs::read(&path) {
+        if b.len() >= 32 {
+            return b;
+        }
+    }
+    let key: [u8; 32] = rand::random();
+    if let Err(e) = std::fs::write(&path, key) {
+        tracing::warn!(error = %e, "cannot keep the nonce key; nonces will not survive a restart");
+    }
+    key.to_vec()
+}

@@ -1,0 +1,394 @@
+//! The SIP endpoint: everything between "bytes arrived from a peer" and "bytes to send".
+//!
+//! It parses (answering unparsable but identifiable requests with the parser's status and
+//! reason, `received`/`rport` stamped as RFC 3581 asks; the transaction layer stamps the
+//! rest), runs the UAS checks, feeds
+//! the transaction layer, and serves what this room serves itself: OPTIONS and REGISTER.
+//! Other methods get the answer RFC 3261 names until call control takes them. Sans-IO: the
+//! shell passes `now` and drains `poll_transmit`/`poll_event`/`poll_timeout`.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::http::RegistrationView;
+use crate::sip::digest::{AccountCredentials, DigestAuth, DigestConfig, WallAnchor};
+use crate::sip::header::{parse_contact, Contact};
+use crate::sip::lockout::{Lockout, LockoutConfig, SecurityEvent, SecurityEventKind};
+use crate::sip::message::{Method, Request, Response, SipMessage};
+use crate::sip::parse::{parse, Limits};
+use crate::sip::peer::{ConnId, Peer, Transmit};
+use crate::sip::registrar::{ContactEntry, ContactSpec, Registrar, RegistrarConfig};
+use crate::sip::transaction::{TransactionConfig, TransactionLayer, TxEvent, TxId};
+use crate::sip::validate::{reject_response, validate, Capabilities};
+
+/// Settings of one endpoint.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    pub realm: String,
+    pub sip_addr: SocketAddr,
+    pub tls_addr: Option<SocketAddr>,
+    pub secret: Vec<u8>,
+    pub rng_seed: [u8; 32],
+    pub anchor: WallAnchor,
+    pub nonce_ttl: Duration,
+    pub max_message: usize,
+    pub lockout: LockoutConfig,
+    pub min_expires: u32,
+    pub max_expires: u32,
+}
+
+impl EndpointConfig {
+    pub fn new(realm: &str, sip_addr: SocketAddr, anchor: WallAnchor) -> EndpointConfig {
+        EndpointConfig {
+            realm: realm.to_string(),
+            sip_addr,
+            tls_addr: None,
+            secret: vec![0; 32],
+            rng_seed: [0; 32],
+            anchor,
+            nonce_ttl: Duration::from_secs(300),
+            max_message: 65_535,
+            lockout: LockoutConfig::default(),
+            min_expires: 60,
+            max_expires: 3600,
+        }
+    }
+}
+
+/// What the shell must act on besides transmits.
+#[derive(Debug)]
+pub enum EndpointEvent {
+    /// Count one occurrence of a metric family with these labels.
+    Metric { name: &'static str, labels: String },
+    /// Log (masked) and store.
+    Security(SecurityEvent),
+    /// Bindings were added, refreshed or removed.
+    RegistrationsChanged,
+}
+
+impl SecurityEvent {
+    /// A stable name for the store.
+    pub fn kind_str(&self) -> &'static str {
+        match self.kind {
+            SecurityEventKind::AuthFailure => "auth_failure",
+            SecurityEventKind::LockedOut => "locked_out",
+        }
+    }
+}
+
+/// Methods this daemon allows (sent in `Allow`).
+const ALLOWED: &[Method] = &[
+    Method::Invite,
+    Method::Ack,
+    Method::Bye,
+    Method::Cancel,
+    Method::Options,
+    Method::Register,
+    Method::Prack,
+    Method::Update,
+    Method::Info,
+    Method::Refer,
+    Method::Notify,
+];
+
+pub struct Endpoint {
+    txl: TransactionLayer,
+    registrar: Registrar,
+    caps: Capabilities,
+    limits: Limits,
+    accounts: HashMap<String, AccountCredentials>,
+    events: VecDeque<EndpointEvent>,
+    draining: bool,
+}
+
+impl Endpoint {
+    pub fn new(cfg: EndpointConfig) -> Endpoint {
+        let mut dcfg = DigestConfig::new(&cfg.realm, &cfg.secret, cfg.anchor, cfg.rng_seed);
+        dcfg.nonce_ttl = cfg.nonce_ttl;
+        let rcfg = RegistrarConfig {
+            min_expires: cfg.min_expires,
+            max_expires: cfg.max_expires,
+            default_expires: cfg.max_expires,
+            ..RegistrarConfig::default()
+        };
+        let registrar = Registrar::new(
+            rcfg,
+            DigestAuth::new(dcfg),
+            Lockout::new(cfg.lockout.clone()),
+        );
+        let mut local = vec![(cfg.sip_addr.ip().to_string(), Some(cfg.sip_addr.port()))];
+        if let Some(t) = cfg.tls_addr {
+            local.push((t.ip().to_string(), Some(t.port())));
+        }
+        let caps = Capabilities {
+            allowed: ALLOWED.to_vec(),
+            known_extensions: Vec::new(),
+            supported: vec![
+                "100rel".into(),
+                "timer".into(),
+                "replaces".into(),
+                "path".into(),
+            ],
+            accept: vec!["application/sdp".into()],
+            local,
+            domains: Vec::new(),
+        };
+        Endpoint {
+            txl: TransactionLayer::new(TransactionConfig::default()),
+            registrar,
+            caps,
+            limits: Limits {
+                max_message: cfg.max_message,
+                ..Limits::default()
+            },
+            accounts: HashMap::new(),
+            events: VecDeque::new(),
+            draining: false,
+        }
+    }
+
+    /// Replaces the account cache (the shell reloads it from the store).
+    pub fn set_accounts(&mut self, accounts: HashMap<String, AccountCredentials>) {
+        self.accounts = accounts;
+    }
+
+    fn metric(&mut self, name: &'static str, labels: String) {
+        self.events
+            .push_back(EndpointEvent::Metric { name, labels });
+    }
+
+    /// One datagram or framed stream message from `from`.
+    pub fn receive(&mut self, now: Instant, bytes: &[u8], from: Peer) {
+        match parse(bytes, &self.limits) {
+            Err(e) => {
+                self.metric(
+                    "rexian_sip_parse_errors_total",
+                    format!("status=\"{}\"", e.status),
+                );
+                if let Some(mut resp) = e.response() {
+                    stamp_received(&mut resp.via, from);
+                    self.txl.send_stateless(&resp, from);
+                    self.count_out(&resp);
+                }
+            }
+            Ok(SipMessage::Request(req)) => {
+                self.metric(
+                    "rexian_sip_messages_in_total",
+                    format!("kind=\"request\",method=\"{}\"", req.method),
+                );
+                self.txl.receive(now, SipMessage::Request(req), from);
+            }
+            Ok(SipMessage::Response(resp)) => {
+                self.metric(
+                    "rexian_sip_messages_in_total",
+                    format!("kind=\"response\",status=\"{}\"", resp.status),
+                );
+                self.txl.receive(now, SipMessage::Response(resp), from);
+            }
+        }
+        self.process(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.txl.handle_timeout(now);
+        if !self.registrar.expire(now).is_empty() {
+            self.events.push_back(EndpointEvent::RegistrationsChanged);
+        }
+        self.process(now);
+    }
+
+    /// A stream connection closed: bindings that could only be reached over it go.
+    pub fn connection_closed(&mut self, _now: Instant, conn: ConnId) {
+        if !self.registrar.drop_connection(conn).is_empty() {
+            self.events.push_back(EndpointEvent::RegistrationsChanged);
+        }
+    }
+
+    /// Stop taking new work: new requests get 503 from now on.
+    pub fn start_draining(&mut self) {
+        self.draining = true;
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.txl.is_empty()
+    }
+
+    pub fn transactions(&self) -> usize {
+        self.txl.len()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.txl.poll_transmit()
+    }
+
+    pub fn poll_event(&mut self) -> Option<EndpointEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        match (self.txl.poll_timeout(), self.registrar.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The current bindings, for the API.
+    pub fn registrations(&self, now: Instant) -> Vec<RegistrationView> {
+        let mut out = Vec::new();
+        for aor in self.registrar.aors() {
+            for b in self.registrar.contacts_for(aor, now) {
+                out.push(RegistrationView {
+                    account: aor.to_string(),
+                    contact: b.contact.to_string(),
+                    source: b.peer.addr.to_string(),
+                    transport: b.peer.transport.to_string(),
+                    expires_in: b.remaining_secs(now),
+                });
+            }
+        }
+        out
+    }
+
+    fn process(&mut self, now: Instant) {
+        while let Some(ev) = self.txl.poll_event() {
+            match ev {
+                TxEvent::Request { tx, req, from } => self.on_request(now, tx, req, from),
+                TxEvent::Timeout { .. } | TxEvent::TransportError { .. } => {}
+                TxEvent::Response { .. } | TxEvent::StrayResponse { .. } => {}
+                TxEvent::Cancelled { .. }
+                | TxEvent::AckFor2xx { .. }
+                | TxEvent::Terminated { .. } => {}
+            }
+        }
+        for ev in self.registrar.drain_events() {
+            if ev.kind == SecurityEventKind::LockedOut {
+                self.metric("rexian_auth_lockouts_total", String::new());
+            } else {
+                self.metric("rexian_auth_failures_total", String::new());
+            }
+            self.events.push_back(EndpointEvent::Security(ev));
+        }
+    }
+
+    fn respond(&mut self, now: Instant, tx: TxId, resp: Response) {
+        self.count_out(&resp);
+        if let Err(e) = self.txl.respond(now, tx, resp) {
+            tracing::debug!(error = %e, "response not sent");
+        }
+    }
+
+    fn count_out(&mut self, resp: &Response) {
+        self.metric(
+            "rexian_sip_messages_out_total",
+            format!("kind=\"response\",status=\"{}\"", resp.status),
+        );
+    }
+
+    fn on_request(&mut self, now: Instant, tx: TxId, req: Request, from: Peer) {
+        self.metric(
+            "rexian_sip_transactions_total",
+            "side=\"server\"".to_string(),
+        );
+        if let Err(rej) = validate(&req, &self.caps) {
+            let resp = reject_response(&req, &rej);
+            return self.respond(now, tx, resp);
+        }
+        if self.draining {
+            let mut resp = req.response(503);
+            resp.headers.push("Retry-After", "5");
+            return self.respond(now, tx, resp);
+        }
+        let resp = match req.method {
+            Method::Options => self.options(&req),
+            Method::Register => self.register(now, &req, from),
+            // Call control is not wired to this endpoint: nobody to route a call to.
+            Method::Invite => req.response(480),
+            Method::Bye
+            | Method::Prack
+            | Method::Update
+            | Method::Info
+            | Method::Refer
+            | Method::Notify => req.response(481),
+            _ => {
+                let mut r = req.response(405);
+                r.headers.push("Allow", allow_value());
+                r
+            }
+        };
+        let resp = with_to_tag(&mut self.txl, &req, resp);
+        self.respond(now, tx, resp);
+    }
+
+    fn options(&self, req: &Request) -> Response {
+        let mut r = req.response(200);
+        r.headers.push("Allow", allow_value());
+        r.headers.push("Accept", "application/sdp");
+        r.headers.push("Supported", self.caps.supported.join(", "));
+        r
+    }
+
+    fn register(&mut self, now: Instant, req: &Request, from: Peer) -> Response {
+        let mut contacts = Vec::new();
+        for value in req.headers.get_all("Contact") {
+            match parse_contact(value) {
+                Ok(Contact::Star) => contacts.push(ContactEntry::Star),
+                Ok(Contact::Addrs(list)) => {
+                    for na in &list {
+                        match ContactSpec::from_name_addr(na) {
+                            Ok(c) => contacts.push(ContactEntry::Contact(c)),
+                            Err(e) => {
+                                return req.response_with_reason(400, &format!("Bad Request ({e})"))
+                            }
+                        }
+                    }
+                }
+                Err(_) => return req.response_with_reason(400, "Bad Request (bad Contact)"),
+            }
+        }
+        let account = self
+            .registrar
+            .auth_username(req)
+            .and_then(|u| self.accounts.get(&u).cloned());
+        let before = self.registrar.binding_count();
+        let resp = self
+            .registrar
+            .handle_register(now, req, from, &contacts, account.as_ref());
+        if resp.status == 200 {
+            self.metric("rexian_registrations_total", String::new());
+            if before != self.registrar.binding_count() || !contacts.is_empty() {
+                self.events.push_back(EndpointEvent::RegistrationsChanged);
+            }
+        }
+        resp
+    }
+}
+
+fn allow_value() -> String {
+    ALLOWED
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A final response from a UAS carries a To tag (RFC 3261 §8.2.6.2).
+fn with_to_tag(txl: &mut TransactionLayer, req: &Request, mut resp: Response) -> Response {
+    if resp.status >= 200 && resp.to.tag().is_none() && req.to.tag().is_none() {
+        resp.to.set_tag(&txl.new_tag());
+    }
+    resp
+}
+
+/// RFC 3261 §18.2.1 and RFC 3581: note where the request really came from.
+fn stamp_received(via: &mut [crate::sip::message::Via], from: Peer) {
+    let Some(top) = via.first_mut() else { return };
+    let ip = from.addr.ip().to_string();
+    if top.host != ip {
+        top.set_param("received", Some(ip.clone()));
+    }
+    if top.rport().is_some() {
+        top.set_param("received", Some(ip));
+        top.set_param("rport", Some(from.addr.port().to_string()));
+    }
+}
