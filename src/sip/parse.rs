@@ -432,11 +432,16 @@ fn once<T>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), ParseError> {
 }
 
 fn typed_header(f: &mut Fields, name: &'static str, value: &str) {
-    let bad = |e: SyntaxError| ParseError::bad(format_args!("bad {name}: {e}"));
+    // Names the header unless the fault text already does.
+    let bad = |e: SyntaxError| {
+        if e.0.contains(name) {
+            ParseError::bad(e)
+        } else {
+            ParseError::bad(format_args!("bad {name}: {e}"))
+        }
+    };
     let r: Result<(), ParseError> = match name {
-        "Via" => parse_via_list(value)
-            .map(|v| f.via.extend(v))
-            .map_err(ParseError::bad),
+        "Via" => parse_via_list(value).map(|v| f.via.extend(v)).map_err(bad),
         "From" => parse_name_addr(value)
             .map_err(bad)
             .and_then(|a| once(&mut f.from, a, name)),
@@ -451,13 +456,13 @@ fn typed_header(f: &mut Fields, name: &'static str, value: &str) {
             }
         }
         "CSeq" => parse_cseq(value)
-            .map_err(ParseError::bad)
+            .map_err(bad)
             .and_then(|c| once(&mut f.cseq, c, name)),
         "Max-Forwards" => parse_max_forwards(value)
-            .map_err(ParseError::bad)
+            .map_err(bad)
             .and_then(|m| once(&mut f.max_forwards, m, name)),
         "Content-Length" => match parse_content_length(value) {
-            Err(e) => Err(ParseError::bad(e)),
+            Err(e) => Err(bad(e)),
             Ok(cl) => match f.content_length {
                 Some(old) if old != cl => Err(ParseError::bad("conflicting Content-Length")),
                 _ => {
@@ -506,7 +511,7 @@ fn typed_header(f: &mut Fields, name: &'static str, value: &str) {
                 f.headers.push(name, value);
                 Ok(())
             }
-            Err(e) => Err(ParseError::bad(e)),
+            Err(e) => Err(bad(e)),
         },
         _ => {
             f.headers.push(name, value);
