@@ -343,7 +343,8 @@ pub fn uri_eq(a: &Uri, b: &Uri) -> bool {
     if !eq_unescaped_ci(&a.host, &b.host) || a.port != b.port {
         return false;
     }
-    for p in &a.params {
+    // Duplicate names compare by their first occurrence, which keeps this reflexive.
+    for p in a.params.iter().filter_map(|p| a.param(&p.name)) {
         match b.param(&p.name) {
             Some(q) => {
                 let same = match (&p.value, &q.value) {
@@ -528,5 +529,7 @@ mod tests {
             "sip:carol@chicago.com;security=off"
         ));
         assert!(!eq("sip:alice@atlanta.com", "sips:alice@atlanta.com"));
+        let dup = "sip:a@b;t=x;t=y";
+        assert!(eq(dup, dup), "reflexive with duplicate parameters");
     }
 }
