@@ -714,6 +714,55 @@ mod tests {
     }
 
     #[test]
+    fn error_response_copies_the_request_identity() {
+        let m = OPTIONS.replace(
+            "Content-Length: 0",
+            "Content-Length: 0\r\nContent-Type: nonsense",
+        );
+        let e = err(m.as_bytes());
+        assert!(e.reason.contains("Content-Type"));
+        let resp = e.response().expect("identifiable");
+        assert_eq!(resp.reason, e.reason);
+        assert_eq!(resp.cseq.method, Method::Options);
+        assert_eq!(resp.from.tag(), Some("1928"));
+        let wire = resp.to_bytes();
+        assert!(wire.starts_with(b"SIP/2.0 400 Bad Request (bad Content-Type)\r\n"));
+    }
+
+    #[test]
+    fn refused_response_carries_no_partial() {
+        let m = OPTIONS
+            .replace("OPTIONS sip:12345@gov.example SIP/2.0", "SIP/2.0 200 OK")
+            .replace("Content-Length: 0", "Content-Length: 9");
+        assert!(err(m.as_bytes()).partial.is_none());
+    }
+
+    #[test]
+    fn too_many_headers_is_513() {
+        let limits = Limits {
+            max_headers: 5,
+            ..Limits::default()
+        };
+        let e = parse(OPTIONS.as_bytes(), &limits).unwrap_err();
+        assert_eq!(e.status, 513);
+    }
+
+    #[test]
+    fn non_utf8_display_name_is_tolerated() {
+        let mut m = OPTIONS
+            .replace("From: <sip:probe", "From: \"XX\" <sip:probe")
+            .into_bytes();
+        let at = m.windows(2).position(|w| w == b"XX").expect("marker");
+        m[at] = 0xd5; // GBK lead byte
+        m[at + 1] = 0xc5;
+        let r = match parse(&m, &Limits::default()) {
+            Ok(SipMessage::Request(r)) => r,
+            other => panic!("{other:?}"),
+        };
+        assert!(r.from.display.is_some());
+    }
+
+    #[test]
     fn never_panics_on_prefixes_of_a_message() {
         let m = OPTIONS.as_bytes();
         for n in 0..m.len() {
