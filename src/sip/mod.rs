@@ -11,10 +11,12 @@
 //! - [`uri`]: SIP/SIPS/tel URIs, name-addr / addr-spec, and URI comparison (§19.1.4).
 //! - [`header`]: typed header values (Via, CSeq, Contact, Content-Type, RAck, Session-Expires,
 //!   auth params, …) and the compact-name table.
-//! - [`parse`]: bytes to [`message::SipMessage`], with status-bearing errors.
+//! - [`parse`]: bytes to [`message::SipMessage`], with status-bearing errors (header section
+//!   handled in `fields`).
 //! - [`framing`]: cutting messages and CRLF keep-alives out of TCP/TLS streams.
 //! - [`validate`]: UAS checks on a parsed request (405/501, 416, 420, 415, 483, 482).
 
+pub(crate) mod fields;
 pub mod framing;
 pub mod header;
 pub mod lex;
