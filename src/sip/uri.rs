@@ -1,7 +1,6 @@
 //! SIP, SIPS, tel and other URIs (RFC 3261 §19.1, §25.1) and the `name-addr` / `addr-spec`
-//! forms of From, To, Contact, Route and Record-Route (§20.10), parsed into
-//! [`Uri`] and [`NameAddr`]; plus URI
-//! comparison by the rules of §19.1.4.
+//! forms of From, To, Contact, Route and Record-Route (§20.10), parsed into [`Uri`] and
+//! [`NameAddr`]; plus URI comparison by the rules of §19.1.4.
 //!
 //! User, password and host are kept as written (escapes not decoded) so a URI writes back
 //! byte-for-byte; [`uri_eq`] decodes before comparing.
