@@ -52,7 +52,8 @@ pub fn frame(buf: &[u8], max: usize) -> Framing {
     };
     let head = &window[..head_len];
     let mut content_length: Option<usize> = None;
-    for line in head.split(|&b| b == b'\n').skip(1) {
+    let mut lines = head.split(|&b| b == b'\n').skip(1).peekable();
+    while let Some(line) = lines.next() {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
@@ -60,8 +61,15 @@ pub fn frame(buf: &[u8], max: usize) -> Framing {
         if canonical_name(name) != Some("Content-Length") {
             continue;
         }
-        let value = std::str::from_utf8(&line[colon + 1..]).unwrap_or("");
-        let Ok(cl) = parse_content_length(value) else {
+        // The value may be folded onto continuation lines.
+        let mut value = String::from_utf8_lossy(&line[colon + 1..]).into_owned();
+        while let Some(cont) =
+            lines.next_if(|l| l.first().is_some_and(|&b| b == b' ' || b == b'\t'))
+        {
+            value.push(' ');
+            value.push_str(&String::from_utf8_lossy(cont));
+        }
+        let Ok(cl) = parse_content_length(&value) else {
             return malformed(400, "Bad Request (bad Content-Length)");
         };
         if content_length.is_some_and(|old| old != cl) {
@@ -114,6 +122,20 @@ mod tests {
         assert_eq!(frame(b"\r\n", 100), Framing::KeepAlive { len: 2 });
         assert_eq!(frame(b"\r\n\r", 100), Framing::Incomplete);
         assert_eq!(frame(b"\r", 100), Framing::Incomplete);
+    }
+
+    #[test]
+    fn reads_compact_and_folded_content_length() {
+        let m = b"OPTIONS sip:a@b SIP/2.0\r\nl :\r\n  2\r\n\r\nokNEXT";
+        assert_eq!(frame(m, 1000), Framing::Complete { len: m.len() - 4 });
+    }
+
+    #[test]
+    fn conflicting_content_lengths_are_malformed() {
+        let m = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 2\r\nl: 3\r\n\r\nabc";
+        assert!(
+            matches!(frame(m, 1000), Framing::Malformed(e) if e.reason.contains("conflicting"))
+        );
     }
 
     #[test]

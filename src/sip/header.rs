@@ -223,15 +223,7 @@ pub fn parse_contact(value: &str) -> Result<Contact, SyntaxError> {
     if value.trim() == "*" {
         return Ok(Contact::Star);
     }
-    parse_name_addr_list(value)
-        .map(Contact::Addrs)
-        .map_err(|e| {
-            if e.0 == "empty list element" {
-                e
-            } else {
-                SyntaxError("bad Contact")
-            }
-        })
+    parse_name_addr_list(value).map(Contact::Addrs)
 }
 
 /// Parses a comma list of tokens (Allow, Supported, Require, Proxy-Require, Unsupported).

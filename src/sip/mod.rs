@@ -11,7 +11,8 @@
 //! - [`uri`]: SIP/SIPS/tel URIs, name-addr / addr-spec, and URI comparison (§19.1.4).
 //! - [`header`]: typed header values (Via, CSeq, Contact, Content-Type, RAck, Session-Expires,
 //!   auth params, …) and the compact-name table.
-//! - [`parse`]: bytes to [`message::SipMessage`], with status-bearing errors.
+//! - [`parse`]: bytes to [`message::SipMessage`], with status-bearing errors (header section
+//!   handled in `fields`).
 //! - [`framing`]: cutting messages and CRLF keep-alives out of TCP/TLS streams.
 //! - [`validate`]: UAS checks on a parsed request (405/501, 416, 420, 415, 483, 482).
 //! - [`transaction`]: the RFC 3261 §17 transaction layer (four state machines, timers,
@@ -26,6 +27,9 @@
 //! - [`lockout`]: brute-force lockout per (source IP, username) and security events.
 //! - [`registrar`]: REGISTER handling (RFC 3261 §10.3): authentication, bindings per
 //!   address-of-record with the source hop kept for NAT, expiry and metrics.
+
+
+pub(crate) mod fields;
 
 pub mod dialog;
 pub mod digest;

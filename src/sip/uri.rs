@@ -1,7 +1,6 @@
 //! SIP, SIPS, tel and other URIs (RFC 3261 §19.1, §25.1) and the `name-addr` / `addr-spec`
-//! forms of From, To, Contact, Route and Record-Route (§20.10), parsed into
-//! [`Uri`](super::message::Uri) and [`NameAddr`](super::message::NameAddr); plus URI
-//! comparison by the rules of §19.1.4.
+//! forms of From, To, Contact, Route and Record-Route (§20.10), parsed into [`Uri`] and
+//! [`NameAddr`]; plus URI comparison by the rules of §19.1.4.
 //!
 //! User, password and host are kept as written (escapes not decoded) so a URI writes back
 //! byte-for-byte; [`uri_eq`] decodes before comparing.
@@ -343,7 +342,8 @@ pub fn uri_eq(a: &Uri, b: &Uri) -> bool {
     if !eq_unescaped_ci(&a.host, &b.host) || a.port != b.port {
         return false;
     }
-    for p in &a.params {
+    // Duplicate names compare by their first occurrence, which keeps this reflexive.
+    for p in a.params.iter().filter_map(|p| a.param(&p.name)) {
         match b.param(&p.name) {
             Some(q) => {
                 let same = match (&p.value, &q.value) {
@@ -528,5 +528,7 @@ mod tests {
             "sip:carol@chicago.com;security=off"
         ));
         assert!(!eq("sip:alice@atlanta.com", "sips:alice@atlanta.com"));
+        let dup = "sip:a@b;t=x;t=y";
+        assert!(eq(dup, dup), "reflexive with duplicate parameters");
     }
 }

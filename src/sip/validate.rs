@@ -2,10 +2,11 @@
 //! §16.3 for Max-Forwards and loops, RFC 4475 §3.3): which requests must be refused, with
 //! which status and which headers (Allow, Accept, Unsupported).
 //!
-//! Checks that need state (merged requests, §8.2.2.2) belong to the transaction layer.
+//! Checks that need state (merged requests, §8.2.2.2) belong to the transaction layer. Loop
+//! detection tells loops from spirals by the [`loop_token`] the sender put in its branch.
 
 use super::header::{parse_content_type, parse_token_list};
-use super::message::{reason_phrase, Method, Request, Response, Scheme};
+use super::message::{reason_phrase, Method, Request, Response, Scheme, Via};
 
 /// What this element accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,9 +84,12 @@ pub fn validate(req: &Request, caps: &Capabilities) -> Result<(), Reject> {
     if req.max_forwards == Some(0) && !(req.method == Method::Options && caps.is_for_us(req)) {
         return Err(Reject::new(483));
     }
-    // §16.3 step 4: a request that already went through us has looped.
-    if req.via.iter().any(|v| caps.is_local_host(&v.host, v.port)) {
-        return Err(Reject::new(482));
+    // §16.3 step 4: a request that already went through us has looped, unless its loop
+    // token shows it came back changed (a spiral).
+    for (i, v) in req.via.iter().enumerate() {
+        if caps.is_local_host(&v.host, v.port) && is_loop(req, v, req.via.get(i + 1)) {
+            return Err(Reject::new(482));
+        }
     }
     // §8.2.1: methods.
     if !caps.allowed.contains(&req.method) {
@@ -171,17 +175,55 @@ pub fn reject_response(req: &Request, reject: &Reject) -> Response {
     resp
 }
 
-/// A To tag derived from the request, so retransmissions get the same tag without state.
-fn local_tag(req: &Request) -> String {
-    // FNV-1a over the fields that identify the transaction.
+/// FNV-1a over NUL-separated parts: stable across runs and platforms.
+fn fnv(parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let branch = req.top_via().and_then(|v| v.branch()).unwrap_or("");
-    for part in [req.call_id.as_str(), branch, req.from.tag().unwrap_or("")] {
+    for part in parts {
         for b in part.bytes().chain(std::iter::once(0)) {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
     }
+    h
+}
+
+/// A To tag derived from the request, so retransmissions get the same tag without state.
+fn local_tag(req: &Request) -> String {
+    let branch = req.top_via().and_then(|v| v.branch()).unwrap_or("");
+    let h = fnv(&[&req.call_id, branch, req.from.tag().unwrap_or("")]);
     format!("rx{h:016x}")
+}
+
+const LOOP_MARK: &str = "-lt";
+
+/// The loop-detection suffix for a branch we put on a request we send (RFC 3261 §16.6 item
+/// 8): a hash of the Request-URI, Call-ID, From and To tags, CSeq number and the Via we
+/// received the request with (`upstream`; `None` for requests we originate). Append it to
+/// the branch (`z9hG4bK<random>` + token). If the request comes back to us unchanged, its
+/// token matches and [`validate`] answers 482; if it comes back changed, it is a spiral and
+/// passes. A Via of ours whose branch carries no token is treated as a loop.
+pub fn loop_token(req: &Request, upstream: Option<&Via>) -> String {
+    let uri = req.uri.to_string();
+    let up = upstream.map(Via::to_string).unwrap_or_default();
+    let seq = req.cseq.seq.to_string();
+    let h = fnv(&[
+        &uri,
+        &req.call_id,
+        req.from.tag().unwrap_or(""),
+        req.to.tag().unwrap_or(""),
+        &seq,
+        &up,
+    ]);
+    format!("{LOOP_MARK}{h:016x}")
+}
+
+fn is_loop(req: &Request, ours: &Via, below: Option<&Via>) -> bool {
+    let branch = ours.branch().unwrap_or("");
+    match branch.rfind(LOOP_MARK) {
+        Some(at) if branch.len() - at == LOOP_MARK.len() + 16 => {
+            branch[at..] == loop_token(req, below)
+        }
+        _ => true,
+    }
 }
 
 #[cfg(test)]
@@ -309,6 +351,25 @@ mod tests {
             crate::sip::header::parse_via("SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKo").unwrap(),
         );
         assert_eq!(status(&r), Some(482));
+    }
+
+    #[test]
+    fn returning_unchanged_request_is_a_loop_and_changed_one_a_spiral() {
+        let received = req("INVITE", "sip:1@gov.example", "", "");
+        // We forward it with our Via on top, carrying the loop token.
+        let token = loop_token(&received, received.top_via());
+        let ours = format!("SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKfwd1{token}");
+        let mut back = received.clone();
+        back.via
+            .insert(0, crate::sip::header::parse_via(&ours).unwrap());
+        back.via.insert(
+            0,
+            crate::sip::header::parse_via("SIP/2.0/UDP 203.0.113.5;branch=z9hG4bKx").unwrap(),
+        );
+        assert_eq!(status(&back), Some(482));
+        let mut spiral = back.clone();
+        spiral.uri = crate::sip::uri::parse_uri("sip:2@gov.example").unwrap();
+        assert_eq!(status(&spiral), None);
     }
 
     #[test]
