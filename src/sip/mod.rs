@@ -28,7 +28,6 @@
 //! - [`registrar`]: REGISTER handling (RFC 3261 §10.3): authentication, bindings per
 //!   address-of-record with the source hop kept for NAT, expiry and metrics.
 
-
 pub(crate) mod fields;
 
 pub mod dialog;
