@@ -464,17 +464,15 @@ impl Request {
     }
 
     pub fn response_with_reason(&self, status: u16, reason: &str) -> Response {
-        Response {
+        Response::reply_to(
             status,
-            reason: reason.to_string(),
-            via: self.via.clone(),
-            from: self.from.clone(),
-            to: self.to.clone(),
-            call_id: self.call_id.clone(),
-            cseq: self.cseq.clone(),
-            headers: Headers::new(),
-            body: Bytes::new(),
-        }
+            reason,
+            &self.via,
+            &self.from,
+            &self.to,
+            &self.call_id,
+            &self.cseq,
+        )
     }
 
     /// The wire form with Content-Length set from the body.
@@ -486,6 +484,30 @@ impl Request {
 }
 
 impl Response {
+    /// A body-less response carrying the request's Via, From, To, Call-ID and CSeq
+    /// (RFC 3261 §8.2.6.2). Shared by [`Request::response`] and the parser's error answers.
+    pub fn reply_to(
+        status: u16,
+        reason: &str,
+        via: &[Via],
+        from: &NameAddr,
+        to: &NameAddr,
+        call_id: &str,
+        cseq: &CSeq,
+    ) -> Response {
+        Response {
+            status,
+            reason: reason.to_string(),
+            via: via.to_vec(),
+            from: from.clone(),
+            to: to.clone(),
+            call_id: call_id.to_string(),
+            cseq: cseq.clone(),
+            headers: Headers::new(),
+            body: Bytes::new(),
+        }
+    }
+
     pub fn top_via(&self) -> Option<&Via> {
         self.via.first()
     }

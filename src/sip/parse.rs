@@ -21,9 +21,7 @@ use thiserror::Error;
 
 use super::fields::{parse_headers, Fields};
 use super::lex::is_token;
-use super::message::{
-    CSeq, Headers, Method, NameAddr, Request, Response, Scheme, SipMessage, Uri, Via,
-};
+use super::message::{CSeq, Method, NameAddr, Request, Response, Scheme, SipMessage, Uri, Via};
 use super::uri::parse_uri;
 
 /// Size limits applied while parsing.
@@ -92,17 +90,15 @@ pub struct Partial {
 
 impl Partial {
     pub fn response(&self, status: u16, reason: &str) -> Response {
-        Response {
+        Response::reply_to(
             status,
-            reason: reason.to_string(),
-            via: self.via.clone(),
-            from: self.from.clone(),
-            to: self.to.clone(),
-            call_id: self.call_id.clone(),
-            cseq: self.cseq.clone(),
-            headers: Headers::new(),
-            body: Bytes::new(),
-        }
+            reason,
+            &self.via,
+            &self.from,
+            &self.to,
+            &self.call_id,
+            &self.cseq,
+        )
     }
 }
 
