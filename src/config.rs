@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::dialplan::{parse_toml, DialplanError};
+use crate::sip::digest::Algorithm;
 
 /// Settings as read from the file; every field optional.
 #[derive(Debug, Default, Deserialize)]
@@ -48,6 +49,18 @@ pub struct AuthConfig {
     pub exempt: Vec<std::net::IpAddr>,
     pub min_expires: u32,
     pub max_expires: u32,
+    /// Digest algorithms offered, most preferred first: `"MD5"`, `"SHA-256"`.
+    pub algorithms: Vec<String>,
+}
+
+impl AuthConfig {
+    /// The configured algorithms; only valid ones survive [`Config::check`].
+    pub fn digest_algorithms(&self) -> Vec<Algorithm> {
+        self.algorithms
+            .iter()
+            .filter_map(|a| Algorithm::from_token(a))
+            .collect()
+    }
 }
 
 impl Default for AuthConfig {
@@ -60,6 +73,7 @@ impl Default for AuthConfig {
             exempt: Vec::new(),
             min_expires: 60,
             max_expires: 3600,
+            algorithms: vec!["MD5".into(), "SHA-256".into()],
         }
     }
 }
@@ -160,6 +174,30 @@ impl Config {
                 "min_expires is larger than max_expires",
             ));
         }
+        let algs = &self.auth.algorithms;
+        let bad = algs.iter().find(|a| {
+            !matches!(
+                Algorithm::from_token(a),
+                Some(Algorithm::Md5 | Algorithm::Sha256)
+            )
+        });
+        let duplicate = algs
+            .iter()
+            .enumerate()
+            .any(|(i, a)| algs[..i].iter().any(|b| b.eq_ignore_ascii_case(a)));
+        if algs.is_empty() || bad.is_some() || duplicate {
+            return Err(DialplanError::new(
+                path,
+                line_of_key(text, "algorithms"),
+                match bad {
+                    Some(b) => {
+                        format!("unknown digest algorithm {b:?}: use \"MD5\" or \"SHA-256\"")
+                    }
+                    None if duplicate => "algorithms lists one twice".to_string(),
+                    None => "algorithms is empty: no phone could register".to_string(),
+                },
+            ));
+        }
         Ok(())
     }
 
@@ -191,6 +229,20 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.line, 2, "{e}");
         assert!(e.reason.contains("httpp"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_digest_algorithm_is_refused_with_its_line() {
+        let e = Config::from_toml(
+            Path::new("r.toml"),
+            "[auth]\nalgorithms = [\"SHA-256\", \"SHA-512\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.reason.contains("SHA-512"), "{e}");
+        let ok =
+            Config::from_toml(Path::new("r.toml"), "[auth]\nalgorithms = [\"sha-256\"]\n").unwrap();
+        assert_eq!(ok.auth.digest_algorithms(), vec![Algorithm::Sha256]);
     }
 
     #[test]

@@ -234,10 +234,11 @@ pub async fn run_daemon(
     shutdown.await;
     tracing::info!("shutting down: no new work, finishing what is in flight");
     let _ = stop_tx.send(true);
-    udp_task.abort();
     drop(in_tx);
-    // The SIP task drains its transactions (bounded inside) and returns.
+    // The SIP task answers new requests with 503, waits for what is in flight (bounded
+    // inside) and returns; only then does the UDP reader stop.
     let _ = tokio::time::timeout(Duration::from_secs(40), sip).await;
+    udp_task.abort();
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         while tasks.join_next().await.is_some() {}
     })

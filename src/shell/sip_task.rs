@@ -75,6 +75,7 @@ impl SipTask {
         cfg.lockout.exempt = config.auth.exempt.clone();
         cfg.min_expires = config.auth.min_expires;
         cfg.max_expires = config.auth.max_expires;
+        cfg.algorithms = config.auth.digest_algorithms();
         SipTask {
             endpoint: Endpoint::new(cfg),
             transports,
@@ -119,6 +120,7 @@ impl SipTask {
         let mut refresh = tokio::time::interval(ACCOUNT_REFRESH);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut draining_since: Option<Instant> = None;
+        let mut inbound_closed = false;
         loop {
             let deadline = self.endpoint.poll_timeout();
             let sleep = async {
@@ -128,7 +130,9 @@ impl SipTask {
                 }
             };
             tokio::select! {
-                m = inbound.recv(), if draining_since.is_none() => match m {
+                // Keep reading while draining: answers to our requests still arrive, and new
+                // requests get 503 instead of silence.
+                m = inbound.recv(), if !inbound_closed => match m {
                     Some(m) => {
                         self.on_inbound(m);
                         // Take whatever else is already queued before sending: one wake-up,
@@ -140,7 +144,10 @@ impl SipTask {
                             }
                         }
                     }
-                    None => draining_since = Some(Instant::now()),
+                    None => {
+                        inbound_closed = true;
+                        draining_since.get_or_insert_with(Instant::now);
+                    }
                 },
                 _ = sleep => self.endpoint.handle_timeout(Instant::now()),
                 _ = refresh.tick() => {

@@ -1,8 +1,11 @@
 //! Digest authentication for SIP (RFC 3261 §22, RFC 2617, RFC 7616, RFC 8760): challenges,
 //! stateless nonces, parsing of `Authorization: Digest …` and verification of the response.
 //!
-//! - Challenges: two `WWW-Authenticate` values, SHA-256 first and MD5 second (RFC 8760 §2.4),
-//!   both `qop="auth"`, sharing one nonce.
+//! - Challenges: one `WWW-Authenticate` value per configured algorithm, most preferred first
+//!   (RFC 8760 §2.4), all `qop="auth"`, sharing one nonce. The default is MD5 then SHA-256:
+//!   many deployed clients (sipp, older softphones) take the first challenge and fail when it
+//!   is not MD5, while RFC 8760 clients take the topmost one they support. A site whose phones
+//!   all speak SHA-256 configures `["SHA-256", "MD5"]` or `["SHA-256"]`.
 //! - Nonces are stateless: issue time (wall-clock seconds) and a random salt, authenticated by
 //!   HMAC-SHA-256 under a server secret. Any worker holding the secret verifies any nonce, also
 //!   after a restart. An authentic but expired nonce with otherwise right credentials yields
@@ -63,6 +66,14 @@ impl Algorithm {
         ]
         .into_iter()
         .find(|a| a.as_str().eq_ignore_ascii_case(token))
+    }
+
+    /// The plain algorithm a `-sess` variant is built on.
+    pub fn base(self) -> Algorithm {
+        match self {
+            Algorithm::Md5 | Algorithm::Md5Sess => Algorithm::Md5,
+            Algorithm::Sha256 | Algorithm::Sha256Sess => Algorithm::Sha256,
+        }
     }
 
     fn is_sha256(self) -> bool {
@@ -200,6 +211,9 @@ pub struct DigestConfig {
     pub anchor: WallAnchor,
     /// Seeds the generator of nonce salts; the shell draws it from the OS.
     pub rng_seed: [u8; 32],
+    /// The algorithms challenged with, most preferred first (RFC 8760 §2.4). A response with
+    /// an algorithm not in this list is refused.
+    pub algorithms: Vec<Algorithm>,
 }
 
 impl DigestConfig {
@@ -213,6 +227,7 @@ impl DigestConfig {
             replay_cache_entries: 10_000,
             anchor,
             rng_seed,
+            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
         }
     }
 }
@@ -225,6 +240,7 @@ impl fmt::Debug for DigestConfig {
             .field("nonce_ttl", &self.nonce_ttl)
             .field("max_clock_skew", &self.max_clock_skew)
             .field("replay_cache_entries", &self.replay_cache_entries)
+            .field("algorithms", &self.algorithms)
             .finish_non_exhaustive()
     }
 }
@@ -576,11 +592,13 @@ impl DigestAuth {
         Some(u64::from_be_bytes(ts))
     }
 
-    /// `WWW-Authenticate` (or `Proxy-Authenticate`) values to send: SHA-256 first, then
-    /// MD5, sharing one fresh nonce.
+    /// `WWW-Authenticate` (or `Proxy-Authenticate`) values to send, one per configured
+    /// algorithm in order of preference, sharing one fresh nonce.
     pub fn challenges(&mut self, now: Instant, stale: bool) -> Vec<String> {
         let nonce = self.new_nonce(now);
-        [Algorithm::Sha256, Algorithm::Md5]
+        self.cfg
+            .algorithms
+            .clone()
             .into_iter()
             .map(|alg| {
                 let mut v = format!(
@@ -610,7 +628,8 @@ impl DigestAuth {
         let parsed_alg = match &creds.algorithm {
             None => Some(Algorithm::Md5),
             Some(t) => Algorithm::from_token(t),
-        };
+        }
+        .filter(|a| self.cfg.algorithms.contains(&a.base()));
         let alg = parsed_alg.unwrap_or(Algorithm::Md5);
         let (qop, qop_ok) = match (&creds.qop, &creds.nc, &creds.cnonce) {
             (None, _, _) => (None, true),

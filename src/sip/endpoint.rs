@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::http::RegistrationView;
-use crate::sip::digest::{AccountCredentials, DigestAuth, DigestConfig, WallAnchor};
+use crate::sip::digest::{AccountCredentials, Algorithm, DigestAuth, DigestConfig, WallAnchor};
 use crate::sip::header::{parse_contact, Contact};
 use crate::sip::lockout::{Lockout, LockoutConfig, SecurityEvent, SecurityEventKind};
 use crate::sip::message::{Method, Request, Response, SipMessage};
@@ -36,6 +36,8 @@ pub struct EndpointConfig {
     pub lockout: LockoutConfig,
     pub min_expires: u32,
     pub max_expires: u32,
+    /// Digest algorithms challenged with, most preferred first.
+    pub algorithms: Vec<Algorithm>,
 }
 
 impl EndpointConfig {
@@ -52,6 +54,7 @@ impl EndpointConfig {
             lockout: LockoutConfig::default(),
             min_expires: 60,
             max_expires: 3600,
+            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
         }
     }
 }
@@ -106,6 +109,7 @@ impl Endpoint {
     pub fn new(cfg: EndpointConfig) -> Endpoint {
         let mut dcfg = DigestConfig::new(&cfg.realm, &cfg.secret, cfg.anchor, cfg.rng_seed);
         dcfg.nonce_ttl = cfg.nonce_ttl;
+        dcfg.algorithms = cfg.algorithms.clone();
         let rcfg = RegistrarConfig {
             min_expires: cfg.min_expires,
             max_expires: cfg.max_expires,
@@ -210,8 +214,9 @@ impl Endpoint {
         self.draining = true;
     }
 
+    /// Nothing waits for a final response: a draining daemon may stop.
     pub fn is_idle(&self) -> bool {
-        self.txl.is_empty()
+        self.txl.in_flight() == 0
     }
 
     pub fn transactions(&self) -> usize {

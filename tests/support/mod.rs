@@ -72,6 +72,26 @@ impl Daemon {
         }
     }
 
+    /// Starts a daemon whose store already holds these agents (`rexian agent add` before
+    /// `serve`), so they can register at once.
+    pub fn start_with_agents(agents: &[(&str, &str)], extra: &[&str]) -> Daemon {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        for (id, password) in agents {
+            let out = Command::new(BIN)
+                .args(["agent", "add", id, "--password", password, "--data"])
+                .arg(dir.path().join("data"))
+                .env("REXIAN_LOG", "warn")
+                .output()
+                .expect("run rexian");
+            assert!(
+                out.status.success(),
+                "agent add: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Daemon::start_in(dir, extra)
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

@@ -138,16 +138,43 @@ fn hmac_matches_rfc4231_vectors() {
 }
 
 #[test]
-fn challenges_offer_sha256_then_md5_with_one_nonce() {
+fn challenges_follow_the_configured_order_with_one_nonce() {
     let t0 = origin();
     let mut a = auth(t0);
     let c = a.challenges(t0, false);
     assert_eq!(c.len(), 2);
-    assert!(c[0].contains("algorithm=SHA-256") && c[0].contains("qop=\"auth\""));
-    assert!(c[1].contains("algorithm=MD5") && c[0].starts_with("Digest realm=\"rexian\""));
+    assert!(c[0].contains("algorithm=MD5") && c[0].contains("qop=\"auth\""));
+    assert!(c[1].contains("algorithm=SHA-256") && c[0].starts_with("Digest realm=\"rexian\""));
     assert_eq!(nonce_of(&c[0]), nonce_of(&c[1]));
     assert!(!c[0].contains("stale"));
     assert!(a.challenges(t0, true)[0].ends_with(", stale=true"));
+}
+
+#[test]
+fn an_algorithm_left_out_of_the_configuration_is_neither_offered_nor_accepted() {
+    let t0 = origin();
+    let anchor = WallAnchor {
+        instant: t0,
+        unix_secs: 1_790_000_000,
+    };
+    let mut cfg = DigestConfig::new("rexian", SECRET, anchor, [7; 32]);
+    cfg.algorithms = vec![Algorithm::Sha256];
+    let mut a = DigestAuth::new(cfg);
+    let c = a.challenges(t0, false);
+    assert_eq!(c.len(), 1);
+    assert!(c[0].contains("algorithm=SHA-256"));
+    let acct = AccountCredentials::from_password("1001", "rexian", "pw");
+    let nonce = a.new_nonce(t0);
+    let md5 = client("MD5", "1001", "pw", &nonce, 1);
+    assert_eq!(
+        a.verify(t0, &md5, "REGISTER", URI, Some(&acct)),
+        Verdict::Rejected(RejectReason::UnsupportedAlgorithm)
+    );
+    let sha = client("SHA-256", "1001", "pw", &nonce, 2);
+    assert_eq!(
+        a.verify(t0, &sha, "REGISTER", URI, Some(&acct)),
+        Verdict::Ok
+    );
 }
 
 #[test]

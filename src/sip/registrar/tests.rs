@@ -187,7 +187,7 @@ fn contact_values(resp: &Response) -> Vec<&str> {
 }
 
 #[test]
-fn register_without_credentials_is_challenged_sha256_then_md5() {
+fn register_without_credentials_is_challenged_md5_then_sha256() {
     let t0 = origin();
     let mut reg = registrar(t0, LockoutConfig::default());
     let mut phone = Phone::new("1001", "pw", udp("198.51.100.7:5060"));
@@ -196,7 +196,7 @@ fn register_without_credentials_is_challenged_sha256_then_md5() {
     assert_eq!(resp.status, 401);
     let ch: Vec<_> = resp.headers.get_all("WWW-Authenticate").collect();
     assert_eq!(ch.len(), 2);
-    assert!(ch[0].contains("algorithm=SHA-256") && ch[1].contains("algorithm=MD5"));
+    assert!(ch[0].contains("algorithm=MD5") && ch[1].contains("algorithm=SHA-256"));
     assert!(resp.to.tag().is_some());
     assert_eq!(reg.metrics().challenges, 1);
 }

@@ -272,6 +272,24 @@ impl TransactionLayer {
         self.txs.is_empty()
     }
 
+    /// Transactions still waiting for a final response (ours or the peer's). Those that only
+    /// linger to absorb retransmissions are not counted: a draining daemon need not wait them out.
+    pub fn in_flight(&self) -> usize {
+        self.txs
+            .values()
+            .filter(|e| {
+                matches!(
+                    e.machine.state(),
+                    TxState::ClientInvite(
+                        ClientInviteState::Calling | ClientInviteState::Proceeding
+                    ) | TxState::Client(ClientState::Trying | ClientState::Proceeding)
+                        | TxState::ServerInvite(ServerInviteState::Proceeding)
+                        | TxState::Server(ServerState::Trying | ServerState::Proceeding)
+                )
+            })
+            .count()
+    }
+
     /// The state of a live transaction.
     pub fn state(&self, tx: TxId) -> Option<TxState> {
         self.txs.get(&tx).map(|e| e.machine.state())
