@@ -49,7 +49,10 @@ pub struct AuthConfig {
     pub exempt: Vec<std::net::IpAddr>,
     pub min_expires: u32,
     pub max_expires: u32,
-    /// Digest algorithms offered, most preferred first: `"MD5"`, `"SHA-256"`.
+    /// Digest algorithms offered, most preferred first: `"MD5"`, `"SHA-256"`. The default is
+    /// MD5 alone: baresip 1.0 (libre) refuses a 401 that carries any non-MD5 challenge and sipp
+    /// answers only the first one, so offering SHA-256 is a choice for sites whose phones all
+    /// speak RFC 8760 (`["SHA-256", "MD5"]`, or `["SHA-256"]` to require it).
     pub algorithms: Vec<String>,
 }
 
@@ -73,7 +76,7 @@ impl Default for AuthConfig {
             exempt: Vec::new(),
             min_expires: 60,
             max_expires: 3600,
-            algorithms: vec!["MD5".into(), "SHA-256".into()],
+            algorithms: vec!["MD5".into()],
         }
     }
 }

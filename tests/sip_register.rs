@@ -106,3 +106,52 @@ fn sigterm_stops_the_daemon_cleanly_with_exit_0() {
     let status = d.terminate();
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
+
+#[test]
+fn baresip_registers_as_an_agent_with_md5() {
+    let d = Daemon::start_with_agents(&[("7001", "secret-7001")], &[]);
+    let token = supervisor_token(&d);
+    let phone = support::phones::Baresip::start(d.sip, "7001", "secret-7001", None);
+    let source = format!("\"source\":\"127.0.0.1:{}\"", phone.sip_port);
+    wait_for("baresip's binding", Duration::from_secs(20), || {
+        let regs = registrations(&d, &token);
+        regs.contains("\"account\":\"7001\"") && regs.contains(&source)
+    });
+}
+
+#[test]
+fn linphonec_registers_with_sha256_when_the_site_requires_it() {
+    // With SHA-256 alone, an MD5 answer is refused: a binding proves SHA-256 digest worked.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("rexian.toml");
+    std::fs::write(&cfg, "[auth]\nalgorithms = [\"SHA-256\"]\n").unwrap();
+    let d = Daemon::start_with_agents(
+        &[("7002", "secret-7002")],
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let token = supervisor_token(&d);
+    let phone = support::phones::Linphonec::start(d.sip, "7002", "secret-7002", "rexian");
+    let source = format!("\"source\":\"127.0.0.1:{}\"", phone.sip_port);
+    wait_for("linphonec's binding", Duration::from_secs(20), || {
+        let regs = registrations(&d, &token);
+        regs.contains("\"account\":\"7002\"") && regs.contains(&source)
+    });
+    // The challenge itself offers SHA-256 alone.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let me = sock.local_addr().unwrap();
+    let msg = format!(
+        "REGISTER sip:{0} SIP/2.0\r\nVia: SIP/2.0/UDP {1};branch=z9hG4bKsha\r\n\
+         From: <sip:7002@{0}>;tag=1\r\nTo: <sip:7002@{0}>\r\nCall-ID: sha@test\r\n\
+         CSeq: 1 REGISTER\r\nContact: <sip:7002@{1}>\r\nMax-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n",
+        d.sip, me
+    );
+    sock.send_to(msg.as_bytes(), d.sip).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) = sock.recv_from(&mut buf).expect("a challenge");
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("SIP/2.0 401 "), "{text}");
+    assert_eq!(text.matches("WWW-Authenticate:").count(), 1, "{text}");
+    assert!(text.contains("algorithm=SHA-256"), "{text}");
+}

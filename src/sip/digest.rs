@@ -2,10 +2,11 @@
 //! stateless nonces, parsing of `Authorization: Digest …` and verification of the response.
 //!
 //! - Challenges: one `WWW-Authenticate` value per configured algorithm, most preferred first
-//!   (RFC 8760 §2.4), all `qop="auth"`, sharing one nonce. The default is MD5 then SHA-256:
-//!   many deployed clients (sipp, older softphones) take the first challenge and fail when it
-//!   is not MD5, while RFC 8760 clients take the topmost one they support. A site whose phones
-//!   all speak SHA-256 configures `["SHA-256", "MD5"]` or `["SHA-256"]`.
+//!   (RFC 8760 §2.4), all `qop="auth"`, sharing one nonce. RFC 8760 clients take the topmost
+//!   one they support, but deployed ones do not all: sipp answers only the first and fails if
+//!   it is not MD5, and baresip 1.0 refuses the whole 401 if any challenge is not MD5. So the
+//!   daemon's default (see `config::AuthConfig`) is MD5 alone, and a site whose phones all speak
+//!   SHA-256 configures `["SHA-256", "MD5"]` or `["SHA-256"]`.
 //! - Nonces are stateless: issue time (wall-clock seconds) and a random salt, authenticated by
 //!   HMAC-SHA-256 under a server secret. Any worker holding the secret verifies any nonce, also
 //!   after a restart. An authentic but expired nonce with otherwise right credentials yields

@@ -54,7 +54,7 @@ impl EndpointConfig {
             lockout: LockoutConfig::default(),
             min_expires: 60,
             max_expires: 3600,
-            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
+            algorithms: vec![Algorithm::Md5],
         }
     }
 }

@@ -2,6 +2,8 @@
 //! directory and ephemeral ports, and real peers (sipp) pointed at it.
 #![allow(dead_code)]
 
+pub mod phones;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
