@@ -43,6 +43,7 @@ pub mod parse;
 pub mod peer;
 pub mod registrar;
 pub mod reliable;
+pub mod session;
 pub mod session_timer;
 pub mod transaction;
 pub mod uri;
