@@ -161,7 +161,13 @@ impl SipTask {
             }
             self.flush().await;
             if let Some(since) = draining_since {
-                if self.endpoint.is_idle() || since.elapsed() >= DRAIN_LIMIT {
+                if self.endpoint.is_idle() {
+                    return;
+                }
+                if since.elapsed() >= DRAIN_LIMIT {
+                    // Calls still up when the grace period ends are hung up properly.
+                    self.endpoint.hangup_all(Instant::now());
+                    self.flush().await;
                     return;
                 }
             }
@@ -177,13 +183,23 @@ impl SipTask {
     }
 
     async fn flush(&mut self) {
-        while let Some(t) = self.endpoint.poll_transmit() {
-            if let Err(e) = self.transports.send(t).await {
-                tracing::debug!(error = %e, "send failed");
+        // Events may make more messages to send (a call rejected), and sending may not make
+        // events, so this ends once both queues are empty.
+        loop {
+            let mut busy = false;
+            while let Some(t) = self.endpoint.poll_transmit() {
+                busy = true;
+                if let Err(e) = self.transports.send(t).await {
+                    tracing::debug!(error = %e, "send failed");
+                }
             }
-        }
-        while let Some(ev) = self.endpoint.poll_event() {
-            self.on_event(ev);
+            while let Some(ev) = self.endpoint.poll_event() {
+                busy = true;
+                self.on_event(ev);
+            }
+            if !busy {
+                break;
+            }
         }
     }
 
@@ -206,6 +222,13 @@ impl SipTask {
                 });
             }
             EndpointEvent::RegistrationsChanged => self.publish_registrations(Instant::now()),
+            EndpointEvent::IncomingCall { leg } => {
+                // No call control is attached to this endpoint: nobody can take the call.
+                let _ = self.endpoint.reject(Instant::now(), leg, 480);
+            }
+            EndpointEvent::Leg { leg, event } => {
+                tracing::debug!(%leg, ?event, "call leg event");
+            }
         }
     }
 

@@ -11,14 +11,21 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use crate::http::RegistrationView;
+use crate::sip::dialog::DialogId;
 use crate::sip::digest::{AccountCredentials, Algorithm, DigestAuth, DigestConfig, WallAnchor};
 use crate::sip::header::{parse_contact, Contact};
+use crate::sip::legs::{LegId, Legs};
 use crate::sip::lockout::{Lockout, LockoutConfig, SecurityEvent, SecurityEventKind};
-use crate::sip::message::{Method, Request, Response, SipMessage};
+use crate::sip::message::{Method, NameAddr, Param, Request, Response, SipMessage, Uri, Via};
 use crate::sip::parse::{parse, Limits};
-use crate::sip::peer::{ConnId, Peer, Transmit};
+use crate::sip::peer::{ConnId, Peer, Transmit, Transport};
 use crate::sip::registrar::{ContactEntry, ContactSpec, Registrar, RegistrarConfig};
+use crate::sip::session::uas::{UasConfig, UasSession};
+use crate::sip::session::{SessionError, SessionEvent};
+use crate::sip::session_timer::SessionTimerConfig;
 use crate::sip::transaction::{TransactionConfig, TransactionLayer, TxEvent, TxId};
 use crate::sip::validate::{reject_response, validate, Capabilities};
 
@@ -68,6 +75,10 @@ pub enum EndpointEvent {
     Security(SecurityEvent),
     /// Bindings were added, refreshed or removed.
     RegistrationsChanged,
+    /// A new INVITE opened an inbound leg: call control must ring, answer or reject it.
+    IncomingCall { leg: LegId },
+    /// Something happened on a leg (answer, offer, DTMF, end).
+    Leg { leg: LegId, event: SessionEvent },
 }
 
 impl SecurityEvent {
@@ -103,6 +114,11 @@ pub struct Endpoint {
     accounts: HashMap<String, AccountCredentials>,
     events: VecDeque<EndpointEvent>,
     draining: bool,
+    legs: Legs,
+    sip_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
+    /// Seeds the first RSeq of each leg (RFC 3262 wants it random); advanced per leg.
+    rseq_seed: u32,
 }
 
 impl Endpoint {
@@ -149,6 +165,15 @@ impl Endpoint {
             accounts: HashMap::new(),
             events: VecDeque::new(),
             draining: false,
+            legs: Legs::default(),
+            sip_addr: cfg.sip_addr,
+            tls_addr: cfg.tls_addr,
+            rseq_seed: u32::from_le_bytes([
+                cfg.rng_seed[0],
+                cfg.rng_seed[1],
+                cfg.rng_seed[2],
+                cfg.rng_seed[3],
+            ]),
         }
     }
 
@@ -196,6 +221,12 @@ impl Endpoint {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.txl.handle_timeout(now);
+        for id in self.legs.due(now) {
+            if let Some(leg) = self.legs.get_mut(id) {
+                leg.handle_timeout(now, &mut self.txl);
+            }
+            self.after_leg(id);
+        }
         if !self.registrar.expire(now).is_empty() {
             self.events.push_back(EndpointEvent::RegistrationsChanged);
         }
@@ -214,9 +245,104 @@ impl Endpoint {
         self.draining = true;
     }
 
-    /// Nothing waits for a final response: a draining daemon may stop.
+    /// No call is up and nothing waits for a final response: a draining daemon may stop.
     pub fn is_idle(&self) -> bool {
-        self.txl.in_flight() == 0
+        self.txl.in_flight() == 0 && self.legs.is_empty()
+    }
+
+    /// Ends every call (BYE, or 480 before the answer): the last step of a shutdown.
+    pub fn hangup_all(&mut self, now: Instant) {
+        for id in self.legs.ids() {
+            self.hangup(now, id);
+        }
+    }
+
+    pub fn calls(&self) -> usize {
+        self.legs.len()
+    }
+
+    /// A live leg, for call control to read its INVITE and offer.
+    pub fn leg(&self, id: LegId) -> Option<&UasSession> {
+        self.legs.get(id)
+    }
+
+    fn with_leg<T>(
+        &mut self,
+        id: LegId,
+        f: impl FnOnce(&mut UasSession, &mut TransactionLayer) -> Result<T, SessionError>,
+    ) -> Result<T, SessionError> {
+        let leg = self.legs.get_mut(id).ok_or(SessionError::UnknownLeg)?;
+        let out = f(leg, &mut self.txl);
+        self.after_leg(id);
+        out
+    }
+
+    /// Sends a 1xx on an inbound leg (180, or 183 with early-media SDP).
+    pub fn ring(
+        &mut self,
+        now: Instant,
+        id: LegId,
+        status: u16,
+        sdp: Option<Bytes>,
+    ) -> Result<(), SessionError> {
+        self.with_leg(id, |l, txl| l.ring(now, txl, status, sdp))
+    }
+
+    /// Answers an inbound leg with 200 OK.
+    pub fn answer(
+        &mut self,
+        now: Instant,
+        id: LegId,
+        sdp: Option<Bytes>,
+    ) -> Result<(), SessionError> {
+        self.with_leg(id, |l, txl| l.answer(now, txl, sdp))
+    }
+
+    /// Rejects an inbound leg before the answer.
+    pub fn reject(&mut self, now: Instant, id: LegId, status: u16) -> Result<(), SessionError> {
+        self.with_leg(id, |l, txl| l.reject(now, txl, status))
+    }
+
+    /// Ends a leg from our side.
+    pub fn hangup(&mut self, now: Instant, id: LegId) {
+        let _ = self.with_leg(id, |l, txl| {
+            l.hangup(now, txl);
+            Ok(())
+        });
+    }
+
+    pub fn accept_offer(
+        &mut self,
+        now: Instant,
+        id: LegId,
+        sdp: Bytes,
+    ) -> Result<(), SessionError> {
+        self.with_leg(id, |l, txl| l.accept_offer(now, txl, sdp))
+    }
+
+    pub fn reject_offer(
+        &mut self,
+        now: Instant,
+        id: LegId,
+        status: u16,
+    ) -> Result<(), SessionError> {
+        self.with_leg(id, |l, txl| l.reject_offer(now, txl, status))
+    }
+
+    /// Collects a leg's events, re-arms its timer, and forgets it once it ended.
+    fn after_leg(&mut self, id: LegId) {
+        let mut ended = false;
+        if let Some(leg) = self.legs.get_mut(id) {
+            while let Some(event) = leg.poll_event() {
+                ended |= matches!(event, SessionEvent::Ended { .. });
+                self.events.push_back(EndpointEvent::Leg { leg: id, event });
+            }
+        }
+        if ended {
+            self.legs.remove(id);
+        } else {
+            self.legs.rearm(id);
+        }
     }
 
     pub fn transactions(&self) -> usize {
@@ -232,10 +358,14 @@ impl Endpoint {
     }
 
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        match (self.txl.poll_timeout(), self.registrar.next_expiry()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.txl.poll_timeout(),
+            self.registrar.next_expiry(),
+            self.legs.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The current bindings, for the API.
@@ -259,10 +389,44 @@ impl Endpoint {
         while let Some(ev) = self.txl.poll_event() {
             match ev {
                 TxEvent::Request { tx, req, from } => self.on_request(now, tx, req, from),
-                TxEvent::Timeout { .. } | TxEvent::TransportError { .. } => {}
-                TxEvent::Response { .. } | TxEvent::StrayResponse { .. } => {}
-                TxEvent::Cancelled { .. }
-                | TxEvent::AckFor2xx { .. }
+                TxEvent::TransportError { tx } => {
+                    if let Some(id) = self.legs.by_invite(tx) {
+                        let _ = self.with_leg(id, |l, _| {
+                            l.on_transport_error();
+                            Ok(())
+                        });
+                    }
+                }
+                TxEvent::Response { tx, resp } => {
+                    let leg =
+                        DialogId::of_incoming_response(&resp).and_then(|d| self.legs.by_dialog(&d));
+                    if let Some(id) = leg {
+                        let _ = self.with_leg(id, |l, txl| {
+                            l.on_response(now, txl, tx, &resp);
+                            Ok(())
+                        });
+                    }
+                }
+                TxEvent::Cancelled { invite_tx, .. } => {
+                    if let Some(id) = self.legs.by_invite(invite_tx) {
+                        let _ = self.with_leg(id, |l, _| {
+                            l.on_cancelled();
+                            Ok(())
+                        });
+                    }
+                }
+                TxEvent::AckFor2xx { ack, .. } => {
+                    let leg =
+                        DialogId::of_incoming_request(&ack).and_then(|d| self.legs.by_dialog(&d));
+                    if let Some(id) = leg {
+                        let _ = self.with_leg(id, |l, _| {
+                            l.on_ack(now, &ack);
+                            Ok(())
+                        });
+                    }
+                }
+                TxEvent::Timeout { .. }
+                | TxEvent::StrayResponse { .. }
                 | TxEvent::Terminated { .. } => {}
             }
         }
@@ -304,11 +468,13 @@ impl Endpoint {
             resp.headers.push("Retry-After", "5");
             return self.respond(now, tx, resp);
         }
+        if req.to.tag().is_some() {
+            return self.in_dialog(now, tx, req);
+        }
         let resp = match req.method {
             Method::Options => self.options(&req),
             Method::Register => self.register(now, &req, from),
-            // Call control is not wired to this endpoint: nobody to route a call to.
-            Method::Invite => req.response(480),
+            Method::Invite => return self.new_call(now, tx, req, from),
             Method::Bye
             | Method::Prack
             | Method::Update
@@ -323,6 +489,81 @@ impl Endpoint {
         };
         let resp = with_to_tag(&mut self.txl, &req, resp);
         self.respond(now, tx, resp);
+    }
+
+    /// A request inside a dialog: to its leg, or 481 when there is none.
+    fn in_dialog(&mut self, now: Instant, tx: TxId, req: Request) {
+        let leg = DialogId::of_incoming_request(&req).and_then(|d| self.legs.by_dialog(&d));
+        let Some(id) = leg else {
+            let resp = req.response(481);
+            return self.respond(now, tx, resp);
+        };
+        let rest = self.with_leg(id, |l, txl| Ok(l.on_request(now, txl, tx, req)));
+        if let Ok(Some((tx, req))) = rest {
+            let resp = match req.method {
+                Method::Options => self.options(&req),
+                // REFER, NOTIFY, MESSAGE … on a call: not carried out yet.
+                _ => req.response(501),
+            };
+            self.respond(now, tx, resp);
+        }
+    }
+
+    /// A new INVITE: an inbound leg for call control to decide on.
+    fn new_call(&mut self, now: Instant, tx: TxId, req: Request, from: Peer) {
+        let cfg = self.uas_config(&req, from);
+        let tag = self.txl.new_tag();
+        self.rseq_seed = self
+            .rseq_seed
+            .wrapping_mul(1_103_515_245)
+            .wrapping_add(12_345);
+        let rseq = (self.rseq_seed >> 1).max(1);
+        match UasSession::new(now, tx, req, from, tag, rseq, cfg) {
+            Ok(leg) => {
+                let id = self.legs.insert(tx, leg);
+                self.metric("rexian_calls_total", "direction=\"inbound\"".to_string());
+                self.events
+                    .push_back(EndpointEvent::IncomingCall { leg: id });
+            }
+            Err(resp) => self.respond(now, tx, *resp),
+        }
+    }
+
+    /// How we present ourselves on a leg: the address the caller reached us at (the
+    /// Request-URI's host when we listen on every interface), over its transport.
+    fn uas_config(&self, req: &Request, from: Peer) -> UasConfig {
+        let listen = match (from.transport, self.tls_addr) {
+            (Transport::Tls, Some(t)) => t,
+            _ => self.sip_addr,
+        };
+        let host = if listen.ip().is_unspecified() {
+            req.uri.host.clone()
+        } else {
+            listen.ip().to_string()
+        };
+        let mut contact = Uri::sip(Some("rexian"), &host, Some(listen.port()));
+        if from.transport != Transport::Udp {
+            contact.params.push(Param::new(
+                "transport",
+                Some(from.transport.as_via_token().to_ascii_lowercase()),
+            ));
+        }
+        let mut via = Via {
+            transport: from.transport.as_via_token().to_string(),
+            host,
+            port: Some(listen.port()),
+            params: Vec::new(),
+        };
+        via.set_param("rport", None);
+        UasConfig {
+            local_contact: NameAddr::new(contact),
+            via,
+            session_timer: SessionTimerConfig::default(),
+            timers: self.txl.config().timers,
+            use_100rel: true,
+            allow: allow_value(),
+            supported: self.caps.supported.join(", "),
+        }
     }
 
     fn options(&self, req: &Request) -> Response {

@@ -35,6 +35,7 @@ pub mod digest;
 pub mod endpoint;
 pub mod framing;
 pub mod header;
+pub mod legs;
 pub mod lex;
 pub mod lockout;
 pub mod message;

@@ -66,6 +66,8 @@ pub enum SessionEvent {
 /// Misuse of a session by call control (the protocol state does not allow the command).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
+    #[error("no such call leg")]
+    UnknownLeg,
     #[error("the leg is already answered or ended")]
     NotRinging,
     #[error("the leg is not up")]

@@ -202,6 +202,11 @@ impl UasSession {
         })
     }
 
+    /// The INVITE server transaction that opened the leg.
+    pub fn invite_tx(&self) -> TxId {
+        self.tx
+    }
+
     pub fn phase(&self) -> Phase {
         self.phase
     }
