@@ -850,3 +850,34 @@ fn many_options_transactions_all_end_and_leave_no_timers() {
     assert!(l.is_empty());
     assert_eq!(l.poll_timeout(), None);
 }
+
+#[test]
+fn a_request_we_send_that_comes_back_unchanged_is_a_loop_and_retargeted_a_spiral() {
+    use rexian::sip::validate::{validate, Capabilities};
+    let mut l = layer();
+    let mut req = options("unused");
+    req.via[0].params.clear(); // the layer picks the branch
+    l.send_request(Instant::now(), req, udp()).unwrap();
+    let sent = transmits(&mut l).remove(0);
+    let SipMessage::Request(mut back) =
+        rexian::sip::parse::parse(&sent.bytes, &Default::default()).unwrap()
+    else {
+        panic!("a request")
+    };
+    // A proxy sends it back to us: its own Via on top of ours.
+    let mut proxy = via("z9hG4bKproxy1");
+    proxy.host = "10.9.9.9".into();
+    back.via.insert(0, proxy);
+    let caps = Capabilities {
+        allowed: vec![Method::Options],
+        known_extensions: vec![],
+        supported: vec![],
+        accept: vec!["application/sdp".into()],
+        local: vec![("10.0.0.1".into(), Some(5060))],
+        domains: vec![],
+    };
+    let status = validate(&back, &caps).map_err(|r| r.status);
+    assert_eq!(status, Err(482));
+    back.uri = Uri::sip(Some("12320"), "expert.example", None);
+    assert!(validate(&back, &caps).is_ok(), "re-targeted: a spiral");
+}

@@ -753,8 +753,11 @@ impl UasSession {
         } else {
             Method::Invite
         };
-        let via = self.fresh_via(txl);
-        let Ok(mut req) = self.dialog.new_request(method.clone(), via) else {
+        // The transaction layer gives the request its branch, with a loop token.
+        let Ok(mut req) = self
+            .dialog
+            .new_request(method.clone(), self.cfg.via.clone())
+        else {
             return;
         };
         let interval = self

@@ -68,6 +68,7 @@ use server_inv::ServerInvite;
 
 use crate::sip::message::{Method, Request, Response, SipMessage, Via};
 use crate::sip::peer::{Peer, Transmit};
+use crate::sip::validate::loop_token;
 
 /// A transaction, as numbered by the layer. Never reused within one layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -465,7 +466,10 @@ impl TransactionLayer {
             return Err(TxError::NoVia);
         }
         if req.via[0].branch().is_none() {
-            let branch = self.new_branch();
+            // RFC 3261 §16.6 item 8: a loop token in the branch lets validation tell this
+            // request coming back to us unchanged (a loop, 482) from coming back re-targeted
+            // (a spiral). A branch the caller chose is left as it is.
+            let branch = format!("{}{}", self.new_branch(), loop_token(&req, None));
             req.via[0].set_param("branch", Some(branch));
         }
         // Checked non-empty above, and a branch was just ensured.
