@@ -9,8 +9,8 @@ use bytes::Bytes;
 use rexian::sip::message::{NameAddr, Param, Response, SipMessage, Uri, Via};
 use rexian::sip::parse::{parse, Limits};
 use rexian::sip::peer::Peer;
-use rexian::sip::session::uas::{Phase, UasConfig, UasSession};
-use rexian::sip::session::{EndCause, SessionError, SessionEvent};
+use rexian::sip::session::uas::{Phase, UasSession};
+use rexian::sip::session::{EndCause, LegConfig, SessionError, SessionEvent};
 use rexian::sip::session_timer::SessionTimerConfig;
 use rexian::sip::transaction::{TransactionConfig, TransactionLayer, TxEvent};
 
@@ -26,7 +26,7 @@ struct Harness {
     events: Vec<SessionEvent>,
 }
 
-fn config() -> UasConfig {
+fn config() -> LegConfig {
     let mut via = Via {
         transport: "UDP".into(),
         host: "127.0.0.1".into(),
@@ -34,7 +34,7 @@ fn config() -> UasConfig {
         params: Vec::new(),
     };
     via.params.push(Param::new("rport", None));
-    UasConfig {
+    LegConfig {
         local_contact: NameAddr::new(Uri::sip(Some("rexian"), "127.0.0.1", Some(5060))),
         via,
         session_timer: SessionTimerConfig::default(),
@@ -75,8 +75,7 @@ impl Harness {
             match ev {
                 TxEvent::Request { tx, req, from } => {
                     if req.to.tag().is_none() {
-                        let leg =
-                            UasSession::new(now, tx, req, from, "ourtag".into(), 77, config());
+                        let leg = UasSession::new(tx, req, from, "ourtag".into(), 77, config());
                         match leg {
                             Ok(l) => self.leg = Some(l),
                             Err(resp) => {

@@ -23,8 +23,8 @@ use crate::sip::message::{Method, NameAddr, Param, Request, Response, SipMessage
 use crate::sip::parse::{parse, Limits};
 use crate::sip::peer::{ConnId, Peer, Transmit, Transport};
 use crate::sip::registrar::{ContactEntry, ContactSpec, Registrar, RegistrarConfig};
-use crate::sip::session::uas::{UasConfig, UasSession};
-use crate::sip::session::{SessionError, SessionEvent};
+use crate::sip::session::uas::UasSession;
+use crate::sip::session::{LegConfig, SessionError, SessionEvent};
 use crate::sip::session_timer::SessionTimerConfig;
 use crate::sip::transaction::{TransactionConfig, TransactionLayer, TxEvent, TxId};
 use crate::sip::validate::{reject_response, validate, Capabilities};
@@ -511,14 +511,14 @@ impl Endpoint {
 
     /// A new INVITE: an inbound leg for call control to decide on.
     fn new_call(&mut self, now: Instant, tx: TxId, req: Request, from: Peer) {
-        let cfg = self.uas_config(&req, from);
+        let cfg = self.leg_config(&req, from);
         let tag = self.txl.new_tag();
         self.rseq_seed = self
             .rseq_seed
             .wrapping_mul(1_103_515_245)
             .wrapping_add(12_345);
         let rseq = (self.rseq_seed >> 1).max(1);
-        match UasSession::new(now, tx, req, from, tag, rseq, cfg) {
+        match UasSession::new(tx, req, from, tag, rseq, cfg) {
             Ok(leg) => {
                 let id = self.legs.insert(tx, leg);
                 self.metric("rexian_calls_total", "direction=\"inbound\"".to_string());
@@ -531,7 +531,7 @@ impl Endpoint {
 
     /// How we present ourselves on a leg: the address the caller reached us at (the
     /// Request-URI's host when we listen on every interface), over its transport.
-    fn uas_config(&self, req: &Request, from: Peer) -> UasConfig {
+    fn leg_config(&self, req: &Request, from: Peer) -> LegConfig {
         let listen = match (from.transport, self.tls_addr) {
             (Transport::Tls, Some(t)) => t,
             _ => self.sip_addr,
@@ -555,7 +555,7 @@ impl Endpoint {
             params: Vec::new(),
         };
         via.set_param("rport", None);
-        UasConfig {
+        LegConfig {
             local_contact: NameAddr::new(contact),
             via,
             session_timer: SessionTimerConfig::default(),

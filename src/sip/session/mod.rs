@@ -8,8 +8,11 @@
 //! the messages go through, and the leg reports what happened as [`SessionEvent`]s. Call
 //! control decides what to answer (it owns the media); the session keeps the protocol right.
 
+pub mod core;
 pub mod info;
 pub mod uas;
+
+pub use self::core::LegConfig;
 
 use bytes::Bytes;
 
