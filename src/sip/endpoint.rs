@@ -17,12 +17,13 @@ use crate::http::RegistrationView;
 use crate::sip::dialog::DialogId;
 use crate::sip::digest::{AccountCredentials, Algorithm, DigestAuth, DigestConfig, WallAnchor};
 use crate::sip::header::{parse_contact, Contact};
-use crate::sip::legs::{LegId, Legs};
+use crate::sip::legs::{Leg, LegId, Legs};
 use crate::sip::lockout::{Lockout, LockoutConfig, SecurityEvent, SecurityEventKind};
 use crate::sip::message::{Method, NameAddr, Param, Request, Response, SipMessage, Uri, Via};
 use crate::sip::parse::{parse, Limits};
 use crate::sip::peer::{ConnId, Peer, Transmit, Transport};
 use crate::sip::registrar::{ContactEntry, ContactSpec, Registrar, RegistrarConfig};
+use crate::sip::session::uac::{OutboundCall, UacSession};
 use crate::sip::session::uas::UasSession;
 use crate::sip::session::{LegConfig, SessionError, SessionEvent};
 use crate::sip::session_timer::SessionTimerConfig;
@@ -262,19 +263,47 @@ impl Endpoint {
     }
 
     /// A live leg, for call control to read its INVITE and offer.
-    pub fn leg(&self, id: LegId) -> Option<&UasSession> {
+    pub fn leg(&self, id: LegId) -> Option<&Leg> {
         self.legs.get(id)
     }
 
     fn with_leg<T>(
         &mut self,
         id: LegId,
-        f: impl FnOnce(&mut UasSession, &mut TransactionLayer) -> Result<T, SessionError>,
+        f: impl FnOnce(&mut Leg, &mut TransactionLayer) -> Result<T, SessionError>,
     ) -> Result<T, SessionError> {
         let leg = self.legs.get_mut(id).ok_or(SessionError::UnknownLeg)?;
         let out = f(leg, &mut self.txl);
         self.after_leg(id);
         out
+    }
+
+    fn with_inbound<T>(
+        &mut self,
+        id: LegId,
+        f: impl FnOnce(&mut UasSession, &mut TransactionLayer) -> Result<T, SessionError>,
+    ) -> Result<T, SessionError> {
+        self.with_leg(id, |leg, txl| match leg {
+            Leg::In(l) => f(l, txl),
+            Leg::Out(_) => Err(SessionError::NotRinging),
+        })
+    }
+
+    /// Places an outbound call (an agent's phone, an expert seat, a trunk). `local_ip` is the
+    /// address of ours the far end can reach (the shell asks the routing table).
+    pub fn call(
+        &mut self,
+        now: Instant,
+        call: OutboundCall,
+        local_ip: std::net::IpAddr,
+    ) -> Result<LegId, SessionError> {
+        let cfg = self.leg_config(local_ip.to_string(), call.peer.transport);
+        let tag = self.txl.new_tag();
+        let leg = UacSession::start(now, &mut self.txl, call, &tag, cfg)?;
+        self.metric("rexian_calls_total", "direction=\"outbound\"".to_string());
+        let id = self.legs.insert(Leg::Out(leg));
+        self.after_leg(id);
+        Ok(id)
     }
 
     /// Sends a 1xx on an inbound leg (180, or 183 with early-media SDP).
@@ -285,7 +314,7 @@ impl Endpoint {
         status: u16,
         sdp: Option<Bytes>,
     ) -> Result<(), SessionError> {
-        self.with_leg(id, |l, txl| l.ring(now, txl, status, sdp))
+        self.with_inbound(id, |l, txl| l.ring(now, txl, status, sdp))
     }
 
     /// Answers an inbound leg with 200 OK.
@@ -295,12 +324,12 @@ impl Endpoint {
         id: LegId,
         sdp: Option<Bytes>,
     ) -> Result<(), SessionError> {
-        self.with_leg(id, |l, txl| l.answer(now, txl, sdp))
+        self.with_inbound(id, |l, txl| l.answer(now, txl, sdp))
     }
 
     /// Rejects an inbound leg before the answer.
     pub fn reject(&mut self, now: Instant, id: LegId, status: u16) -> Result<(), SessionError> {
-        self.with_leg(id, |l, txl| l.reject(now, txl, status))
+        self.with_inbound(id, |l, txl| l.reject(now, txl, status))
     }
 
     /// Ends a leg from our side.
@@ -389,17 +418,23 @@ impl Endpoint {
         while let Some(ev) = self.txl.poll_event() {
             match ev {
                 TxEvent::Request { tx, req, from } => self.on_request(now, tx, req, from),
-                TxEvent::TransportError { tx } => {
+                TxEvent::TransportError { tx } | TxEvent::Timeout { tx } => {
+                    let transport = matches!(ev, TxEvent::TransportError { .. });
                     if let Some(id) = self.legs.by_invite(tx) {
                         let _ = self.with_leg(id, |l, _| {
-                            l.on_transport_error();
+                            match l {
+                                Leg::In(l) if transport => l.on_transport_error(),
+                                Leg::In(_) => {}
+                                Leg::Out(l) => l.on_invite_failed(transport),
+                            }
                             Ok(())
                         });
                     }
                 }
                 TxEvent::Response { tx, resp } => {
-                    let leg =
-                        DialogId::of_incoming_response(&resp).and_then(|d| self.legs.by_dialog(&d));
+                    let leg = self.legs.by_invite(tx).or_else(|| {
+                        DialogId::of_incoming_response(&resp).and_then(|d| self.legs.by_dialog(&d))
+                    });
                     if let Some(id) = leg {
                         let _ = self.with_leg(id, |l, txl| {
                             l.on_response(now, txl, tx, &resp);
@@ -409,7 +444,7 @@ impl Endpoint {
                 }
                 TxEvent::Cancelled { invite_tx, .. } => {
                     if let Some(id) = self.legs.by_invite(invite_tx) {
-                        let _ = self.with_leg(id, |l, _| {
+                        let _ = self.with_inbound(id, |l, _| {
                             l.on_cancelled();
                             Ok(())
                         });
@@ -425,9 +460,7 @@ impl Endpoint {
                         });
                     }
                 }
-                TxEvent::Timeout { .. }
-                | TxEvent::StrayResponse { .. }
-                | TxEvent::Terminated { .. } => {}
+                TxEvent::StrayResponse { .. } | TxEvent::Terminated { .. } => {}
             }
         }
         for ev in self.registrar.drain_events() {
@@ -511,7 +544,12 @@ impl Endpoint {
 
     /// A new INVITE: an inbound leg for call control to decide on.
     fn new_call(&mut self, now: Instant, tx: TxId, req: Request, from: Peer) {
-        let cfg = self.leg_config(&req, from);
+        let host = if self.listen_addr(from.transport).ip().is_unspecified() {
+            req.uri.host.clone()
+        } else {
+            self.listen_addr(from.transport).ip().to_string()
+        };
+        let cfg = self.leg_config(host, from.transport);
         let tag = self.txl.new_tag();
         self.rseq_seed = self
             .rseq_seed
@@ -520,7 +558,7 @@ impl Endpoint {
         let rseq = (self.rseq_seed >> 1).max(1);
         match UasSession::new(tx, req, from, tag, rseq, cfg) {
             Ok(leg) => {
-                let id = self.legs.insert(tx, leg);
+                let id = self.legs.insert(Leg::In(leg));
                 self.metric("rexian_calls_total", "direction=\"inbound\"".to_string());
                 self.events
                     .push_back(EndpointEvent::IncomingCall { leg: id });
@@ -529,27 +567,27 @@ impl Endpoint {
         }
     }
 
-    /// How we present ourselves on a leg: the address the caller reached us at (the
-    /// Request-URI's host when we listen on every interface), over its transport.
-    fn leg_config(&self, req: &Request, from: Peer) -> LegConfig {
-        let listen = match (from.transport, self.tls_addr) {
+    fn listen_addr(&self, transport: Transport) -> SocketAddr {
+        match (transport, self.tls_addr) {
             (Transport::Tls, Some(t)) => t,
             _ => self.sip_addr,
-        };
-        let host = if listen.ip().is_unspecified() {
-            req.uri.host.clone()
-        } else {
-            listen.ip().to_string()
-        };
+        }
+    }
+
+    /// How we present ourselves on a leg: `host` (the address the peer reaches us at; for
+    /// an inbound call, the Request-URI's host when we listen on every interface) over the
+    /// leg's transport.
+    fn leg_config(&self, host: String, transport: Transport) -> LegConfig {
+        let listen = self.listen_addr(transport);
         let mut contact = Uri::sip(Some("rexian"), &host, Some(listen.port()));
-        if from.transport != Transport::Udp {
+        if transport != Transport::Udp {
             contact.params.push(Param::new(
                 "transport",
-                Some(from.transport.as_via_token().to_ascii_lowercase()),
+                Some(transport.as_via_token().to_ascii_lowercase()),
             ));
         }
         let mut via = Via {
-            transport: from.transport.as_via_token().to_string(),
+            transport: transport.as_via_token().to_string(),
             host,
             port: Some(listen.port()),
             params: Vec::new(),

@@ -6,9 +6,132 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use crate::sip::dialog::DialogId;
+use crate::sip::message::{Request, Response};
+use crate::sip::session::uac::UacSession;
 use crate::sip::session::uas::UasSession;
-use crate::sip::transaction::TxId;
+use crate::sip::session::{SessionError, SessionEvent};
+use crate::sip::transaction::{TransactionLayer, TxId};
+
+/// One call leg of either direction.
+#[derive(Debug)]
+pub enum Leg {
+    /// An INVITE we received and answer.
+    In(UasSession),
+    /// An INVITE we sent.
+    Out(UacSession),
+}
+
+impl Leg {
+    pub fn dialog_id(&self) -> Option<&DialogId> {
+        match self {
+            Leg::In(l) => Some(l.dialog_id()),
+            Leg::Out(l) => l.dialog_id(),
+        }
+    }
+
+    pub fn invite_tx(&self) -> TxId {
+        match self {
+            Leg::In(l) => l.invite_tx(),
+            Leg::Out(l) => l.invite_tx(),
+        }
+    }
+
+    /// The INVITE that opened the leg (received or sent).
+    pub fn invite(&self) -> &Request {
+        match self {
+            Leg::In(l) => l.invite(),
+            Leg::Out(l) => l.invite(),
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Leg::In(l) => l.poll_timeout(),
+            Leg::Out(l) => l.poll_timeout(),
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        match self {
+            Leg::In(l) => l.poll_event(),
+            Leg::Out(l) => l.poll_event(),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant, txl: &mut TransactionLayer) {
+        match self {
+            Leg::In(l) => l.handle_timeout(now, txl),
+            Leg::Out(l) => l.handle_timeout(now, txl),
+        }
+    }
+
+    pub fn on_request(
+        &mut self,
+        now: Instant,
+        txl: &mut TransactionLayer,
+        tx: TxId,
+        req: Request,
+    ) -> Option<(TxId, Request)> {
+        match self {
+            Leg::In(l) => l.on_request(now, txl, tx, req),
+            Leg::Out(l) => l.on_request(now, txl, tx, req),
+        }
+    }
+
+    pub fn on_ack(&mut self, now: Instant, ack: &Request) {
+        match self {
+            Leg::In(l) => l.on_ack(now, ack),
+            Leg::Out(l) => l.on_ack(ack),
+        }
+    }
+
+    pub fn on_response(
+        &mut self,
+        now: Instant,
+        txl: &mut TransactionLayer,
+        tx: TxId,
+        resp: &Response,
+    ) {
+        match self {
+            Leg::In(l) => l.on_response(now, txl, tx, resp),
+            Leg::Out(l) => l.on_response(now, txl, tx, resp),
+        }
+    }
+
+    pub fn hangup(&mut self, now: Instant, txl: &mut TransactionLayer) {
+        match self {
+            Leg::In(l) => l.hangup(now, txl),
+            Leg::Out(l) => l.hangup(now, txl),
+        }
+    }
+
+    pub fn accept_offer(
+        &mut self,
+        now: Instant,
+        txl: &mut TransactionLayer,
+        sdp: Bytes,
+    ) -> Result<(), SessionError> {
+        match self {
+            Leg::In(l) => l.accept_offer(now, txl, sdp),
+            Leg::Out(l) => l.accept_offer(now, txl, sdp),
+        }
+    }
+
+    pub fn reject_offer(
+        &mut self,
+        now: Instant,
+        txl: &mut TransactionLayer,
+        status: u16,
+    ) -> Result<(), SessionError> {
+        match self {
+            Leg::In(l) => l.reject_offer(now, txl, status),
+            Leg::Out(l) => l.reject_offer(now, txl, status),
+        }
+    }
+}
 
 /// A call leg, numbered by the endpoint; never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23,7 +146,7 @@ impl std::fmt::Display for LegId {
 #[derive(Default)]
 pub struct Legs {
     next: u64,
-    legs: HashMap<LegId, UasSession>,
+    legs: HashMap<LegId, Leg>,
     by_dialog: HashMap<DialogId, LegId>,
     by_invite: HashMap<TxId, LegId>,
     /// Deadlines as legs last reported them; an entry may be stale (the leg moved its
@@ -32,23 +155,20 @@ pub struct Legs {
 }
 
 impl Legs {
-    pub fn insert(&mut self, invite_tx: TxId, leg: UasSession) -> LegId {
+    pub fn insert(&mut self, leg: Leg) -> LegId {
         self.next += 1;
         let id = LegId(self.next);
-        self.by_dialog.insert(leg.dialog_id().clone(), id);
-        self.by_invite.insert(invite_tx, id);
-        if let Some(at) = leg.poll_timeout() {
-            self.timers.push(Reverse((at, id)));
-        }
+        self.by_invite.insert(leg.invite_tx(), id);
         self.legs.insert(id, leg);
+        self.rearm(id);
         id
     }
 
-    pub fn get(&self, id: LegId) -> Option<&UasSession> {
+    pub fn get(&self, id: LegId) -> Option<&Leg> {
         self.legs.get(&id)
     }
 
-    pub fn get_mut(&mut self, id: LegId) -> Option<&mut UasSession> {
+    pub fn get_mut(&mut self, id: LegId) -> Option<&mut Leg> {
         self.legs.get_mut(&id)
     }
 
@@ -60,10 +180,19 @@ impl Legs {
         self.by_invite.get(&tx).copied()
     }
 
-    /// Call after every interaction with a leg: its deadline may have moved.
+    /// Call after every interaction with a leg: its deadline may have moved, and an
+    /// outbound leg gets its dialog with the first tagged response.
     pub fn rearm(&mut self, id: LegId) {
-        if let Some(at) = self.legs.get(&id).and_then(|l| l.poll_timeout()) {
+        let Some(leg) = self.legs.get(&id) else {
+            return;
+        };
+        if let Some(at) = leg.poll_timeout() {
             self.timers.push(Reverse((at, id)));
+        }
+        if let Some(d) = leg.dialog_id() {
+            if !self.by_dialog.contains_key(d) {
+                self.by_dialog.insert(d.clone(), id);
+            }
         }
     }
 
@@ -87,9 +216,11 @@ impl Legs {
         out
     }
 
-    pub fn remove(&mut self, id: LegId) -> Option<UasSession> {
+    pub fn remove(&mut self, id: LegId) -> Option<Leg> {
         let leg = self.legs.remove(&id)?;
-        self.by_dialog.remove(leg.dialog_id());
+        if let Some(d) = leg.dialog_id() {
+            self.by_dialog.remove(d);
+        }
         self.by_invite.remove(&leg.invite_tx());
         Some(leg)
     }

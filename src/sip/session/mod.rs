@@ -7,9 +7,12 @@
 //! call takes `now` and the [`TransactionLayer`](crate::sip::transaction::TransactionLayer)
 //! the messages go through, and the leg reports what happened as [`SessionEvent`]s. Call
 //! control decides what to answer (it owns the media); the session keeps the protocol right.
+//! [`uac::UacSession`] is an outbound leg (ringing an agent, calling an expert seat or a trunk).
+//! What both do once the dialog exists lives in [`core`].
 
 pub mod core;
 pub mod info;
+pub mod uac;
 pub mod uas;
 
 pub use self::core::LegConfig;
@@ -33,6 +36,10 @@ pub enum EndCause {
     SessionExpired,
     /// The transport reported the peer unreachable.
     TransportFailure,
+    /// The called party refused (busy 486, declined 603, unavailable 480 …).
+    Rejected(u16),
+    /// The called party never gave a final response (Timer B).
+    NoResponse,
 }
 
 impl EndCause {
@@ -46,6 +53,8 @@ impl EndCause {
             EndCause::NoPrack => "no_prack",
             EndCause::SessionExpired => "session_expired",
             EndCause::TransportFailure => "transport_failure",
+            EndCause::Rejected(_) => "rejected",
+            EndCause::NoResponse => "no_response",
         }
     }
 }
@@ -58,8 +67,12 @@ pub enum SessionEvent {
     /// The peer made a new offer (UPDATE or re-INVITE); reply with `accept_offer` or
     /// `reject_offer`.
     Offer { sdp: Bytes },
-    /// The 2xx was acknowledged: the call is up.
+    /// The 2xx was acknowledged: the call is up (inbound legs).
     Confirmed,
+    /// The called party is ringing (180) or sends early media (183 with `sdp`) (outbound legs).
+    Progress { status: u16, sdp: Option<Bytes> },
+    /// The called party answered; `sdp` is its answer (outbound legs).
+    Answered { sdp: Option<Bytes> },
     /// A DTMF digit by SIP INFO (`application/dtmf-relay` or `application/dtmf`).
     Dtmf { digit: char, duration_ms: u32 },
     /// The leg is over; no further events follow.
