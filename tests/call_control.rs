@@ -752,3 +752,63 @@ fn a_redirected_retired_number_keeps_its_line_tag() {
     let a = h.ev(Event::PlaybackDone { call: 9 });
     assert!(a.iter().any(|x| matches!(x, Action::RingAgent { line, line_name, .. } if line == "12349" && line_name == "民政")));
 }
+
+#[test]
+fn listed_priority_callers_go_ahead_in_the_queue() {
+    let mut plan = demo();
+    plan.priority_callers = vec!["13700137000".into()];
+    let mut h = H::new(plan, MONDAY_10H);
+    h.agent("7001");
+    h.ev(Event::AgentNotReady {
+        agent: "7001".into(),
+        reason: "x".into(),
+    });
+    h.queued(1, "12345", "13800138000");
+    h.wait(20.0);
+    h.queued(2, "12345", "+8613700137000");
+    let a = h.ev(Event::AgentReady {
+        agent: "7001".into(),
+    });
+    assert_eq!(rings(&a), vec![(2, "7001".to_string())]);
+}
+
+#[test]
+fn a_trunk_keeps_its_emergency_reserve_and_delivers_only_its_numbers() {
+    let mut plan = demo();
+    let t = &mut plan.trunks[0];
+    t.max_calls = 3;
+    t.emergency_reserved = 1;
+    t.numbers = Some(vec!["12345".into(), "12320".into()]);
+    let mut h = H::new(plan, MONDAY_10H);
+    h.agent("7001");
+    assert_eq!(
+        h.call(1, "12345", "13800138001")[0],
+        Action::AnswerCaller { call: 1 }
+    );
+    assert_eq!(
+        h.call(2, "12320", "13800138002")[0],
+        Action::AnswerCaller { call: 2 }
+    );
+    assert_eq!(
+        h.call(3, "12345", "13800138003"),
+        vec![Action::RejectCaller {
+            call: 3,
+            status: 503
+        }]
+    );
+    h.ev(Event::CallerHungUp { call: 1 });
+    assert_eq!(
+        h.call(4, "12345", "13800138004")[0],
+        Action::AnswerCaller { call: 4 }
+    );
+    h.ev(Event::CallerHungUp { call: 4 });
+    assert_eq!(
+        h.call(5, "12300", "13800138005"),
+        vec![Action::RejectCaller {
+            call: 5,
+            status: 404
+        }]
+    );
+    // The same call announced twice is one call.
+    assert!(h.call(2, "12320", "13800138002").is_empty());
+}

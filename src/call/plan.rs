@@ -391,6 +391,9 @@ pub struct Dialplan {
     pub main: String,
     /// Local area code for landlines dialled without one (三门峡 0398).
     pub area_code: String,
+    /// Normalised numbers whose calls go ahead of others in the queue (registered elderly or
+    /// disabled callers, 适老化).
+    pub priority_callers: Vec<String>,
     /// Local time = UTC + this.
     pub utc_offset_secs: i32,
     pub lines: Vec<Line>,
@@ -415,6 +418,14 @@ impl Dialplan {
     /// The first trunk whose ACL admits `ip`; `None` = not a trunk (403 unless authenticated).
     pub fn trunk_for(&self, ip: IpAddr) -> Option<&Trunk> {
         self.trunks.iter().find(|t| t.accepts_from(ip))
+    }
+    /// Expert seats serving `line` at local (unix day, second of day).
+    pub fn experts_for(&self, line: &str, day: i64, second: u32) -> Vec<&ExpertSeat> {
+        self.experts
+            .iter()
+            .filter(|e| e.lines.iter().any(|l| l == line))
+            .filter(|e| e.hours.is_empty() || e.hours.iter().any(|w| w.contains(day, second)))
+            .collect()
     }
     pub fn is_emergency(&self, number: &str) -> bool {
         self.emergency.numbers.iter().any(|(n, _)| n == number)

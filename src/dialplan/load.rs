@@ -69,6 +69,7 @@ pub fn load_str(dir: &Path, given: &[(&str, &str)]) -> Result<Dialplan, Dialplan
     Ok(Dialplan {
         main: nums.main,
         area_code: nums.area_code,
+        priority_callers: nums.priority_callers,
         utc_offset_secs: sched.utc_offset_secs,
         lines: nums.lines,
         queues,

@@ -57,6 +57,7 @@ const CASES: &[Case] = &[
     ("numbers.toml", "type = \"whole\"\n\n[[line]]\nnumber = \"12301\"", "type = \"whole\"\noverflow_after_secs = 5\n\n[[line]]\nnumber = \"12301\"", "overflow_after_secs = 5", "only to dual-number"),
     ("numbers.toml", "area_code = \"0398\"", "area_code = \"398\"", "area_code", "area_code \"398\""),
     ("numbers.toml", "type = \"main\"\nqueue", "type = \"main\"\nbogus = 1\nqueue", "bogus", "unknown field"),
+    ("numbers.toml", "priority_callers = []", "priority_callers = [\"13800138000\", \"anonymous\"]", "priority_callers", "not a phone number"),
     // queues.toml
     ("queues.toml", "name = \"dual\"", "name = \"main\" # dup", "# dup", "duplicate queue"),
     ("queues.toml", "moh = \"moh\"", "moh = \"jazz\"", "jazz", "unknown prompt \"jazz\""),

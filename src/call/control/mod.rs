@@ -103,6 +103,8 @@ pub struct CallControl {
     acd: Acd,
     abuse: AbuseTracker,
     calls: HashMap<CallId, Call>,
+    /// Calls in progress per trunk, against its `max_calls`.
+    trunk_calls: HashMap<String, u32>,
     timers: BTreeMap<(Instant, u64), Timer>,
     seq: u64,
     actions: VecDeque<Action>,
@@ -116,6 +118,7 @@ impl CallControl {
             acd: Acd::default(),
             abuse: AbuseTracker::default(),
             calls: HashMap::new(),
+            trunk_calls: HashMap::new(),
             timers: BTreeMap::new(),
             seq: 0,
             actions: VecDeque::new(),
@@ -420,6 +423,12 @@ impl CallControl {
         let Some(c) = self.calls.remove(&call) else {
             return;
         };
+        if let Some(n) = self
+            .trunk_calls
+            .get_mut(c.trunk.as_deref().unwrap_or_default())
+        {
+            *n = n.saturating_sub(1);
+        }
         if c.phase == Phase::Queued {
             self.acd.waiting.remove(&c.skill, c.key);
         }
