@@ -812,3 +812,18 @@ fn a_trunk_keeps_its_emergency_reserve_and_delivers_only_its_numbers() {
     // The same call announced twice is one call.
     assert!(h.call(2, "12320", "13800138002").is_empty());
 }
+
+#[test]
+fn an_agent_whose_phone_unregisters_mid_call_is_logged_out_after_it() {
+    let mut h = H::demo();
+    h.agent("7001");
+    talking(&mut h, 1, "12345");
+    h.ev(Event::AgentUnregistered {
+        agent: "7001".into(),
+    });
+    assert_eq!(h.state("7001"), "talking");
+    h.ev(Event::CallerHungUp { call: 1 });
+    assert_eq!(h.state("7001"), "logged_out");
+    h.agent("7001");
+    assert_eq!(h.state("7001"), "ready");
+}

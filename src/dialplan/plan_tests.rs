@@ -103,6 +103,38 @@ const CASES: &[Case] = &[
     // abuse.toml
     ("abuse.toml", "max_calls = 10", "max_calls = 0", "max_calls = 0", "max_calls must be between"),
     ("abuse.toml", "exempt = []", "exempt = [\"anonymous\"]", "exempt", "not a phone number"),
+    // more numbers.toml
+    ("numbers.toml", "type = \"main\"\nqueue", "type = \"whole\"\nqueue", "# Numbers", "no line has type = \"main\""),
+    ("numbers.toml", "department = \"市通管办\"\ntype = \"whole\"", "department = \"市通管办\"\ntype = \"main\"", "type = \"main\"\n\n[[line]]", "only one line"),
+    ("numbers.toml", "overflow_after_secs = 30\nexperts = true\n\n[[line]]\nnumber = \"12329\"", "overflow_after_secs = 7200\nexperts = true\n\n[[line]]\nnumber = \"12329\"", "7200", "overflow_after_secs must be between"),
+    ("numbers.toml", "department = \"市通管办\"\ntype = \"whole\"", "department = \"市通管办\"\ntype = \"whole\"\nexperts = true", "experts = true\n\n[[line]]\nnumber = \"12301\"", "belong to dual-number lines"),
+    ("numbers.toml", "department = \"市通管办\"\ntype = \"whole\"", "department = \"市通管办\"\ntype = \"whole\"\ndial = \"12300\"", "dial = \"12300\"", "only to sub-centre"),
+    ("numbers.toml", "dial = \"12367\"\n", "", "type = \"subcentre\"\n\n[[line]]", "needs dial"),
+    // more queues.toml
+    ("queues.toml", "name = \"main\"                    #", "name = \"ma in\"                    #", "ma in", "queue name"),
+    ("queues.toml", "announce_every_secs = 45         #", "announce_every_secs = 5         #", "announce_every_secs = 5 ", "announce_every_secs must be between"),
+    ("queues.toml", "max_wait_secs = 600\non_max_wait = \"callback\"         #", "max_wait_secs = 1\non_max_wait = \"callback\"         #", "max_wait_secs = 1\n", "max_wait_secs must be between"),
+    // more agents.toml
+    ("agents.toml", "lines = [\"12329\"]", "lines = [\"12329\", \"12329\"]", "lines = [\"12329\", \"12329\"]", "listed twice"),
+    // more schedules.toml
+    ("schedules.toml", "lines = [\"12345\"]\ndates", "lines = [\"12399\"]\ndates", "12399", "unknown line"),
+    ("schedules.toml", "dates = [\"2026-12-01\"]", "days = [\"mon\"]\ndates = [\"2026-12-01\"]", "\"2026-12-01\"", "not both"),
+    ("schedules.toml", "dates = [\"2026-12-01\"]", "days = [\"fri-mon\"]", "fri-mon", "not a day range"),
+    // more experts.toml
+    ("experts.toml", "name = \"公积金专家席\"", "name = \"卫生专家席\" # dup", "\"卫生专家席\" # dup", "duplicate expert seat"),
+    ("experts.toml", "lines = [\"12333\"]", "lines = [\"12399\"]", "12399", "unknown line"),
+    ("experts.toml", "hours = [\"08:30-12:00\", \"14:30-17:30\"]\n\n[[expert]]\nname = \"公积金", "hours = [\"08:30-12:00\", \"11:30-17:30\"]\n\n[[expert]]\nname = \"公积金", "11:30-17:30", "overlaps another period"),
+    // more trunks.toml
+    ("trunks.toml", "pass_caller_id = true ", "pass_caller_id = true\n\n[[trunk]]\nname = \"loopback\"\naddress = \"127.0.0.2:5060\"\nmax_calls = 1\n#", "name = \"loopback\"\naddress", "duplicate trunk"),
+    ("trunks.toml", "pass_caller_id = true ", "pass_caller_id = true\n\n[[trunk]]\nname = \"x\"\nmax_calls = 1\n#", "name = \"x\"", "neither acl"),
+    ("trunks.toml", "max_calls = 500", "max_calls = 0", "max_calls = 0", "max_calls must be between"),
+    ("trunks.toml", "pass_caller_id = true ", "pass_caller_id = true\n\n[[trunk]]\nname = \"y\"\nacl = [\"10.0.0.0/8\"]\nmax_calls = 1\nregister = true\n[trunk.auth]\nusername = \"u\"\npassword = \"p\"\n#", "register = true\n[trunk.auth]", "needs an address"),
+    ("trunks.toml", "pass_caller_id = true ", "pass_caller_id = true\n\n[[trunk]]\nname = \"y\"\nacl = [\"10.0.0.0/8\"]\nmax_calls = 1\n[trunk.auth]\nusername = \"\"\npassword = \"p\"\n#", "username = \"\"", "username is empty"),
+    // more emergency.toml
+    ("emergency.toml", "number = \"12395\"", "number = \"12-395\"", "12-395", "is not a number"),
+    ("emergency.toml", "number = \"110\"\nname = \"报警\"", "number = \"999\"\nname = \"报警\"", "[[number]]", "emergency number 110 is missing"),
+    // more features.toml
+    ("features.toml", "login = \"*21\"", "login = \"*2a\"", "*2a", "1–8 keys"),
 ];
 
 #[test]

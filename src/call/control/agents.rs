@@ -30,9 +30,9 @@ impl CallControl {
                         self.ring_failed(call, i, "unregistered".into(), true, now);
                         self.set_agent(i, AgentState::LoggedOut, now);
                     }
-                    AgentState::Talking { .. } => self
-                        .acd
-                        .set_pending_not_ready(i, Some("unregistered".into())),
+                    AgentState::Talking { .. } => {
+                        self.acd.set_pending_not_ready(i, Some(LOGOUT.into()))
+                    }
                     _ => self.set_agent(i, AgentState::LoggedOut, now),
                 }
             }
