@@ -647,6 +647,22 @@ fn feature_codes_log_in_out_and_ask_for_hand_offs() {
         &a[0],
         Action::Operator(OperatorEvent::FeatureRefused { .. })
     ));
+    let a = h.ev(Event::FeatureCode {
+        agent: "7001".into(),
+        call: Some(1),
+        digits: "##0012125550100".into(),
+    });
+    assert!(
+        matches!(&a[0], Action::Operator(OperatorEvent::FeatureRefused { reason, .. }) if reason.contains("not allowed"))
+    );
+    let a = h.ev(Event::FeatureCode {
+        agent: "7001".into(),
+        call: Some(1),
+        digits: "##8320".into(),
+    });
+    assert!(
+        matches!(&a[0], Action::AgentRequest { request: AgentRequest::BlindTransfer { target }, .. } if target == "8320")
+    );
     // Logging out during a call takes effect when it ends.
     h.ev(Event::FeatureCode {
         agent: "7001".into(),

@@ -35,6 +35,11 @@ fn the_demo_set_loads_with_the_sanmenxia_numbers() {
     assert!(plan.is_emergency("110") && plan.is_emergency("122"));
     assert_eq!(plan.leader_windows.len(), 1);
     assert_eq!(plan.features.login, "*21");
+    assert!(plan.outbound_allowed("13800138000"));
+    assert!(plan.outbound_allowed("03982345678"));
+    assert!(plan.outbound_allowed("110") && plan.outbound_allowed("12366"));
+    assert!(!plan.outbound_allowed("0012125550100"));
+    assert!(!plan.outbound_allowed("01012345678"));
 }
 
 /// (file, text to replace, replacement, marker on the expected line, reason substring)
@@ -133,6 +138,10 @@ const CASES: &[Case] = &[
     // more emergency.toml
     ("emergency.toml", "number = \"12395\"", "number = \"12-395\"", "12-395", "is not a number"),
     ("emergency.toml", "number = \"110\"\nname = \"报警\"", "number = \"999\"\nname = \"报警\"", "[[number]]", "emergency number 110 is missing"),
+    // outbound.toml
+    ("outbound.toml", "pattern = \"0398NXXXXXX\"", "pattern = \"0398NXXXXX?\"", "0398NXXXXX?", "not a dial pattern"),
+    ("outbound.toml", "trunks = [\"loopback\"]", "trunks = [\"nowhere\"]", "nowhere", "unknown trunk"),
+    ("outbound.toml", "present = \"12345\"", "present = \"hotline\"", "hotline", "not a number"),
     // more features.toml
     ("features.toml", "login = \"*21\"", "login = \"*2a\"", "*2a", "1–8 keys"),
 ];

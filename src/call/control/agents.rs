@@ -196,10 +196,16 @@ impl CallControl {
                 None => return refuse(self, "not an emergency number"),
             }
         } else if let Some(n) = digits.strip_prefix(f.three_way.as_str()) {
+            if !self.transfer_target_allowed(n) {
+                return refuse(self, "target not allowed by the dialplans");
+            }
             AgentRequest::ThreeWay {
                 target: n.to_string(),
             }
         } else if let Some(n) = digits.strip_prefix(f.blind_transfer.as_str()) {
+            if !self.transfer_target_allowed(n) {
+                return refuse(self, "target not allowed by the dialplans");
+            }
             AgentRequest::BlindTransfer {
                 target: n.to_string(),
             }
@@ -214,6 +220,20 @@ impl CallControl {
             call,
             request,
         });
+    }
+}
+
+impl CallControl {
+    /// A transfer or three-way target: a configured line (its queue), an agent or expert seat
+    /// account, or a number `outbound.toml`, the emergency list or a sub-centre allows.
+    pub fn transfer_target_allowed(&self, target: &str) -> bool {
+        let plan = &self.plan;
+        !target.is_empty()
+            && (plan.line(target).is_some()
+                || plan.outbound_allowed(target)
+                || plan.agents.listed.contains_key(target)
+                || self.acd.index(target).is_some()
+                || plan.experts.iter().any(|e| e.target == target))
     }
 }
 
