@@ -843,3 +843,28 @@ fn an_agent_whose_phone_unregisters_mid_call_is_logged_out_after_it() {
     h.agent("7001");
     assert_eq!(h.state("7001"), "ready");
 }
+
+#[test]
+fn a_full_queue_gives_new_callers_its_overflow_at_once() {
+    let mut plan = demo();
+    for q in &mut plan.queues {
+        q.max_length = Some(2);
+        q.on_max_wait = rexian::call::plan::Overflow::Hangup;
+    }
+    let mut h = H::new(plan, MONDAY_10H);
+    h.agent("7001");
+    h.ev(Event::AgentNotReady {
+        agent: "7001".into(),
+        reason: "x".into(),
+    });
+    h.queued(1, "12345", "13800138001");
+    h.queued(2, "12300", "13800138002");
+    assert_eq!(
+        played(&h.queued(3, "12345", "13800138003")),
+        vec!["all_busy"]
+    );
+    let r = record(&h.ev(Event::PlaybackDone { call: 3 }));
+    assert_eq!(r.cause, HangupCause::QueueFull);
+    // The dual-number queue is another queue.
+    assert!(played(&h.queued(4, "12320", "13800138004")).is_empty());
+}

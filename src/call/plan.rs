@@ -60,6 +60,10 @@ pub struct Queue {
     pub greeting: Vec<String>,
     pub moh: String,
     pub max_wait: Duration,
+    /// Callers waiting (or ringing an agent) beyond which a new caller gets `on_max_wait` at
+    /// once; `None` = no limit.
+    pub max_length: Option<usize>,
+    /// What a caller who waited `max_wait` (or found the queue full) gets.
     pub on_max_wait: Overflow,
     /// Position announcements while waiting; `None` = never.
     pub announce_every: Option<Duration>,

@@ -118,7 +118,8 @@ const CASES: &[Case] = &[
     // more queues.toml
     ("queues.toml", "name = \"main\"                    #", "name = \"ma in\"                    #", "ma in", "queue name"),
     ("queues.toml", "announce_every_secs = 45         #", "announce_every_secs = 5         #", "announce_every_secs = 5 ", "announce_every_secs must be between"),
-    ("queues.toml", "max_wait_secs = 600\non_max_wait = \"callback\"         #", "max_wait_secs = 1\non_max_wait = \"callback\"         #", "max_wait_secs = 1\n", "max_wait_secs must be between"),
+    ("queues.toml", "max_wait_secs = 600\nmax_length", "max_wait_secs = 1\nmax_length", "max_wait_secs = 1\n", "max_wait_secs must be between"),
+    ("queues.toml", "max_length = 300", "max_length = 0", "max_length = 0", "max_length must be between"),
     // more agents.toml
     ("agents.toml", "lines = [\"12329\"]", "lines = [\"12329\", \"12329\"]", "lines = [\"12329\", \"12329\"]", "listed twice"),
     // more schedules.toml

@@ -6,6 +6,7 @@
 //! greeting = ["greeting"]      # prompt names, played after rexian answers
 //! moh = "moh"
 //! max_wait_secs = 600
+//! max_length = 200             # optional: more waiting callers get on_max_wait at once
 //! on_max_wait = "callback"     # or "hangup"
 //! announce_every_secs = 45     # position announcements; 0 = never
 //! ring_timeout_secs = 15
@@ -47,6 +48,8 @@ struct Entry {
     greeting: Vec<Text>,
     moh: Text,
     max_wait_secs: Spanned<i64>,
+    #[serde(default)]
+    max_length: Option<Spanned<i64>>,
     on_max_wait: Text,
     #[serde(default)]
     announce_every_secs: Option<Spanned<i64>>,
@@ -163,6 +166,19 @@ pub fn parse(cx: &Ctx, prompts: &Prompts) -> Result<Vec<Queue>, DialplanError> {
             greeting,
             moh,
             max_wait: secs(cx, &e.max_wait_secs, "max_wait_secs", 10, 24 * 3600)?,
+            max_length: match &e.max_length {
+                None => None,
+                Some(v) if (1..=100_000).contains(v.get_ref()) => Some(*v.get_ref() as usize),
+                Some(v) => {
+                    return cx.err(
+                        v.span(),
+                        format!(
+                            "max_length must be between 1 and 100000, not {}",
+                            v.get_ref()
+                        ),
+                    )
+                }
+            },
             on_max_wait,
             announce_every,
             ring_timeout: secs(cx, &e.ring_timeout_secs, "ring_timeout_secs", 5, 300)?,

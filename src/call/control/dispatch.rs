@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::{Call, CallControl, Phase, Timer};
 use crate::call::agent::{AgentState, CallId};
 use crate::call::event::{Action, OperatorEvent};
-use crate::call::plan::{MergeType, Role};
+use crate::call::plan::{MergeType, Overflow, Role};
 use crate::call::queue::Waiter;
 use crate::call::record::HangupCause;
 
@@ -42,6 +42,25 @@ impl CallControl {
             return;
         }
         let q = self.queue_of(c).clone();
+        if let Some(max) = q.max_length {
+            let waiting = self
+                .calls
+                .values()
+                .filter(|o| {
+                    o.queue == q.name && matches!(o.phase, Phase::Queued | Phase::Ringing { .. })
+                })
+                .count();
+            if waiting >= max {
+                match q.on_max_wait {
+                    Overflow::Callback => self.callback(call, now),
+                    Overflow::Hangup => {
+                        let p = self.calls[&call].plan.prompts.all_busy.clone();
+                        self.close_with(call, p, HangupCause::QueueFull);
+                    }
+                }
+                return;
+            }
+        }
         let overflow_at = c.overflow_after.map(|d| now + d);
         let (skill, key) = (c.skill.clone(), c.key);
         let c = self.calls.get_mut(&call).expect("present above");

@@ -42,6 +42,10 @@ impl CallControl {
             *self.trunk_calls.entry(t.name.clone()).or_default() += 1;
         }
         let caller = normalise(a.caller.expose(), a.privacy, &plan.area_code);
+        self.arrivals += 1;
+        if self.arrivals % 1024 == 0 {
+            self.abuse.purge(&plan.abuse, now);
+        }
         let priority = match caller.abuse_key() {
             Some(n) if plan.priority_callers.iter().any(|p| p == n) => 0,
             _ => 1,

@@ -103,6 +103,8 @@ pub struct CallControl {
     acd: Acd,
     abuse: AbuseTracker,
     calls: HashMap<CallId, Call>,
+    /// Calls accepted so far (old abuse counts are purged every 1024).
+    arrivals: u64,
     /// Calls in progress per trunk, against its `max_calls`.
     trunk_calls: HashMap<String, u32>,
     timers: BTreeMap<(Instant, u64), Timer>,
@@ -119,6 +121,7 @@ impl CallControl {
             abuse: AbuseTracker::default(),
             calls: HashMap::new(),
             trunk_calls: HashMap::new(),
+            arrivals: 0,
             timers: BTreeMap::new(),
             seq: 0,
             actions: VecDeque::new(),
