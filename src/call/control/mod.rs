@@ -5,6 +5,27 @@
 //! A call goes greeting → queue (music on hold, position announcements) → ringing one agent
 //! at a time → talking (bridged, recorded) → satisfaction rating if the agent hung up first →
 //! call record. Restricted callers hear how to reach 110/119/120/122 and the call ends.
+//!
+//! # Driving it from the SIP side
+//!
+//! | SIP | event |
+//! | --- | --- |
+//! | INVITE from a trunk's ACL (`Dialplan::trunk_for`; else 403 before call control) or an authenticated account | `CallArrived` with the Request-URI user, `Diversion`/`History-Info`/`P-Called-Party-ID` values, the P-Asserted-Identity (else From) user and whether `Privacy: id` was set |
+//! | first binding of an account registered / last one gone | `AgentRegistered` / `AgentUnregistered` |
+//! | INVITE from an agent to `*21`, `*22`, … or DTMF on the agent's leg | `FeatureCode` (answer that INVITE yourself, e.g. 200 then BYE, or 404 if refused) |
+//! | 200 OK to the INVITE sent for `RingAgent` | `AgentAnswered` (ACK it; if call control answers with `Hangup{Agent}`, BYE it) |
+//! | final non-2xx or timeout of that INVITE | `AgentRingFailed` (486/600 `Busy`, 603 `Declined`, 408/480/503/transport `Unreachable`) |
+//! | CANCEL or BYE from the trunk | `CallerHungUp`; a transport or RTP failure of the trunk leg: `CallerFailed` |
+//! | BYE from the agent | `AgentHungUp` |
+//! | re-INVITE from the agent with `sendonly`/`inactive` and back | `Hold { on }` |
+//! | RFC 4733 DTMF from the caller / a non-looping prompt finished | `Dtmf` / `PlaybackDone` |
+//!
+//! Actions map back: `RejectCaller` → final response; `AnswerCaller` → 200 OK with the media
+//! engine's SDP; `RingAgent` → INVITE to the agent's contact (line and caller in headers for the
+//! softphone's screen); `CancelRing` → CANCEL; `Hangup` → BYE (or a final response if the leg is
+//! not yet answered); `Play`/`StartMoh`/`Bridge`/`StartRecording` → the media engine;
+//! `CallRecordReady` → the store; `Operator`/`RestrictedNotice` → the event stream and audit log;
+//! `AgentRequest` → the transfer layer. Call ids are the SIP side's; agent ids are account IDs.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
