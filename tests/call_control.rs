@@ -868,3 +868,30 @@ fn a_full_queue_gives_new_callers_its_overflow_at_once() {
     // The dual-number queue is another queue.
     assert!(played(&h.queued(4, "12320", "13800138004")).is_empty());
 }
+
+#[test]
+fn a_leader_becoming_ready_skips_calls_outside_its_window_lines() {
+    let mut h = H::new(demo(), LEADER_DAY);
+    h.agent("7001");
+    h.ev(Event::AgentNotReady {
+        agent: "7001".into(),
+        reason: "x".into(),
+    });
+    h.ev(Event::AgentRegistered {
+        agent: "9001".into(),
+    });
+    h.ev(Event::AgentNotReady {
+        agent: "9001".into(),
+        reason: "x".into(),
+    });
+    h.queued(1, "12300", "13800138001"); // whole-merge: same 12345 list, not in the window
+    h.queued(2, "12345", "13800138002");
+    let a = h.ev(Event::AgentReady {
+        agent: "9001".into(),
+    });
+    assert_eq!(rings(&a), vec![(2, "9001".to_string())]);
+    let a = h.ev(Event::AgentReady {
+        agent: "7001".into(),
+    });
+    assert_eq!(rings(&a), vec![(1, "7001".to_string())]);
+}
