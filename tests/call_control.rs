@@ -895,3 +895,96 @@ fn a_leader_becoming_ready_skips_calls_outside_its_window_lines() {
     });
     assert_eq!(rings(&a), vec![(1, "7001".to_string())]);
 }
+
+#[test]
+fn the_max_wait_while_ringing_cancels_the_ring_and_leaves_a_callback_request() {
+    let mut h = H::demo();
+    h.agent("7001");
+    h.ev(Event::AgentNotReady {
+        agent: "7001".into(),
+        reason: "x".into(),
+    });
+    h.queued(1, "12345", "13800138000");
+    h.wait(595.0);
+    let a = h.ev(Event::AgentReady {
+        agent: "7001".into(),
+    });
+    assert_eq!(rings(&a), vec![(1, "7001".to_string())]);
+    let a = h.wait(5.0);
+    assert!(a.contains(&Action::CancelRing {
+        call: 1,
+        agent: "7001".into()
+    }));
+    assert_eq!(played(&a), vec!["callback_ack"]);
+    assert_eq!(
+        h.state("7001"),
+        "ready",
+        "a cancelled ring is not the agent's fault"
+    );
+    // The agent's 200 OK crossed the CANCEL: its leg is released.
+    let a = h.ev(Event::AgentAnswered {
+        call: 1,
+        agent: "7001".into(),
+    });
+    assert!(matches!(
+        &a[..],
+        [Action::Hangup {
+            call: 1,
+            leg: Leg::Agent(_),
+            ..
+        }]
+    ));
+    assert!(record(&h.ev(Event::PlaybackDone { call: 1 })).callback_requested);
+}
+
+#[test]
+fn an_agent_that_unregisters_while_ringing_passes_the_call_on() {
+    let mut h = H::demo();
+    h.agent("7001");
+    h.wait(1.0);
+    h.agent("7002");
+    h.queued(1, "12345", "13800138000");
+    let a = h.ev(Event::AgentUnregistered {
+        agent: "7001".into(),
+    });
+    assert!(a.contains(&Action::CancelRing {
+        call: 1,
+        agent: "7001".into()
+    }));
+    assert_eq!(rings(&a), vec![(1, "7002".to_string())]);
+    assert_eq!(h.state("7001"), "logged_out");
+}
+
+#[test]
+fn a_trunk_failure_and_a_supervisors_forced_hangup_end_calls_cleanly() {
+    let mut h = H::demo();
+    h.agent("7001");
+    talking(&mut h, 1, "12345");
+    let a = h.ev(Event::CallerFailed { call: 1 });
+    assert!(a.contains(&Action::Hangup {
+        call: 1,
+        leg: Leg::Agent("7001".into()),
+        cause: HangupCause::CallerFailed
+    }));
+    assert_eq!(record(&a).cause, HangupCause::CallerFailed);
+    h.wait(10.0);
+    talking(&mut h, 2, "12345");
+    let a = h.ev(Event::ForceHangup { call: 2 });
+    assert!(a.contains(&Action::Hangup {
+        call: 2,
+        leg: Leg::Agent("7001".into()),
+        cause: HangupCause::Operator
+    }));
+    assert!(a.contains(&Action::Hangup {
+        call: 2,
+        leg: Leg::Caller,
+        cause: HangupCause::Operator
+    }));
+    assert_eq!(record(&a).cause, HangupCause::Operator);
+    assert_eq!(h.state("7001"), "wrap_up");
+    // Queued calls too.
+    h.queued(3, "12345", "13900139000");
+    let a = h.ev(Event::ForceHangup { call: 3 });
+    assert_eq!(record(&a).cause, HangupCause::Operator);
+    assert_eq!(h.cc.status(h.now).calls_in_progress, 0);
+}
