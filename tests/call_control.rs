@@ -556,11 +556,17 @@ fn position_announcements_interrupt_the_music_at_the_set_interval() {
     let a = h.wait(45.0);
     let p = played(&a);
     assert!(
-        p.contains(&"queue_ahead+digit_0+queue_unit+queue_waiting".to_string()),
+        p.contains(
+            &"queue_ahead+digit_0+queue_unit+queue_waiting+queue_expect+digit_3+queue_minutes"
+                .to_string()
+        ),
         "{p:?}"
     );
     assert!(
-        p.contains(&"queue_ahead+digit_1+queue_unit+queue_waiting".to_string()),
+        p.contains(
+            &"queue_ahead+digit_1+queue_unit+queue_waiting+queue_expect+digit_6+queue_minutes"
+                .to_string()
+        ),
         "{p:?}"
     );
     let a = h.ev(Event::PlaybackDone { call: 2 });

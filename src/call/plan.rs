@@ -67,6 +67,8 @@ pub struct Queue {
     pub on_max_wait: Overflow,
     /// Position announcements while waiting; `None` = never.
     pub announce_every: Option<Duration>,
+    /// Add the expected wait in minutes to each position announcement.
+    pub announce_expected_wait: bool,
     pub ring_timeout: Duration,
     pub wrap_up: Duration,
     pub rating: bool,

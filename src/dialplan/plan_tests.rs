@@ -120,6 +120,7 @@ const CASES: &[Case] = &[
     ("queues.toml", "announce_every_secs = 45         #", "announce_every_secs = 5         #", "announce_every_secs = 5 ", "announce_every_secs must be between"),
     ("queues.toml", "max_wait_secs = 600\nmax_length", "max_wait_secs = 1\nmax_length", "max_wait_secs = 1\n", "max_wait_secs must be between"),
     ("queues.toml", "max_length = 300", "max_length = 0", "max_length = 0", "max_length must be between"),
+    ("queues.toml", "announce_every_secs = 45         #", "announce_every_secs = 0         #", "announce_expected_wait = true", "needs announce_every_secs"),
     // more agents.toml
     ("agents.toml", "lines = [\"12329\"]", "lines = [\"12329\", \"12329\"]", "lines = [\"12329\", \"12329\"]", "listed twice"),
     // more schedules.toml

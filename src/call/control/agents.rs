@@ -114,6 +114,12 @@ impl CallControl {
 
     /// The agent's part of a call ended: wrap-up after talking, back to ready after ringing.
     pub(super) fn after_call(&mut self, i: usize, call: CallId, talked: bool, now: Instant) {
+        if talked {
+            if let Some(answered) = self.calls.get(&call).and_then(|c| c.answered) {
+                let took = now.saturating_duration_since(answered);
+                self.avg_handle = (self.avg_handle * 7 + took) / 8;
+            }
+        }
         if !matches!(self.acd.get(i).state, AgentState::Ringing { call: c } | AgentState::Talking { call: c } if c == call)
         {
             return;

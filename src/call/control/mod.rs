@@ -124,6 +124,8 @@ pub struct CallControl {
     acd: Acd,
     abuse: AbuseTracker,
     calls: HashMap<CallId, Call>,
+    /// Moving average of how long agents spend on a call (answer to the agent's hang-up).
+    avg_handle: Duration,
     /// Calls accepted so far (old abuse counts are purged every 1024).
     arrivals: u64,
     /// Calls in progress per trunk, against its `max_calls`.
@@ -143,6 +145,7 @@ impl CallControl {
             calls: HashMap::new(),
             trunk_calls: HashMap::new(),
             arrivals: 0,
+            avg_handle: Duration::from_secs(180),
             timers: BTreeMap::new(),
             seq: 0,
             actions: VecDeque::new(),
@@ -376,12 +379,20 @@ impl CallControl {
                 };
                 if c.phase == Phase::Queued {
                     let ahead = self.acd.waiting.ahead(&c.skill, c.key);
+                    let mut prompts = queue_position_names(ahead as u32);
+                    if self.queue_of(c).announce_expected_wait {
+                        let agents = self.acd.in_rotation_count(&c.skill).max(1);
+                        let minutes = expected_wait_minutes(ahead, agents, self.avg_handle);
+                        prompts.push("queue_expect".into());
+                        prompts.extend(number_names(minutes));
+                        prompts.push("queue_minutes".into());
+                    }
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.announcing = true;
                     }
                     self.push(Action::Play {
                         call,
-                        prompts: queue_position_names(ahead as u32),
+                        prompts,
                         looping: false,
                     });
                 }
@@ -502,5 +513,52 @@ impl CallControl {
                 )
             })
             .collect()
+    }
+}
+
+/// Minutes a caller with `ahead` callers before them can expect to wait when `agents` share the
+/// work and a call takes `avg_handle`: at least 1, at most 99.
+pub fn expected_wait_minutes(ahead: usize, agents: usize, avg_handle: Duration) -> u32 {
+    let secs = (ahead as u64 + 1) * avg_handle.as_secs() / agents.max(1) as u64;
+    secs.div_ceil(60).clamp(1, 99) as u32
+}
+
+/// The demo digit prompts that say `n` (0–99) as a count: 3 → digit_3, 12 → digit_10 digit_2_compound.
+pub fn number_names(n: u32) -> Vec<String> {
+    let n = n.min(99);
+    let d = |k: u32, compound: bool| {
+        if compound && k == 2 {
+            "digit_2_compound".to_string()
+        } else {
+            format!("digit_{k}")
+        }
+    };
+    match n {
+        0..=10 => vec![d(n, false)],
+        11..=19 => vec![d(10, false), d(n - 10, true)],
+        _ if n % 10 == 0 => vec![d(n / 10, true), d(10, false)],
+        _ => vec![d(n / 10, true), d(10, false), d(n % 10, true)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_wait_is_position_times_handle_time_over_agents() {
+        let t = Duration::from_secs(180);
+        assert_eq!(expected_wait_minutes(0, 1, t), 3);
+        assert_eq!(expected_wait_minutes(3, 2, t), 6);
+        assert_eq!(expected_wait_minutes(0, 10, t), 1);
+        assert_eq!(expected_wait_minutes(1000, 1, t), 99);
+    }
+
+    #[test]
+    fn numbers_are_said_as_counts() {
+        assert_eq!(number_names(2), vec!["digit_2"]);
+        assert_eq!(number_names(12), vec!["digit_10", "digit_2_compound"]);
+        assert_eq!(number_names(20), vec!["digit_2_compound", "digit_10"]);
+        assert_eq!(number_names(35), vec!["digit_3", "digit_10", "digit_5"]);
     }
 }
