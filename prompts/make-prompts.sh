@@ -20,6 +20,8 @@ say please_hold "请稍候，正在为您转接。"
 say queue_ahead "您前面还有"
 say queue_unit "位"
 say queue_waiting "在等待。"
+say queue_expect "预计等待约"
+say queue_minutes "分钟。"
 for d in 0 1 2 3 4 5 6 7 8 9 10; do
     case $d in
         0) t="零" ;; 1) t="一" ;; 2) t="两" ;; 3) t="三" ;; 4) t="四" ;; 5) t="五" ;;
@@ -34,6 +36,8 @@ say callback_offer "需要回电请按1。"
 say restricted "您的号码暂时无法接入。紧急情况请拨：报警幺幺零，火警幺幺九，急救幺二零，交通事故幺二二。"
 say survey "满意请按1，基本满意请按2，不满意请按3。"
 say goodbye "感谢来电，再见。"
+say rating_thanks "感谢您的评价，再见。"
+say callback_ack "已记录您的回电请求，我们会尽快给您回电，再见。"
 say transferring "正在为您转接，请不要挂机。"
 
 # Music on hold: a gentle four-note pattern, 2.7 s, looped by the player.
