@@ -30,6 +30,7 @@ struct FileConfig {
     max_message_bytes: Option<usize>,
     #[serde(default)]
     auth: Option<AuthConfig>,
+    sms: Option<crate::sms::config::SmsConfig>,
 }
 
 /// Registrar authentication policy.
@@ -80,6 +81,8 @@ pub struct Config {
     pub max_connections: usize,
     pub max_message_bytes: usize,
     pub auth: AuthConfig,
+    /// `[sms]`; `None` runs the daemon with SMS off.
+    pub sms: Option<crate::sms::config::SmsConfig>,
 }
 
 impl Default for Config {
@@ -98,6 +101,7 @@ impl Default for Config {
             max_connections: 4096,
             max_message_bytes: 65_535,
             auth: AuthConfig::default(),
+            sms: None,
         }
     }
 }
@@ -130,6 +134,7 @@ impl Config {
         c.tls_cert = f.tls_cert;
         c.tls_key = f.tls_key;
         c.database = f.database;
+        c.sms = f.sms;
         if let Some(a) = f.auth {
             c.auth = a;
         }
@@ -159,6 +164,9 @@ impl Config {
                 line_of_key(text, "min_expires"),
                 "min_expires is larger than max_expires",
             ));
+        }
+        if let Some(sms) = &self.sms {
+            sms.check(path, text)?;
         }
         Ok(())
     }

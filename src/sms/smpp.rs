@@ -1,0 +1,1 @@
+//! SMPP 3.4 (placeholder while the codec is written).
