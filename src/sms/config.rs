@@ -6,8 +6,6 @@
 //! retry_base_secs = 5          # first retry delay, doubled per failure…
 //! retry_max_secs = 600         # …up to this
 //! max_attempts = 0             # 0: retry transient failures for ever
-//! survey_window_hours = 168    # replies match surveys sent this recently
-//! gateway_subject = "sms-gateway"  # the token subject the inbound webhooks accept
 //!
 //! [sms.templates]              # every key optional; defaults are below
 //! survey = "…回复1满意，2基本满意，3不满意"
@@ -41,9 +39,6 @@ pub struct SmsConfig {
     pub retry_base_secs: u64,
     pub retry_max_secs: u64,
     pub max_attempts: u32,
-    pub survey_window_hours: u64,
-    /// Inbound replies and delivery reports must carry a token with this subject (or an admin's).
-    pub gateway_subject: String,
     pub templates: TemplateTexts,
     pub http: Option<HttpGatewayConfig>,
     pub smpp: Option<SmppConfig>,
@@ -56,8 +51,6 @@ impl Default for SmsConfig {
             retry_base_secs: 5,
             retry_max_secs: 600,
             max_attempts: 0,
-            survey_window_hours: 168,
-            gateway_subject: "sms-gateway".to_string(),
             templates: TemplateTexts::default(),
             http: None,
             smpp: None,

@@ -1,7 +1,7 @@
 //! Satisfaction-survey replies (短信回访, 003 art. 11).
 //!
 //! A reply from a number is matched to the newest open survey sent to that number within the
-//! configured window. `1` satisfied, `2` basically satisfied, `3` unsatisfied (full-width digits
+//! last [`SURVEY_WINDOW_SECS`]. `1` satisfied, `2` basically satisfied, `3` unsatisfied (full-width digits
 //! accepted); the survey is then closed, the answer kept, and a `3` opens a return-visit task
 //! for a person. Anything that matches no open survey — another text, an unknown number, a
 //! second answer — is kept in `sms_unmatched` for a person to read. Each reply is handled in
@@ -13,6 +13,9 @@ use sqlx::{AnyPool, Row};
 use super::outbox::SmsError;
 use super::phone::normalise_mobile;
 use crate::pii::Pii;
+
+/// Replies match surveys sent at most this long ago (30 days).
+pub const SURVEY_WINDOW_SECS: i64 = 30 * 86_400;
 
 /// A survey answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
