@@ -269,7 +269,7 @@ accept_status = [202]
 
     // A handset answers 3 to the survey: a return-visit task appears for a supervisor. The
     // fake SMSC takes one simulator at a time, so the receiving one makes way.
-    drop(std::mem::take(&mut sim.0));
+    drop(Procs(std::mem::take(&mut sim.0)));
     let (mo, _mo_lines) = fakesmsc(fake, &["-m", "1", "13800138003 12345 text 3"]);
     procs.0.push(mo);
     let visits = wait_for(
