@@ -212,7 +212,7 @@ impl HttpGateway {
     }
 
     fn classify(&self, status: u16, body: &str) -> Result<Submitted, SubmitError> {
-        let snippet: String = body.chars().take(200).collect();
+        let snippet = mask_numbers(&body.chars().take(200).collect::<String>());
         if self.cfg.accept_status.contains(&status) {
             match &self.cfg.accept_body_contains {
                 Some(want) if !body.contains(want.as_str()) => Err(SubmitError::Permanent(
@@ -281,6 +281,31 @@ impl SmsProvider for HttpGateway {
             self.classify(status, &body)
         })
     }
+}
+
+/// Masks runs of seven or more digits, so a gateway that echoes the number does not put it
+/// in a log or in `last_error`.
+fn mask_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 7 {
+            out.push_str(&crate::pii::mask(run));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 fn authority(host: &str, port: u16, https: bool) -> String {
