@@ -15,7 +15,7 @@ use rexian::pii::Pii;
 use rexian::sms::outbox::{self, enqueue, NewSms, SmsKind};
 use rexian::store::Store;
 use sms_gateway::RecordingGateway;
-use support::{wait_for, Daemon};
+use support::{free_tcp_port, wait_for, Daemon};
 
 const N: usize = 30;
 const HOLD: usize = 7;
@@ -117,4 +117,55 @@ async fn a_kill_mid_send_loses_nothing_and_repeats_at_most_one() {
     }
     let status = second.terminate();
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_outage_delays_messages_and_loses_none() {
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = config(cfg_dir.path(), addr);
+    let d = Daemon::start(&["--config", cfg.to_str().unwrap()]);
+    let store = Store::open(&Store::sqlite_url(&d.data_dir()))
+        .await
+        .unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let msg = NewSms {
+            phone: Pii::new(format!("1390013{:04}", i)),
+            kind: SmsKind::TicketNumber,
+            body: format!("【12345热线】工单编号GD{i:04}。"),
+            ticket_id: None,
+        };
+        ids.push(enqueue(&mut tx, msg).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+
+    // Nothing listens: the messages are tried, fail, and wait in the queue.
+    let mut last = None;
+    let retried = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let m = outbox::get(store.pool(), &ids[0]).await.unwrap().unwrap();
+            if m.attempts >= 2 && m.state == "queued" {
+                return m;
+            }
+            last = Some((m.state, m.attempts));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let m = retried.unwrap_or_else(|_| panic!("no retries seen: {last:?}"));
+    assert!(m.last_error.unwrap().contains("connect"));
+
+    // The gateway comes up: every message goes, once.
+    let gw = RecordingGateway::start_on(addr, None);
+    wait_for("all five at the gateway", Duration::from_secs(60), || {
+        (gw.ids().len() >= 5).then_some(())
+    });
+    let mut seen = gw.ids();
+    seen.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(seen, want);
+    assert!(d.terminate().success());
 }

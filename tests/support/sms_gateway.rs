@@ -19,7 +19,12 @@ impl RecordingGateway {
     /// Starts the gateway; `hold_nth` (1-based) is the request whose answer waits for
     /// [`RecordingGateway::release`].
     pub fn start(hold_nth: Option<usize>) -> RecordingGateway {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind gateway");
+        RecordingGateway::start_on("127.0.0.1:0".parse().expect("literal"), hold_nth)
+    }
+
+    /// Like [`RecordingGateway::start`] on a given address (a gateway coming back up).
+    pub fn start_on(addr: SocketAddr, hold_nth: Option<usize>) -> RecordingGateway {
+        let listener = TcpListener::bind(addr).expect("bind gateway");
         let addr = listener.local_addr().expect("gateway address");
         let ids = Arc::new(Mutex::new(Vec::new()));
         let release = Arc::new(AtomicBool::new(false));
