@@ -24,9 +24,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::outbox::{RetryPolicy, SmsKind};
+use super::outbox::{NewSms, RetryPolicy, SmsKind};
 use super::template::{Template, TemplateError, MESSAGE_PLACEHOLDERS};
 use crate::dialplan::{line_of_key, DialplanError};
+use crate::pii::Pii;
 
 /// Placeholders the gateway's URL, query, body and header templates may use.
 pub const GATEWAY_PLACEHOLDERS: &[&str] = &["to", "text", "id", "timestamp"];
@@ -207,6 +208,25 @@ impl Templates {
     }
 }
 
+impl Templates {
+    /// A message of `kind` to `phone` about `ticket_id`, its text from the template; ready for
+    /// [`super::enqueue`] in the ticket's transaction.
+    pub fn message(
+        &self,
+        kind: SmsKind,
+        phone: Pii<String>,
+        ticket_id: Option<String>,
+        vars: &BTreeMap<&str, String>,
+    ) -> Result<NewSms, TemplateError> {
+        Ok(NewSms {
+            phone,
+            kind,
+            body: self.render(kind, vars)?,
+            ticket_id,
+        })
+    }
+}
+
 impl SmsConfig {
     pub fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy {
@@ -272,6 +292,15 @@ impl SmsConfig {
                 return Err(err(
                     "url",
                     "[sms.http] url must start with http:// or https://".into(),
+                ));
+            }
+            if h.url.starts_with("https://") && !h.ca_file.is_file() {
+                return Err(err(
+                    "ca_file",
+                    format!(
+                        "[sms.http] https needs trusted roots: ca_file {} is not a file",
+                        h.ca_file.display()
+                    ),
                 ));
             }
             if !matches!(h.method.as_str(), "GET" | "POST" | "PUT") {
@@ -353,6 +382,37 @@ mod tests {
             .survey
             .contains("回复1满意，2基本满意，3不满意"));
         sms.templates().unwrap();
+    }
+
+    #[test]
+    fn templates_make_messages() {
+        use crate::sms::SmsKind;
+        use std::collections::BTreeMap;
+        let c = Config::from_toml(Path::new("r.toml"), &format!("[sms]\n{HTTP}")).unwrap();
+        let t = c.sms.unwrap().templates().unwrap();
+        let vars = BTreeMap::from([
+            ("ticket_no", "GD0001".to_string()),
+            ("unit", "市水务局".to_string()),
+            ("deadline", "3月9日".to_string()),
+        ]);
+        let m = t
+            .message(
+                SmsKind::DispatchReminder,
+                crate::pii::Pii::new("13800138000".into()),
+                Some("t-1".into()),
+                &vars,
+            )
+            .unwrap();
+        assert_eq!(
+            m.body,
+            "【12345热线】工单GD0001已派发至市水务局，请及时签收，并于3月9日前办结答复。"
+        );
+        let e = Config::from_toml(
+            Path::new("r.toml"),
+            "[sms.http]\nurl = \"https://x/\"\nca_file = \"/nonexistent.pem\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
     }
 
     #[test]
