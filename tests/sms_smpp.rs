@@ -140,3 +140,56 @@ enquire_link_secs = 1
 fn futures_block<T>(f: impl std::future::Future<Output = Result<T, rexian::sms::SmsError>>) -> T {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f)).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_link_is_rebound_and_nothing_is_lost() {
+    let smsc = FakeSmsc::start_dropping("secret", Some(3));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("rexian.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[sms]\nretry_base_secs = 1\nretry_max_secs = 2\n[sms.smpp]\naddr = \"{}\"\n\
+             system_id = \"rexian\"\npassword = \"secret\"\nsource_addr = \"12345\"\n\
+             delivery_receipts = false\n",
+            smsc.addr
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&["--config", cfg.to_str().unwrap()]);
+    let store = Store::open(&Store::sqlite_url(&daemon.data_dir()))
+        .await
+        .unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let msg = NewSms {
+            phone: Pii::new(format!("1370013{i:04}")),
+            kind: SmsKind::YellowWarning,
+            body: format!("【12345热线】黄灯预警：工单GD{i:04}即将到期。"),
+            ticket_id: None,
+        };
+        ids.push(enqueue(&mut tx, msg).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+    for id in &ids {
+        wait_state(&store, id, "submitted").await;
+    }
+    let got: Vec<String> = smsc.received().into_iter().map(|r| r.rexian_id).collect();
+    for id in &ids {
+        let n = got.iter().filter(|g| *g == id).count();
+        assert!(n >= 1, "{id} never reached the SMSC");
+    }
+    assert_eq!(
+        got.len(),
+        ids.len() + 1,
+        "only the unanswered one again: {got:?}"
+    );
+    assert_eq!(
+        got.iter().filter(|g| **g == got[2]).count(),
+        2,
+        "the submit cut off is the one repeated: {got:?}"
+    );
+    assert_eq!(smsc.binds(), 2, "bound again after the drop");
+    assert!(daemon.terminate().success());
+}

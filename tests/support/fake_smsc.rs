@@ -22,6 +22,8 @@ pub struct Received {
 
 #[derive(Default)]
 struct Shared {
+    /// Close the link, unanswered, on this (1-based) submit_sm.
+    drop_at: Option<usize>,
     received: Vec<Received>,
     binds: usize,
     writer: Option<TcpStream>,
@@ -35,9 +37,18 @@ pub struct FakeSmsc {
 
 impl FakeSmsc {
     pub fn start(password: &'static str) -> FakeSmsc {
+        FakeSmsc::start_dropping(password, None)
+    }
+
+    /// A fake that drops the link, without answering, on the `drop_at`-th submit_sm (which it
+    /// has recorded as received): the client's view of a crash between accept and answer.
+    pub fn start_dropping(password: &'static str, drop_at: Option<usize>) -> FakeSmsc {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake SMSC");
         let addr = listener.local_addr().expect("address");
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let shared = Arc::new(Mutex::new(Shared {
+            drop_at,
+            ..Shared::default()
+        }));
         let s2 = shared.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -137,6 +148,10 @@ fn serve(mut conn: TcpStream, shared: Arc<Mutex<Shared>>, password: &str) {
                         text: m.text(),
                         smsc_id: smsc_id.clone(),
                     });
+                    if s.drop_at == Some(s.received.len()) {
+                        s.writer = None;
+                        return;
+                    }
                     (smsc_id, s.sequence)
                 };
                 write(
