@@ -1,6 +1,8 @@
 //! SMS outbox throughput: messages queued per second (one transaction) and messages sent per
 //! second by the sender (claim, submit, record) on SQLite, through an HTTP gateway that
-//! answers at once and through SMPP to the fake SMSC. `cargo bench --bench sms_outbox`.
+//! answers at once and through SMPP to the fake SMSC, and the HTTP case on the local
+//! PostgreSQL (`REXIAN_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432/test`, in a
+//! schema of its own). `cargo bench --bench sms_outbox`.
 
 #[path = "../tests/support/fake_smsc.rs"]
 mod fake_smsc;
@@ -74,14 +76,27 @@ fn sms_config() -> SmsConfig {
     }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    // HTTP gateway.
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&Store::sqlite_url(dir.path())).await.unwrap();
-    let queued = fill(&store).await;
-    let gw = sms_gateway::RecordingGateway::start(None);
-    let http = HttpGateway::new(HttpGatewayConfig {
+async fn postgres_store() -> (Store, String) {
+    let base = std::env::var("REXIAN_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&base)
+        .await
+        .expect("connect postgres");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .expect("schema");
+    let store = Store::open(&format!("{base}?options=-c%20search_path%3D{schema}"))
+        .await
+        .expect("open postgres schema");
+    admin.close().await;
+    (store, schema)
+}
+
+fn http_gateway(gw: &sms_gateway::RecordingGateway) -> HttpGateway {
+    HttpGateway::new(HttpGatewayConfig {
         url: format!("http://{}/send", gw.addr),
         method: "GET".into(),
         query: BTreeMap::from([
@@ -98,8 +113,17 @@ async fn main() {
         timeout_secs: 10,
         ca_file: "/etc/ssl/certs/ca-certificates.crt".into(),
     })
-    .unwrap();
-    let http_rate = drain(&store, sms_config(), Arc::new(http)).await;
+    .unwrap()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // HTTP gateway.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&Store::sqlite_url(dir.path())).await.unwrap();
+    let queued = fill(&store).await;
+    let gw = sms_gateway::RecordingGateway::start(None);
+    let http_rate = drain(&store, sms_config(), Arc::new(http_gateway(&gw))).await;
     assert_eq!(gw.ids().len(), N);
     println!("sms_outbox/enqueue sqlite: {queued:.0} messages/s ({N} in one transaction)");
     println!("sms_outbox/send sqlite via HTTP gateway: {http_rate:.0} messages/s");
@@ -128,4 +152,17 @@ async fn main() {
     let smpp_rate = drain(&store, sms_config(), Arc::new(smpp)).await;
     assert_eq!(smsc.received().len(), N);
     println!("sms_outbox/send sqlite via SMPP (fake SMSC): {smpp_rate:.0} messages/s");
+
+    // PostgreSQL, HTTP gateway.
+    let (store, schema) = postgres_store().await;
+    let queued = fill(&store).await;
+    let gw = sms_gateway::RecordingGateway::start(None);
+    let rate = drain(&store, sms_config(), Arc::new(http_gateway(&gw))).await;
+    assert_eq!(gw.ids().len(), N);
+    println!("sms_outbox/enqueue postgres: {queued:.0} messages/s ({N} in one transaction)");
+    println!("sms_outbox/send postgres via HTTP gateway: {rate:.0} messages/s");
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(store.pool())
+        .await
+        .expect("drop the bench schema");
 }

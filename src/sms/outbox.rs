@@ -416,10 +416,16 @@ pub async fn record_dlr(
         DlrKey::GatewayRef(v) => ("gateway_ref", v),
     };
     let sql = match status.final_state() {
+        // A survey that can never reach the handset can never be answered: close it.
         Some(state) => format!(
-            "UPDATE sms_outbox SET dlr_status = $2, dlr_at = $3, state = '{}' \
+            "UPDATE sms_outbox SET dlr_status = $2, dlr_at = $3, state = '{}'{} \
              WHERE {column} = $1 AND state IN ('sending', 'submitted', 'delivered', 'undeliverable')",
-            state.as_str()
+            state.as_str(),
+            if state == SmsState::Undeliverable {
+                ", survey_open = 0"
+            } else {
+                ""
+            }
         ),
         None => format!(
             "UPDATE sms_outbox SET dlr_status = $2, dlr_at = $3 WHERE {column} = $1 \
