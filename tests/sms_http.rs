@@ -213,3 +213,118 @@ fn a_bad_template_stops_the_daemon_at_load_with_file_and_line() {
         "{err}"
     );
 }
+
+/// Numbers never reach the log: a daemon at debug level sends through a gateway that is down
+/// and then up, takes a reply and a report, and its whole log is searched for the number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_phone_number_reaches_the_log() {
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let gw_addr: SocketAddr = format!("127.0.0.1:{}", support::free_tcp_port())
+        .parse()
+        .unwrap();
+    let http: SocketAddr = format!("127.0.0.1:{}", support::free_tcp_port())
+        .parse()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("rexian.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[sms]\nretry_base_secs = 1\nretry_max_secs = 1\n[sms.http]\nurl = \"http://{gw_addr}/send\"\n\
+             query = {{ id = \"{{id}}\", to = \"{{to}}\", text = \"{{text}}\" }}\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(support::BIN)
+        .args([
+            "token",
+            "create",
+            "--role",
+            "unit",
+            "--id",
+            "sms-gateway",
+            "--data",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let gw_tok = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let log_path = dir.path().join("rexian.log");
+    let mut daemon = Kill(
+        std::process::Command::new(support::BIN)
+            .args(["serve", "--sip", "127.0.0.1:0", "--http", &http.to_string()])
+            .arg("--data")
+            .arg(&data)
+            .arg("--recordings")
+            .arg(dir.path().join("recordings"))
+            .arg("--config")
+            .arg(&cfg)
+            .env("REXIAN_LOG", "debug")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the daemon's HTTP port", Duration::from_secs(60), || {
+        std::net::TcpStream::connect(http).ok().map(|_| ())
+    });
+    let store = Store::open(&Store::sqlite_url(&data)).await.unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    let id = enqueue(
+        &mut tx,
+        NewSms {
+            phone: Pii::new("13812345678".into()),
+            kind: SmsKind::Survey,
+            body: "【12345热线】回复1满意，2基本满意，3不满意。".into(),
+            ticket_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let mut last = None;
+    let failed_once = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let m = outbox::get(store.pool(), &id).await.unwrap().unwrap();
+            if m.attempts >= 1 && m.state == "queued" {
+                return;
+            }
+            last = Some(m.state);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(failed_once.is_ok(), "no failed attempt seen: {last:?}");
+    let gw = RecordingGateway::start_on(gw_addr, None);
+    wait_for("the survey at the gateway", Duration::from_secs(60), || {
+        gw.ids().contains(&id).then_some(())
+    });
+    let json = "application/json";
+    for body in [
+        r#"{"from":"13812345678","text":"1"}"#,
+        r#"{"from":"13812345678","text":"还有问题"}"#,
+    ] {
+        let (s, b) = http_post(http, "/api/v1/sms/inbound", Some(&gw_tok), json, body);
+        assert_eq!(s, 200, "{b}");
+    }
+    let pid = daemon.0.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(daemon.0.wait().unwrap().success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("*********78"),
+        "the masked number shows the log was written: {log}"
+    );
+    assert!(!log.contains("13812345678"), "a number in the log:\n{log}");
+}
