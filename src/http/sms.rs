@@ -4,7 +4,8 @@
 //! Gateways authenticate with an API token whose subject is [`GATEWAY_SUBJECT`]
 //! (`rexian token create --role unit --id sms-gateway`), sent as `Authorization: Bearer` or,
 //! for gateways that can only call a URL (Kannel's `dlr-url` and `get-url`), as `?token=`.
-//! The token is stored hashed like every other and can be revoked on its own.
+//! The token is stored hashed like every other and can be revoked on its own; an admin's
+//! token is accepted too, for a person replaying a lost callback.
 //!
 //! | call | who | what |
 //! | --- | --- | --- |
