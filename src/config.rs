@@ -31,6 +31,7 @@ struct FileConfig {
     max_message_bytes: Option<usize>,
     #[serde(default)]
     auth: Option<AuthConfig>,
+    sms: Option<crate::sms::config::SmsConfig>,
 }
 
 /// Registrar authentication policy.
@@ -97,6 +98,8 @@ pub struct Config {
     pub max_connections: usize,
     pub max_message_bytes: usize,
     pub auth: AuthConfig,
+    /// `[sms]`; `None` runs the daemon with SMS off.
+    pub sms: Option<crate::sms::config::SmsConfig>,
 }
 
 impl Default for Config {
@@ -115,6 +118,7 @@ impl Default for Config {
             max_connections: 4096,
             max_message_bytes: 65_535,
             auth: AuthConfig::default(),
+            sms: None,
         }
     }
 }
@@ -147,6 +151,7 @@ impl Config {
         c.tls_cert = f.tls_cert;
         c.tls_key = f.tls_key;
         c.database = f.database;
+        c.sms = f.sms;
         if let Some(a) = f.auth {
             c.auth = a;
         }
@@ -200,6 +205,9 @@ impl Config {
                     None => "algorithms is empty: no phone could register".to_string(),
                 },
             ));
+        }
+        if let Some(sms) = &self.sms {
+            sms.check(path, text)?;
         }
         Ok(())
     }

@@ -24,5 +24,6 @@ pub mod metrics;
 pub mod pii;
 pub mod shell;
 pub mod sip;
+pub mod sms;
 pub mod store;
 pub mod workflow;

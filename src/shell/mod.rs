@@ -10,6 +10,7 @@
 
 pub mod recorder;
 pub mod sip_task;
+pub mod sms_worker;
 pub mod stream;
 pub mod tls;
 pub mod transport;
@@ -220,6 +221,9 @@ pub async fn run_daemon(
         metrics: metrics.clone(),
         live,
     };
+    if let Some(c) = config.sms.clone() {
+        tasks.spawn(sms_worker::run(c, store.clone(), stop_rx.clone()));
+    }
     let mut http_stop = stop_rx.clone();
     let http_task = tokio::spawn(crate::http::serve(http, app, async move {
         let _ = http_stop.changed().await;
