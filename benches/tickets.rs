@@ -1,0 +1,179 @@
+//! Workflow store throughput on real SQLite (a temporary file, WAL, synchronous=NORMAL) and
+//! the local PostgreSQL (127.0.0.1:5432, database `test`, a fresh schema): ticket inserts/s
+//! one transaction each, concurrently, and in batches, and lifecycle transitions/s.
+//!
+//! `cargo bench --bench tickets` (PostgreSQL URL from REXIAN_TEST_POSTGRES if set). Not run in
+//! CI; figures go to docs/benchmarks.md.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, FixedOffset};
+use rexian::store::tickets::NewTicket;
+use rexian::store::units::UnitRecord;
+use rexian::store::Store;
+use rexian::workflow::{Actor, Command, Rules, TicketType, UnitId, Urgency};
+
+const INSERTS: usize = 4000;
+const LIFECYCLES: usize = 500;
+
+fn new_ticket(i: usize) -> NewTicket {
+    NewTicket {
+        ticket_type: TicketType::Complaint,
+        urgency: Urgency::Normal,
+        line: "12345".into(),
+        requester: Some(rexian::pii::Pii::new("王女士".into())),
+        contact: Some(rexian::pii::Pii::new(format!("138{i:08}"))),
+        facts: format!("第 {i} 号诉求：夜间施工噪音扰民，已持续一周"),
+        address: Some("建设路 1 号".into()),
+        call_id: Some(format!("call-{i}")),
+        recording: None,
+    }
+}
+
+fn at(s: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(s).unwrap()
+}
+
+fn rate(n: usize, since: Instant) -> f64 {
+    n as f64 / since.elapsed().as_secs_f64()
+}
+
+async fn run(name: &str, store: Store, rules: Arc<Rules>) {
+    let agent = Actor::Agent("7001".into());
+    let now = at("2026-03-02T10:00:00+08:00");
+    store
+        .add_unit(&UnitRecord {
+            id: "u1".into(),
+            name: "单位".into(),
+            parent: None,
+            contacts: vec![],
+        })
+        .await
+        .unwrap();
+
+    let t = Instant::now();
+    for i in 0..INSERTS {
+        store
+            .create_ticket(&new_ticket(i), &agent, now)
+            .await
+            .unwrap();
+    }
+    let serial = rate(INSERTS, t);
+
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let (store, agent) = (store.clone(), agent.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..INSERTS / 4 {
+                store
+                    .create_ticket(&new_ticket(w * 100_000 + i), &agent, now)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let concurrent = rate(INSERTS, t);
+
+    let batch: Vec<NewTicket> = (0..100).map(new_ticket).collect();
+    let t = Instant::now();
+    for _ in 0..INSERTS / 100 {
+        store.create_tickets(&batch, &agent, now).await.unwrap();
+    }
+    let batched = rate(INSERTS, t);
+
+    let mut ids = Vec::new();
+    for i in 0..LIFECYCLES {
+        ids.push(
+            store
+                .create_ticket(&new_ticket(i), &agent, now)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let unit = Actor::Unit(UnitId("u1".into()));
+    let steps = |_: &str| {
+        vec![
+            (
+                Command::Dispatch {
+                    unit: UnitId("u1".into()),
+                },
+                agent.clone(),
+            ),
+            (Command::Sign, unit.clone()),
+            (
+                Command::Handle {
+                    summary: "已处理".into(),
+                },
+                unit.clone(),
+            ),
+            (Command::Reply, unit.clone()),
+            (
+                Command::RecordVisit {
+                    satisfied: true,
+                    reasonable: true,
+                },
+                agent.clone(),
+            ),
+            (Command::Close, agent.clone()),
+        ]
+    };
+    let t = Instant::now();
+    let mut n = 0;
+    for id in &ids {
+        for (cmd, actor) in steps(id) {
+            store
+                .apply_ticket(id, cmd, &actor, now, &rules)
+                .await
+                .unwrap();
+            n += 1;
+        }
+    }
+    let transitions = rate(n, t);
+
+    println!(
+        "{name:<10} inserts/s: {serial:>8.0} serial  {concurrent:>8.0} 4 writers  {batched:>8.0} batched 100/tx   transitions/s: {transitions:>7.0} ({n} over {LIFECYCLES} tickets)"
+    );
+    store.close().await;
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dialplans");
+    let rules = Arc::new(Rules {
+        calendar: rexian::dialplan::calendar::load(&dir).unwrap(),
+        policy: rexian::dialplan::policy::load(&dir).unwrap(),
+    });
+    rt.block_on(async {
+        let tmp = tempfile::tempdir().unwrap();
+        let sqlite = Store::open(&Store::sqlite_url(tmp.path())).await.unwrap();
+        run("sqlite", sqlite, rules.clone()).await;
+
+        let base = std::env::var("REXIAN_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+        let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
+        let admin = Store::open(&base).await.unwrap();
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(admin.pool())
+            .await
+            .unwrap();
+        let pg = Store::open(&format!("{base}?options=-c%20search_path%3D{schema}"))
+            .await
+            .unwrap();
+        run("postgres", pg, rules).await;
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(admin.pool())
+            .await
+            .unwrap();
+        admin.close().await;
+    });
+}
