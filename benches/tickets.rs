@@ -2,8 +2,9 @@
 //! the local PostgreSQL (127.0.0.1:5432, database `test`, a fresh schema): ticket inserts/s
 //! one transaction each, concurrently, and in batches, and lifecycle transitions/s.
 //!
-//! `cargo bench --bench tickets` (PostgreSQL URL from REXIAN_TEST_POSTGRES if set). Not run in
-//! CI; figures go to docs/benchmarks.md.
+//! `cargo bench --bench tickets` (PostgreSQL URL from REXIAN_TEST_POSTGRES if set; the SQLite
+//! file in REXIAN_BENCH_DIR if set, else the temporary directory). Not run in CI; figures go to
+//! docs/benchmarks.md.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -52,6 +53,42 @@ async fn run(name: &str, store: Store, rules: Arc<Rules>) {
         })
         .await
         .unwrap();
+
+    // Baseline: one statement round trip through the pool, no transaction.
+    let t = Instant::now();
+    for _ in 0..INSERTS {
+        let _: i64 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    }
+    let baseline = rate(INSERTS, t);
+
+    // Baseline: an empty transaction, and one with a single small insert.
+    let t = Instant::now();
+    for _ in 0..INSERTS {
+        let tx = store.pool().begin().await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let empty_tx = rate(INSERTS, t);
+    let t = Instant::now();
+    for i in 0..INSERTS {
+        let mut tx = store.pool().begin().await.unwrap();
+        sqlx::query("INSERT INTO ticket_counters (day, last) VALUES ($1, 0)")
+            .bind(format!("bench-{i}"))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let one_insert_tx = rate(INSERTS, t);
+    if store.backend() == rexian::store::Backend::Sqlite {
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        println!("{name:<10} PRAGMA synchronous = {sync} (1 = NORMAL)");
+    }
 
     let t = Instant::now();
     for i in 0..INSERTS {
@@ -138,6 +175,9 @@ async fn run(name: &str, store: Store, rules: Arc<Rules>) {
     let transitions = rate(n, t);
 
     println!(
+        "{name:<10} round trips/s: {baseline:.0} SELECT 1, {empty_tx:.0} empty transactions, {one_insert_tx:.0} one-insert transactions"
+    );
+    println!(
         "{name:<10} inserts/s: {serial:>8.0} serial  {concurrent:>8.0} 4 writers  {batched:>8.0} batched 100/tx   transitions/s: {transitions:>7.0} ({n} over {LIFECYCLES} tickets)"
     );
     store.close().await;
@@ -154,7 +194,11 @@ fn main() {
         policy: rexian::dialplan::policy::load(&dir).unwrap(),
     });
     rt.block_on(async {
-        let tmp = tempfile::tempdir().unwrap();
+        // REXIAN_BENCH_DIR puts the SQLite file elsewhere (e.g. /dev/shm to take the disk out).
+        let tmp = match std::env::var_os("REXIAN_BENCH_DIR") {
+            Some(d) => tempfile::tempdir_in(d).unwrap(),
+            None => tempfile::tempdir().unwrap(),
+        };
         let sqlite = Store::open(&Store::sqlite_url(tmp.path())).await.unwrap();
         run("sqlite", sqlite, rules.clone()).await;
 

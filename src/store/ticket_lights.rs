@@ -43,9 +43,9 @@ impl Store {
         .await?;
         for id in &ids {
             let mut tx = self.pool().begin().await?;
-            lock(&mut tx, id).await?;
+            let locked = lock(&mut tx, id).await?;
             let (ticket, _) = load_in_tx(&mut tx, id).await?;
-            refresh_light(&mut tx, &ticket, now, rules).await?;
+            refresh_light(&mut tx, &ticket, &locked, now, rules).await?;
             tx.commit().await?;
         }
         Ok(ids.len())

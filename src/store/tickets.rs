@@ -276,18 +276,23 @@ pub(crate) async fn load_in_tx(
     Ok((workflow::fold(&events)?, last))
 }
 
+/// What the ticket's row said when it was locked.
+pub(crate) struct Locked {
+    pub light: String,
+    pub seq: i64,
+}
+
 /// Takes the ticket's row lock first, so the read that follows cannot be overtaken (on
-/// SQLite this takes the write lock before the snapshot; on PostgreSQL it locks the row).
-pub(crate) async fn lock(tx: &mut Transaction<'_, Any>, id: &str) -> Result<(), TicketError> {
-    let n = sqlx::query("UPDATE tickets SET seq = seq WHERE id = $1")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    if n == 0 {
-        return Err(TicketError::NotFound(id.to_string()));
-    }
-    Ok(())
+/// SQLite this takes the write lock before the snapshot; on PostgreSQL it locks the row), and
+/// reads the stored light and seq in the same round trip.
+pub(crate) async fn lock(tx: &mut Transaction<'_, Any>, id: &str) -> Result<Locked, TicketError> {
+    let row: Option<(String, i64)> =
+        sqlx::query_as("UPDATE tickets SET seq = seq WHERE id = $1 RETURNING light, seq")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let (light, seq) = row.ok_or_else(|| TicketError::NotFound(id.to_string()))?;
+    Ok(Locked { light, seq })
 }
 
 async fn need_unit(tx: &mut Transaction<'_, Any>, unit: &UnitId) -> Result<(), TicketError> {
@@ -301,15 +306,21 @@ async fn need_unit(tx: &mut Transaction<'_, Any>, unit: &UnitId) -> Result<(), T
     Ok(())
 }
 
-/// Rewrites the projection from the folded ticket; `expected` is the seq the writer read.
+/// Rewrites the projection (and the light) from the folded ticket `t`, whose lead unit
+/// before the command was `old_unit`; `expected` is the seq the writer read and `seq` the
+/// last one it appended.
+#[allow(clippy::too_many_arguments)]
 async fn project(
     tx: &mut Transaction<'_, Any>,
     t: &Ticket,
+    old_unit: Option<&UnitId>,
+    locked: &Locked,
     expected: i64,
     seq: i64,
     now: DateTime<FixedOffset>,
     rules: &Rules,
 ) -> Result<(), TicketError> {
+    let (light, light_next, seq) = light_row(tx, t, now, rules, &locked.light, seq).await?;
     let c = t.clocks.as_ref();
     let pending = if t.pending_return.is_some() {
         "return"
@@ -320,7 +331,8 @@ async fn project(
     };
     let n = sqlx::query(
         "UPDATE tickets SET status = $1, lead_unit = $2, started_at = $3, sign_due = $4, \
-         deadline = $5, pending = $6, updated_at = $7, seq = $8 WHERE id = $9 AND seq = $10",
+         deadline = $5, pending = $6, updated_at = $7, seq = $8, light = $9, light_next = $10 \
+         WHERE id = $11 AND seq = $12",
     )
     .bind(state_key(t.state))
     .bind(t.unit.as_ref().map(|u| u.0.clone()))
@@ -330,6 +342,8 @@ async fn project(
     .bind(pending)
     .bind(now.timestamp())
     .bind(seq)
+    .bind(light)
+    .bind(light_next)
     .bind(&t.id.0)
     .bind(expected)
     .execute(&mut **tx)
@@ -341,18 +355,47 @@ async fn project(
             expected,
         });
     }
-    sqlx::query("DELETE FROM ticket_units WHERE ticket_id = $1 AND role = 'lead'")
-        .bind(&t.id.0)
-        .execute(&mut **tx)
-        .await?;
-    if let Some(u) = &t.unit {
-        sqlx::query("INSERT INTO ticket_units (ticket_id, unit_id, role) VALUES ($1, $2, 'lead')")
+    if t.unit.as_ref() != old_unit {
+        sqlx::query("DELETE FROM ticket_units WHERE ticket_id = $1 AND role = 'lead'")
+            .bind(&t.id.0)
+            .execute(&mut **tx)
+            .await?;
+        if let Some(u) = &t.unit {
+            sqlx::query(
+                "INSERT INTO ticket_units (ticket_id, unit_id, role) VALUES ($1, $2, 'lead')",
+            )
             .bind(&t.id.0)
             .bind(&u.0)
             .execute(&mut **tx)
             .await?;
+        }
     }
-    refresh_light(tx, t, now, rules).await
+    Ok(())
+}
+
+/// The light of `t` at `now`; when it differs from `stored`, appends a system `light` row
+/// after `seq`. Returns (light, next change, last seq).
+async fn light_row(
+    tx: &mut Transaction<'_, Any>,
+    t: &Ticket,
+    now: DateTime<FixedOffset>,
+    rules: &Rules,
+    stored: &str,
+    seq: i64,
+) -> Result<(&'static str, Option<i64>, i64), TicketError> {
+    let v = ticket_light(t, now, &rules.calendar, &rules.policy.lights);
+    let light = v.light.map(|l| l.key()).unwrap_or("none");
+    let mut seq = seq;
+    if light != stored {
+        seq += 1;
+        let payload = json!({
+            "from": stored,
+            "to": light,
+            "due": v.due.map(|d| d.to_rfc3339()),
+        });
+        append_row(tx, &t.id.0, seq, now, None, "light", None, &payload).await?;
+    }
+    Ok((light, v.next_change.map(|d| d.timestamp()), seq))
 }
 
 /// Sets the projection's light for `now`; when the colour changed, appends a system `light`
@@ -360,30 +403,15 @@ async fn project(
 pub(crate) async fn refresh_light(
     tx: &mut Transaction<'_, Any>,
     t: &Ticket,
+    locked: &Locked,
     now: DateTime<FixedOffset>,
     rules: &Rules,
 ) -> Result<(), TicketError> {
-    let (stored, seq): (String, i64) =
-        sqlx::query_as("SELECT light, seq FROM tickets WHERE id = $1")
-            .bind(&t.id.0)
-            .fetch_one(&mut **tx)
-            .await?;
-    let v = ticket_light(t, now, &rules.calendar, &rules.policy.lights);
-    let light = v.light.map(|l| l.key()).unwrap_or("none");
-    let mut new_seq = seq;
-    if light != stored {
-        new_seq = seq + 1;
-        let payload = json!({
-            "from": stored,
-            "to": light,
-            "due": v.due.map(|d| d.to_rfc3339()),
-        });
-        append_row(tx, &t.id.0, new_seq, now, None, "light", None, &payload).await?;
-    }
+    let (light, next, seq) = light_row(tx, t, now, rules, &locked.light, locked.seq).await?;
     sqlx::query("UPDATE tickets SET light = $1, light_next = $2, seq = $3 WHERE id = $4")
         .bind(light)
-        .bind(v.next_change.map(|d| d.timestamp()))
-        .bind(new_seq)
+        .bind(next)
+        .bind(seq)
         .bind(&t.id.0)
         .execute(&mut **tx)
         .await?;
@@ -493,8 +521,9 @@ pub async fn apply_in_tx(
     rules: &Rules,
 ) -> Result<Vec<Event>, TicketError> {
     let now = normalise(now);
-    lock(tx, id).await?;
+    let locked = lock(tx, id).await?;
     let (mut ticket, last) = load_in_tx(tx, id).await?;
+    let old_unit = ticket.unit.clone();
     match &cmd {
         Command::Dispatch { unit } => need_unit(tx, unit).await?,
         Command::ApproveReturn {
@@ -534,7 +563,17 @@ pub async fn apply_in_tx(
         .await?;
         ticket.evolve(e);
     }
-    project(tx, &ticket, last, seq, now, rules).await?;
+    project(
+        tx,
+        &ticket,
+        old_unit.as_ref(),
+        &locked,
+        last,
+        seq,
+        now,
+        rules,
+    )
+    .await?;
     Ok(events)
 }
 
@@ -614,9 +653,32 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let id = create_in_tx(&mut tx, new, actor, now).await?;
         tx.commit().await?;
-        self.ticket(&id)
-            .await?
-            .ok_or_else(|| TicketError::NotFound(id))
+        let now = normalise(now);
+        Ok(TicketRecord {
+            id,
+            ticket_type: new.ticket_type,
+            urgency: new.urgency,
+            line: new.line.clone(),
+            requester: new.requester.clone(),
+            contact: new.contact.clone(),
+            facts: new.facts.clone(),
+            address: new.address.clone(),
+            status: state_key(State::Created).to_string(),
+            lead_unit: None,
+            assisting_units: vec![],
+            started_at: None,
+            sign_due: None,
+            deadline: None,
+            light: "none".into(),
+            light_next: None,
+            pending: String::new(),
+            call_id: new.call_id.clone(),
+            recording: new.recording.clone(),
+            created_by: codec::actor_id(actor).to_string(),
+            created_at: now,
+            updated_at: now,
+            seq: 1,
+        })
     }
 
     /// Creates many tickets in one transaction (bulk import); all or none.
