@@ -205,9 +205,11 @@ fn main() {
         let base = std::env::var("REXIAN_TEST_POSTGRES")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
         let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
-        let admin = Store::open(&base).await.unwrap();
+        // A plain connection: the shared database's own schema is never migrated.
+        use sqlx::Connection;
+        let mut admin = sqlx::AnyConnection::connect(&base).await.unwrap();
         sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(admin.pool())
+            .execute(&mut admin)
             .await
             .unwrap();
         let pg = Store::open(&format!("{base}?options=-c%20search_path%3D{schema}"))
@@ -215,9 +217,9 @@ fn main() {
             .unwrap();
         run("postgres", pg, rules).await;
         sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(admin.pool())
+            .execute(&mut admin)
             .await
             .unwrap();
-        admin.close().await;
+        admin.close().await.unwrap();
     });
 }

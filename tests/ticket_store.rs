@@ -24,16 +24,26 @@ async fn sqlite_store() -> (Store, tempfile::TempDir) {
     (store, dir)
 }
 
+/// Creates a schema with a plain connection: the shared database's own schema is never
+/// migrated, so branches with different migrations do not trip over each other there.
+pub async fn create_schema(base: &str, schema: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(base)
+        .await
+        .expect("connect postgres");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut c)
+        .await
+        .expect("schema");
+    c.close().await.expect("close");
+}
+
 async fn postgres_store() -> Store {
     let base = std::env::var("REXIAN_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = Store::open(&base).await.expect("open postgres");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(admin.pool())
-        .await
-        .expect("schema");
-    admin.close().await;
+    create_schema(&base, &schema).await;
     Store::open(&format!("{base}?options=-c%20search_path%3D{schema}"))
         .await
         .expect("open postgres schema")
@@ -69,6 +79,7 @@ both!(
     search_filters_combine,
     units_are_data_with_parents_and_contacts,
     lights_are_persisted_and_caught_up_after_downtime,
+    a_deadline_past_the_calendar_is_flagged_provisional,
 );
 
 fn t(s: &str) -> DateTime<FixedOffset> {
@@ -185,6 +196,7 @@ async fn a_ticket_lives_from_creation_to_closing(s: &Store) {
     // 15 working days over National Day, counting make-up Saturday 10 Oct.
     assert_eq!(r.deadline, Some(t("2026-10-27T23:59:59+08:00")));
     assert_eq!(r.sign_due, Some(t("2026-10-08T23:59:59+08:00")));
+    assert!(!r.provisional);
     ok(
         s,
         &id,
@@ -699,6 +711,14 @@ async fn a_rolled_back_transaction_leaves_no_trace(s: &Store) {
         tx.rollback().await.unwrap();
     }
     assert_eq!(snapshot(s, &id).await, before);
+}
+
+async fn a_deadline_past_the_calendar_is_flagged_provisional(s: &Store) {
+    add_units(s).await;
+    let id = dispatched(s, TicketType::Complaint, "2026-12-28T10:00:00+08:00").await;
+    let r = s.ticket(&id).await.unwrap().unwrap();
+    assert!(r.provisional);
+    assert!(r.deadline.unwrap() > t("2027-01-01T00:00:00+08:00"));
 }
 
 async fn numbers_are_per_day_and_unique(s: &Store) {

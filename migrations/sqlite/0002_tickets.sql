@@ -32,6 +32,7 @@ CREATE TABLE tickets (
     started_at      BIGINT,
     sign_due        BIGINT,
     deadline        BIGINT,
+    provisional     INTEGER NOT NULL DEFAULT 0,
     light           TEXT NOT NULL DEFAULT 'none',
     light_due       BIGINT,
     light_next      BIGINT,

@@ -175,6 +175,7 @@ pub fn ticket_json(r: &TicketRecord) -> Value {
         "started_at": opt_time(r.started_at),
         "sign_due": opt_time(r.sign_due),
         "deadline": opt_time(r.deadline),
+        "provisional": r.provisional,
         "light": r.light,
         "light_next": opt_time(r.light_next),
         "pending": r.pending,

@@ -63,6 +63,9 @@ pub struct TicketRecord {
     pub started_at: Option<DateTime<FixedOffset>>,
     pub sign_due: Option<DateTime<FixedOffset>>,
     pub deadline: Option<DateTime<FixedOffset>>,
+    /// The sign or handling deadline counted days of a year the calendar does not know (only
+    /// weekends were skipped there): shown as provisional until that year's calendar is added.
+    pub provisional: bool,
     /// none, green, yellow or red.
     pub light: String,
     pub light_next: Option<DateTime<FixedOffset>>,
@@ -149,8 +152,8 @@ pub(crate) fn from_unix(ts: i64) -> DateTime<FixedOffset> {
 }
 
 pub(crate) const TICKET_COLUMNS: &str = "id, ticket_type, urgency, line, requester, contact, \
-    facts, address, status, lead_unit, assisting_units, started_at, sign_due, deadline, light, \
-    light_next, pending, call_id, recording, created_by, created_at, updated_at, seq";
+    facts, address, status, lead_unit, assisting_units, started_at, sign_due, deadline, provisional, \
+    light, light_next, pending, call_id, recording, created_by, created_at, updated_at, seq";
 
 pub(crate) fn row_to_ticket(r: &AnyRow) -> Result<TicketRecord, TicketError> {
     let ty: String = r.try_get("ticket_type")?;
@@ -183,6 +186,7 @@ pub(crate) fn row_to_ticket(r: &AnyRow) -> Result<TicketRecord, TicketError> {
         started_at: opt_time("started_at")?,
         sign_due: opt_time("sign_due")?,
         deadline: opt_time("deadline")?,
+        provisional: r.try_get::<i64, _>("provisional")? != 0,
         light: r.try_get("light")?,
         light_next: opt_time("light_next")?,
         pending: r.try_get("pending")?,
@@ -331,8 +335,8 @@ async fn project(
     };
     let n = sqlx::query(
         "UPDATE tickets SET status = $1, lead_unit = $2, started_at = $3, sign_due = $4, \
-         deadline = $5, pending = $6, updated_at = $7, seq = $8, light = $9, light_next = $10 \
-         WHERE id = $11 AND seq = $12",
+         deadline = $5, pending = $6, updated_at = $7, seq = $8, light = $9, light_next = $10, \
+         provisional = $11 WHERE id = $12 AND seq = $13",
     )
     .bind(state_key(t.state))
     .bind(t.unit.as_ref().map(|u| u.0.clone()))
@@ -344,6 +348,9 @@ async fn project(
     .bind(seq)
     .bind(light)
     .bind(light_next)
+    .bind(c.map_or(0i64, |c| {
+        i64::from(c.sign_due.beyond_calendar || c.handle_due.beyond_calendar)
+    }))
     .bind(&t.id.0)
     .bind(expected)
     .execute(&mut **tx)
@@ -669,6 +676,7 @@ impl Store {
             started_at: None,
             sign_due: None,
             deadline: None,
+            provisional: false,
             light: "none".into(),
             light_next: None,
             pending: String::new(),

@@ -68,6 +68,7 @@ fn schemas() -> Value {
                 "lead_unit": { "type": "string", "nullable": true },
                 "assisting_units": { "type": "array", "items": { "type": "string" } },
                 "started_at": time, "sign_due": time, "deadline": time,
+                "provisional": { "type": "boolean", "description": "a deadline counted days of a year missing from the calendar" },
                 "light": { "type": "string", "enum": ["none", "green", "yellow", "red"] },
                 "light_next": time,
                 "pending": { "type": "string", "enum": ["", "return", "extension"] },
