@@ -16,6 +16,7 @@ both!(
     units_are_data_with_parents_and_contacts,
     lights_are_persisted_and_caught_up_after_downtime,
     a_deadline_past_the_calendar_is_flagged_provisional,
+    group_commit_numbers_and_writes_every_ticket,
 );
 
 async fn numbers_are_per_day_and_unique(s: &Store) {
@@ -258,4 +259,61 @@ async fn a_deadline_past_the_calendar_is_flagged_provisional(s: &Store) {
     let r = s.ticket(&id).await.unwrap().unwrap();
     assert!(r.provisional);
     assert!(r.deadline.unwrap() > t("2027-01-01T00:00:00+08:00"));
+}
+
+async fn group_commit_numbers_and_writes_every_ticket(s: &Store) {
+    use rexian::store::ticket_group::GroupCreator;
+    use rexian::store::tickets::TicketError;
+    let g = GroupCreator::spawn(s.clone(), 16);
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let g = g.clone();
+        tasks.push(tokio::spawn(async move {
+            g.create(
+                new_ticket(TicketType::Help, &format!("诉求 {i}")),
+                agent(),
+                t("2026-11-23T10:00:00+08:00"),
+            )
+            .await
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap().unwrap());
+    }
+    ids.sort();
+    let expected: Vec<String> = (1..=50).map(|n| format!("20261123-{n:06}")).collect();
+    assert_eq!(ids, expected);
+    for id in &ids {
+        assert_eq!(kinds(s, id).await, ["created"]);
+    }
+    // Refusals are answered before a group is formed, and write nothing.
+    let e = g
+        .create(
+            new_ticket(TicketType::Help, " "),
+            agent(),
+            t("2026-11-23T10:00:00+08:00"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, TicketError::Invalid(_)));
+    let e = g
+        .create(
+            new_ticket(TicketType::Help, "x"),
+            unit("u1"),
+            t("2026-11-23T10:00:00+08:00"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, TicketError::Refused { .. }));
+    assert_eq!(
+        s.search_tickets(&TicketFilter {
+            limit: Some(500),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len(),
+        50
+    );
 }

@@ -144,7 +144,10 @@ impl From<TicketError> for ApiError {
                 };
                 ApiError::new(status, e.to_string())
             }
-            TicketError::Codec(_) | TicketError::Fold(_) | TicketError::Store(_) => {
+            TicketError::Codec(_)
+            | TicketError::Fold(_)
+            | TicketError::Store(_)
+            | TicketError::Group(_) => {
                 tracing::error!(error = %e, "ticket store error");
                 ApiError::internal("store error")
             }

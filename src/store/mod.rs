@@ -8,11 +8,13 @@
 //! Rooms: [`accounts`] (softphone credentials as HA1 hashes), [`tokens`] (API bearer tokens),
 //! [`security`] (security events), [`units`] (handling units), [`tickets`] (ticket history
 //! and its projection), [`ticket_codec`] (history rows), [`ticket_search`] (filtered lists),
-//! [`ticket_lights`] (the persisted red/yellow lights).
+//! [`ticket_lights`] (the persisted red/yellow lights), [`ticket_group`] (group commit of
+//! ticket creation).
 
 pub mod accounts;
 pub mod security;
 pub mod ticket_codec;
+pub mod ticket_group;
 pub mod ticket_lights;
 pub mod ticket_search;
 pub mod tickets;

@@ -111,6 +111,9 @@ pub enum TicketError {
     UnknownUnit(String),
     #[error("{0}")]
     Invalid(String),
+    /// The shared transaction of a group of creations failed; none of them was written.
+    #[error("the group transaction failed: {0}")]
+    Group(String),
     #[error(transparent)]
     Codec(#[from] CodecError),
     #[error("ticket history cannot be replayed: {0}")]
@@ -444,7 +447,7 @@ async fn next_number(
     Ok(format!("{day}-{n:06}"))
 }
 
-fn check_new(new: &NewTicket) -> Result<(), TicketError> {
+pub(crate) fn check_new(new: &NewTicket) -> Result<(), TicketError> {
     if new.facts.trim().is_empty() {
         return Err(TicketError::Invalid(
             "the facts of the request (诉求事实) are required".into(),
