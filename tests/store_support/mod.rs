@@ -51,13 +51,13 @@ macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $( #[tokio::test] async fn $name() {
-                let (s, _d) = crate::store_support::sqlite_store().await;
+                let (s, _d) = $crate::store_support::sqlite_store().await;
                 super::$name(&s).await;
             } )*
         }
         mod postgres {
             $( #[tokio::test] async fn $name() {
-                super::$name(&crate::store_support::postgres_store().await).await;
+                super::$name(&$crate::store_support::postgres_store().await).await;
             } )*
         }
     };
