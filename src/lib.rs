@@ -16,6 +16,7 @@
 
 pub mod call;
 pub mod cli;
+mod cli_deadline;
 pub mod config;
 pub mod dialplan;
 pub mod http;

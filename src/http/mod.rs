@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 pub mod sms;
+pub mod tickets;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/registrations", get(registrations))
         .merge(sms::routes())
+        .merge(tickets::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }

@@ -8,6 +8,7 @@
 //! Rooms: [`transport`] (UDP and the connection table), [`stream`] (TCP/TLS framing),
 //! [`tls`] (rustls setup), [`sip_task`] (the SIP event loop), [`recorder`] (recording files).
 
+pub mod lights;
 pub mod recorder;
 pub mod sip_task;
 pub mod sms_worker;
@@ -215,6 +216,7 @@ pub async fn run_daemon(
         transports,
     );
     let live = core.live_view();
+    tasks.spawn(lights::start(&config, store.clone(), stop_rx.clone()));
     let sip = tokio::spawn(core.run(in_rx, stop_rx.clone()));
     let app = crate::http::AppState {
         store: store.clone(),
