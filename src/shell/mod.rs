@@ -6,8 +6,10 @@
 //! finish (bounded), and returns.
 //!
 //! Rooms: [`transport`] (UDP and the connection table), [`stream`] (TCP/TLS framing),
-//! [`tls`] (rustls setup), [`sip_task`] (the SIP event loop), [`recorder`] (recording files).
+//! [`tls`] (rustls setup), [`sip_task`] (the SIP event loop), [`recorder`] (recording files),
+//! [`media`] (the media engine: RTP sockets, relay, prompts, recording).
 
+pub mod media;
 pub mod recorder;
 pub mod sip_task;
 pub mod stream;
