@@ -142,6 +142,13 @@ pub async fn run_daemon(
         })?;
     }
     let store = Store::open(&config.database_url()).await?;
+    let _media =
+        media::MediaEngine::start(&config.media, config.recordings.clone()).map_err(|e| {
+            ShellError::Dir {
+                path: "media engine".into(),
+                source: std::io::Error::other(e),
+            }
+        })?;
     let metrics = Arc::new(Metrics::new());
     let (udp, tcp) = bind_sip(config.sip).await?;
     let sip_addr = udp.local_addr().map_err(|source| ShellError::Bind {
