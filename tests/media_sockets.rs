@@ -260,3 +260,55 @@ async fn ports_come_from_the_range_run_out_with_a_typed_error_and_are_reused() {
     );
     eng.shutdown();
 }
+
+#[tokio::test]
+async fn a_transfer_inside_a_call_keeps_the_callers_stream_continuous() {
+    let dir = tempfile::tempdir().unwrap();
+    let (eng, _ev) = engine("41500-41509", dir.path(), 60);
+    let h = eng.handle.clone();
+    let call = h.new_call().await.unwrap();
+    let (a, b) = (leg(&h, call).await, leg(&h, call).await);
+    let mut caller = Phone::new(Law::Alaw, Some(1000.0), a.rtp);
+    let mut first = Phone::new(Law::Alaw, Some(1600.0), b.rtp);
+    h.set_remote(a.leg, caller.sdp(&caller.addr().to_string()))
+        .await
+        .unwrap();
+    h.set_remote(b.leg, first.sdp(&first.addr().to_string()))
+        .await
+        .unwrap();
+    h.bridge(a.leg, b.leg, None).await.unwrap();
+    rounds(
+        &mut [&mut caller, &mut first],
+        "the first agent talks",
+        |p| p[0].heard.len() >= 10,
+    );
+    // Blind transfer to a second agent who speaks µ-law at 600 Hz.
+    let c = leg(&h, call).await;
+    let mut second = Phone::new(Law::Ulaw, Some(600.0), c.rtp);
+    h.set_remote(c.leg, second.sdp(&second.addr().to_string()))
+        .await
+        .unwrap();
+    h.bridge(a.leg, c.leg, None).await.unwrap();
+    h.close_leg(b.leg).await.unwrap();
+    let before = caller.heard.len();
+    rounds(
+        &mut [&mut caller, &mut second],
+        "the second agent talks",
+        |p| p[0].heard.len() >= before + 30 && p[1].heard.len() >= 20,
+    );
+    assert!(ToneDetector::new(600.0).present(&caller.last_audio(10)));
+    assert!(ToneDetector::new(1000.0).present(&second.last_audio(10)));
+    let ssrcs: std::collections::HashSet<u32> = caller.heard.iter().map(|x| x.1.ssrc).collect();
+    assert_eq!(
+        ssrcs.len(),
+        1,
+        "one SSRC towards the caller across the transfer"
+    );
+    for w in caller.heard.windows(2) {
+        let step = w[1].1.sequence.wrapping_sub(w[0].1.sequence);
+        assert!((1..=5).contains(&step), "sequence steps by {step}");
+        let ts = w[1].1.timestamp.wrapping_sub(w[0].1.timestamp);
+        assert!(ts <= 8000, "timestamp jumps by {ts}");
+    }
+    eng.shutdown();
+}
