@@ -233,7 +233,8 @@ fn main() {
             if batch.len() == BATCH || due(g) > now {
                 let stamp = t0.elapsed().as_nanos() as u64;
                 for (i, &gi) in batch.iter().enumerate() {
-                    let (k, period) = ((gi % streams as u64) as usize, (gi / streams as u64) as u32);
+                    let (k, period) =
+                        ((gi % streams as u64) as usize, (gi / streams as u64) as u32);
                     let p = &mut packets[k];
                     p[2..4].copy_from_slice(&(period as u16).to_be_bytes());
                     p[4..8].copy_from_slice(&period.wrapping_mul(160).to_be_bytes());
