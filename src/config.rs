@@ -32,6 +32,8 @@ struct FileConfig {
     #[serde(default)]
     auth: Option<AuthConfig>,
     sms: Option<crate::sms::config::SmsConfig>,
+
+    media: Option<crate::shell::media::MediaConfig>,
 }
 
 /// Registrar authentication policy.
@@ -100,6 +102,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[sms]`; `None` runs the daemon with SMS off.
     pub sms: Option<crate::sms::config::SmsConfig>,
+
+    /// The `[media]` section: RTP ports, dead-media timeout, recordings.
+    pub media: crate::shell::media::MediaConfig,
 }
 
 impl Default for Config {
@@ -119,6 +124,8 @@ impl Default for Config {
             max_message_bytes: 65_535,
             auth: AuthConfig::default(),
             sms: None,
+
+            media: Default::default(),
         }
     }
 }
@@ -154,6 +161,9 @@ impl Config {
         c.sms = f.sms;
         if let Some(a) = f.auth {
             c.auth = a;
+        }
+        if let Some(m) = f.media {
+            c.media = m;
         }
         c.check(path, text)?;
         Ok(c)

@@ -81,14 +81,12 @@ impl PlayoutRing {
             };
         }
         let start = offset.max(0) as usize;
-        let mut idx = (self.read + start) % cap;
-        for &s in &samples[skip..] {
-            self.buf[idx] = s;
-            idx += 1;
-            if idx == cap {
-                idx = 0;
-            }
-        }
+        // `end <= cap` bounds what is stored to one lap of the ring: at most two slices.
+        let src = &samples[skip..];
+        let idx = (self.read + start) % cap;
+        let first = (cap - idx).min(src.len());
+        self.buf[idx..idx + first].copy_from_slice(&src[..first]);
+        self.buf[..src.len() - first].copy_from_slice(&src[first..]);
         self.ahead = self.ahead.max(end as usize);
         if skip > 0 {
             WriteOutcome::Late { dropped: skip }
@@ -105,12 +103,17 @@ impl PlayoutRing {
             return;
         };
         let cap = self.buf.len();
-        for o in out.iter_mut() {
-            *o = std::mem::take(&mut self.buf[self.read]);
-            self.read += 1;
+        let mut done = 0;
+        while done < out.len() {
+            let take = (cap - self.read).min(out.len() - done);
+            let seg = &mut self.buf[self.read..self.read + take];
+            out[done..done + take].copy_from_slice(seg);
+            seg.fill(0);
+            self.read += take;
             if self.read == cap {
                 self.read = 0;
             }
+            done += take;
         }
         self.next_ts = Some(next.wrapping_add(out.len() as u32));
         self.ahead = self.ahead.saturating_sub(out.len());
@@ -150,5 +153,26 @@ mod tests {
         assert_eq!(r.write(900, &[1; 20]), WriteOutcome::Late { dropped: 20 });
         assert_eq!(r.write(1000 + 310, &[1; 20]), WriteOutcome::OutOfRange);
         assert_eq!(r.write(5, &[1; 20]), WriteOutcome::OutOfRange);
+    }
+
+    #[test]
+    fn writes_and_reads_that_straddle_the_end_of_the_ring_wrap_around() {
+        let mut r = PlayoutRing::new(300);
+        r.anchor(0);
+        let mut out = [0i16; 160];
+        r.read_into(&mut out); // read point now at 160 of 300
+        let a: Vec<i16> = (1..=200).collect();
+        assert_eq!(r.write(160, &a), WriteOutcome::Stored);
+        r.read_into(&mut out);
+        assert_eq!(&out[..], &a[..160]);
+        let mut rest = [0i16; 60];
+        r.read_into(&mut rest);
+        assert_eq!(&rest[..40], &a[160..]);
+        assert_eq!(&rest[40..], &[0; 20][..], "read samples are cleared");
+        r.read_into(&mut out);
+        assert!(
+            out.iter().all(|&s| s == 0),
+            "a full lap later, only silence"
+        );
     }
 }

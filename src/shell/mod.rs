@@ -6,9 +6,12 @@
 //! finish (bounded), and returns.
 //!
 //! Rooms: [`transport`] (UDP and the connection table), [`stream`] (TCP/TLS framing),
-//! [`tls`] (rustls setup), [`sip_task`] (the SIP event loop), [`recorder`] (recording files).
+//! [`tls`] (rustls setup), [`sip_task`] (the SIP event loop), [`recorder`] (recording files),
+//! [`media`] (the media engine: RTP sockets, relay, prompts, recording).
 
 pub mod lights;
+
+pub mod media;
 pub mod recorder;
 pub mod sip_task;
 pub mod sms_worker;
@@ -142,6 +145,13 @@ pub async fn run_daemon(
         })?;
     }
     let store = Store::open(&config.database_url()).await?;
+    let _media =
+        media::MediaEngine::start(&config.media, config.recordings.clone()).map_err(|e| {
+            ShellError::Dir {
+                path: "media engine".into(),
+                source: std::io::Error::other(e),
+            }
+        })?;
     let metrics = Arc::new(Metrics::new());
     let (udp, tcp) = bind_sip(config.sip).await?;
     let sip_addr = udp.local_addr().map_err(|source| ShellError::Bind {

@@ -1,0 +1,101 @@
+//! The media engine alone, for the benchmark in `bench/media/`: opens `--calls N` calls of two
+//! PCMU legs each on 127.0.0.1, bridged and recorded (remote addresses left to latching),
+//! writes the legs' RTP ports to `--ports-file` (first line: `base_rss_kb <n>`, then one
+//! `<caller port> <agent port>` line per call), and runs until SIGTERM/Ctrl-C, when it prints
+//! the engine's counters as one `key=value` line and finishes the recordings.
+//!
+//! `cargo run --release --example media_engine_server -- --calls 500 --ports-file /tmp/p`
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use chrono::Utc;
+use rexian::media::g711::Law;
+use rexian::shell::media::{MediaConfig, MediaEngine, RecordingSpec, RemoteMedia};
+use uuid::Uuid;
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let calls: usize = arg(&args, "--calls").unwrap_or("100".into()).parse()?;
+    let ports_file = PathBuf::from(arg(&args, "--ports-file").ok_or("--ports-file FILE")?);
+    let recordings = PathBuf::from(arg(&args, "--recordings").unwrap_or("bench-recordings".into()));
+    let no_record = args.iter().any(|a| a == "--no-record");
+    let cfg = MediaConfig {
+        rtp_ports: arg(&args, "--rtp-ports")
+            .unwrap_or("40000-49999".into())
+            .parse()?,
+        recordings: Some(recordings.clone()),
+        ..MediaConfig::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let engine = MediaEngine::start(&cfg, recordings)?;
+        let h = engine.handle.clone();
+        let base = rss_kb();
+        let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let remote = RemoteMedia {
+            law: Law::Ulaw,
+            audio_pt: 0,
+            dtmf_pt: Some(101),
+            rtp: None,
+            rtcp: None,
+            ptime_ms: 20,
+            on_hold: false,
+        };
+        let mut lines = format!("base_rss_kb {base}\n");
+        for _ in 0..calls {
+            let call = h.new_call().await?;
+            let a = h.open_leg(call, local).await?;
+            let b = h.open_leg(call, local).await?;
+            h.set_remote(a.leg, remote).await?;
+            h.set_remote(b.leg, remote).await?;
+            let rec = (!no_record).then(|| RecordingSpec {
+                id: Uuid::new_v4(),
+                started: Utc::now(),
+                caller: a.leg,
+            });
+            h.bridge(a.leg, b.leg, rec).await?;
+            lines.push_str(&format!("{} {}\n", a.rtp.port(), b.rtp.port()));
+        }
+        let tmp = ports_file.with_extension("tmp");
+        std::fs::File::create(&tmp)?.write_all(lines.as_bytes())?;
+        std::fs::rename(&tmp, &ports_file)?;
+        eprintln!("media_engine_server: {calls} calls ready");
+        rexian::shell::shutdown_signal().await;
+        let s = h.stats().await?;
+        println!(
+            "engine rx={} tx={} refused={} lost={} send_errors={} recorder_dropped={} wakeups={} rss_kb={}",
+            s.rx_packets,
+            s.tx_packets,
+            s.rx_refused,
+            s.lost,
+            s.send_errors,
+            s.recorder_dropped,
+            s.wakeups,
+            rss_kb()
+        );
+        engine.shutdown();
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })
+}
