@@ -34,6 +34,8 @@ say callback_offer "需要回电请按1。"
 say restricted "您的号码暂时无法接入。紧急情况请拨：报警幺幺零，火警幺幺九，急救幺二零，交通事故幺二二。"
 say survey "满意请按1，基本满意请按2，不满意请按3。"
 say goodbye "感谢来电，再见。"
+say rating_thanks "感谢您的评价，再见。"
+say callback_ack "已记录您的回电请求，我们会尽快给您回电，再见。"
 say transferring "正在为您转接，请不要挂机。"
 
 # Music on hold: a gentle four-note pattern, 2.7 s, looped by the player.

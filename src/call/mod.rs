@@ -1,2 +1,13 @@
 //! Call control: queues, agents, bridging, transfers. Sans-IO: it takes events and the current
 //! time, and returns commands for the SIP and media layers.
+//!
+//! - [`plan`]: the validated dialplan as plain values.
+//! - [`caller`], [`line`]: who is calling, and which number they dialled.
+//! - [`agent`], [`queue`], [`acd`]: agent states, waiting calls, and choosing who takes what.
+//! - [`abuse`]: short-term restriction of callers who dial again and again.
+//! - [`control`]: the [`CallControl`] state machine (events in, actions out); [`record`]: the
+//!   call record it emits when a call ends.
+
+pub mod caller;
+pub mod line;
+pub mod plan;

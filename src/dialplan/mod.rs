@@ -5,8 +5,25 @@
 //! types the cores use; the cores never see serde. Every refusal names the file, the line and
 //! the reason, in the `file:line: reason` form editors and CI logs understand.
 
+pub mod abuse;
+pub mod agents;
 pub mod calendar;
+pub mod emergency;
+pub mod experts;
+pub mod features;
+pub mod load;
+pub mod numbers;
 pub mod policy;
+pub mod prompts;
+pub mod queues;
+pub mod schedules;
+pub mod trunks;
+
+#[cfg(test)]
+mod plan_tests;
+
+pub use crate::call::plan::Dialplan;
+pub use load::{load, load_str};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -56,6 +73,39 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// One file being read: its path and text, for errors that point at a span.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub file: &'a Path,
+    pub text: &'a str,
+}
+
+impl Ctx<'_> {
+    /// An error at the line where `span` starts.
+    pub fn at(&self, span: std::ops::Range<usize>, reason: impl Into<String>) -> DialplanError {
+        DialplanError::new(self.file, line_of(self.text, span.start), reason)
+    }
+
+    /// `Err` at the line where `span` starts.
+    pub fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        reason: impl Into<String>,
+    ) -> Result<T, DialplanError> {
+        Err(self.at(span, reason))
+    }
+
+    /// Parses the whole file.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, DialplanError> {
+        parse_toml(self.file, self.text)
+    }
+}
+
+/// Whether `s` is a dialable number: 3 to 20 ASCII digits.
+pub fn is_number(s: &str) -> bool {
+    (3..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The line on which `key = …` (or `[key]`) first appears, for errors found after parsing.
 pub fn line_of_key(text: &str, key: &str) -> usize {
     for (i, l) in text.lines().enumerate() {
@@ -101,6 +151,20 @@ pub fn check_dir(dir: &Path) -> Result<String, Vec<DialplanError>> {
     }
     match policy::load(dir) {
         Ok(_) => parts.push("deadline policy"),
+        Err(e) => errors.push(e),
+    }
+    let summary;
+    match load::load(dir) {
+        Ok(plan) => {
+            summary = format!(
+                "{} lines, {} queues, {} trunks, {} listed agents",
+                plan.lines.len(),
+                plan.queues.len(),
+                plan.trunks.len(),
+                plan.agents.listed.len()
+            );
+            parts.push(&summary);
+        }
         Err(e) => errors.push(e),
     }
     if errors.is_empty() {
