@@ -31,6 +31,7 @@ struct FileConfig {
     max_message_bytes: Option<usize>,
     #[serde(default)]
     auth: Option<AuthConfig>,
+    media: Option<crate::shell::media::MediaConfig>,
 }
 
 /// Registrar authentication policy.
@@ -97,6 +98,8 @@ pub struct Config {
     pub max_connections: usize,
     pub max_message_bytes: usize,
     pub auth: AuthConfig,
+    /// The `[media]` section: RTP ports, dead-media timeout, recordings.
+    pub media: crate::shell::media::MediaConfig,
 }
 
 impl Default for Config {
@@ -115,6 +118,7 @@ impl Default for Config {
             max_connections: 4096,
             max_message_bytes: 65_535,
             auth: AuthConfig::default(),
+            media: Default::default(),
         }
     }
 }
@@ -149,6 +153,9 @@ impl Config {
         c.database = f.database;
         if let Some(a) = f.auth {
             c.auth = a;
+        }
+        if let Some(m) = f.media {
+            c.media = m;
         }
         c.check(path, text)?;
         Ok(c)

@@ -524,3 +524,28 @@ fn garbage_datagrams_are_refused_without_panicking() {
         Err(RelayError::UnknownLeg(LegId(99)))
     );
 }
+
+#[test]
+fn recording_can_be_switched_on_and_off_while_the_relay_runs() {
+    let t0 = Instant::now();
+    let mut r = two_legs(t0, Law::Alaw, Law::Ulaw);
+    let records = |r: &mut Relay, i: u16| {
+        let p = rtp(8, i, 160 * i as u32, 7, &[0xD5; 160]);
+        r.handle_packet(t0 + ms(20 * i as u64), A, addr("10.0.0.1:4000"), &p)
+            .unwrap();
+        let mut n = 0;
+        while let Some(o) = r.poll_output() {
+            if let Output::Record(p) = o {
+                assert_eq!((p.leg, p.law, p.payload.len()), (A, Law::Alaw, 160));
+                n += 1;
+                r.recycle(p.payload);
+            }
+        }
+        n
+    };
+    assert_eq!(records(&mut r, 1), 0, "off by default");
+    r.set_record(true);
+    assert_eq!(records(&mut r, 2), 1);
+    r.set_record(false);
+    assert_eq!(records(&mut r, 3), 0);
+}

@@ -18,6 +18,9 @@ use super::stream::samples_in;
 pub const FRAME: usize = 160;
 /// A leg whose timestamps drift this far (samples) from arrival time is re-anchored.
 const MAX_DRIFT: i64 = 8000;
+/// How far past the read point (beyond `delay`) a track buffers: 0.5 s. A packet further
+/// ahead re-anchors its track. Sized so two tracks of a call stay near 20 KiB.
+const AHEAD: usize = 4000;
 
 /// Which channel a leg is recorded on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +75,7 @@ impl RecordAssembler {
             None => self.tracks.push(Track {
                 leg,
                 side,
-                ring: PlayoutRing::new(self.delay as usize + 2 * 8000),
+                ring: PlayoutRing::new(self.delay as usize + AHEAD),
             }),
         }
     }

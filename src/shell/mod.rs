@@ -6,8 +6,10 @@
 //! finish (bounded), and returns.
 //!
 //! Rooms: [`transport`] (UDP and the connection table), [`stream`] (TCP/TLS framing),
-//! [`tls`] (rustls setup), [`sip_task`] (the SIP event loop), [`recorder`] (recording files).
+//! [`tls`] (rustls setup), [`sip_task`] (the SIP event loop), [`recorder`] (recording files),
+//! [`media`] (the media engine: RTP sockets, relay, prompts, recording).
 
+pub mod media;
 pub mod recorder;
 pub mod sip_task;
 pub mod stream;
@@ -140,6 +142,13 @@ pub async fn run_daemon(
         })?;
     }
     let store = Store::open(&config.database_url()).await?;
+    let _media =
+        media::MediaEngine::start(&config.media, config.recordings.clone()).map_err(|e| {
+            ShellError::Dir {
+                path: "media engine".into(),
+                source: std::io::Error::other(e),
+            }
+        })?;
     let metrics = Arc::new(Metrics::new());
     let (udp, tcp) = bind_sip(config.sip).await?;
     let sip_addr = udp.local_addr().map_err(|source| ShellError::Bind {

@@ -66,7 +66,8 @@ impl WavFile {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent)?;
         }
-        let mut out = BufWriter::with_capacity(64 * 1024, File::create(path)?);
+        // The media side hands over 200 ms (6.4 KB) at a time; thousands of files are open.
+        let mut out = BufWriter::with_capacity(16 * 1024, File::create(path)?);
         out.write_all(&header(0))?;
         Ok(WavFile {
             out,
@@ -81,8 +82,12 @@ impl WavFile {
 
     /// Appends interleaved stereo samples.
     pub fn append(&mut self, samples: &[i16]) -> io::Result<()> {
-        for s in samples {
-            self.out.write_all(&s.to_le_bytes())?;
+        let mut bytes = [0u8; 1024];
+        for chunk in samples.chunks(bytes.len() / 2) {
+            for (b, s) in bytes.chunks_exact_mut(2).zip(chunk) {
+                b.copy_from_slice(&s.to_le_bytes());
+            }
+            self.out.write_all(&bytes[..2 * chunk.len()])?;
         }
         self.data_bytes += 2 * samples.len() as u64;
         Ok(())
@@ -201,7 +206,17 @@ pub enum Command {
     },
     Finish {
         call: Uuid,
+        done: Option<FinishHook>,
     },
+}
+
+/// Called on the writer thread once a recording is finalised (or failed to be).
+pub struct FinishHook(pub Box<dyn FnOnce(io::Result<PathBuf>) + Send>);
+
+impl std::fmt::Debug for FinishHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FinishHook")
+    }
 }
 
 /// The media side's handle on the writer thread. Every method returns at once.
@@ -246,7 +261,34 @@ impl RecorderHandle {
     }
 
     pub fn finish(&self, call: Uuid) -> bool {
-        self.send(Command::Finish { call })
+        self.send(Command::Finish { call, done: None })
+    }
+
+    /// Like [`RecorderHandle::finish`], then runs `done` on the writer thread with the
+    /// finalised file's path. A finish that cannot be queued runs `done` at once with an error.
+    pub fn finish_then(
+        &self,
+        call: Uuid,
+        done: impl FnOnce(io::Result<PathBuf>) + Send + 'static,
+    ) -> bool {
+        let Some(tx) = &self.tx else {
+            done(Err(io::Error::other("recorder stopped")));
+            return false;
+        };
+        let c = Command::Finish {
+            call,
+            done: Some(FinishHook(Box::new(done))),
+        };
+        match tx.try_send(c) {
+            Ok(()) => true,
+            Err(TrySendError::Full(c)) | Err(TrySendError::Disconnected(c)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                if let Command::Finish { done: Some(h), .. } = c {
+                    (h.0)(Err(io::Error::other("recording queue full")));
+                }
+                false
+            }
+        }
     }
 
     /// Commands dropped because the queue was full (the disk is behind).
@@ -292,11 +334,16 @@ fn writer_loop(dir: &Path, flush_every: Duration, rx: mpsc::Receiver<Command>) {
                     }
                 }
             }
-            Ok(Command::Finish { call }) => {
-                if let Some(w) = open.remove(&call) {
-                    if let Err(e) = w.finalize() {
-                        tracing::warn!(%call, error = %e, "recording finalize failed");
-                    }
+            Ok(Command::Finish { call, done }) => {
+                let result = match open.remove(&call) {
+                    Some(w) => w.finalize(),
+                    None => Err(io::Error::other("recording was never started")),
+                };
+                if let Err(e) = &result {
+                    tracing::warn!(%call, error = %e, "recording finalize failed");
+                }
+                if let Some(h) = done {
+                    (h.0)(result);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -400,7 +447,10 @@ mod tests {
         for k in 0..10 {
             assert!(h.frames(call, frames(160, k * 10)));
         }
-        assert!(h.finish(call));
+        let (done_tx, done_rx) = mpsc::channel();
+        assert!(h.finish_then(call, move |r| done_tx.send(r.unwrap()).unwrap()));
+        let path = done_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(path.ends_with(format!("2026/05/01/{call}.wav")));
         h.shutdown();
         let (_, s) = read(&dir.path().join(format!("2026/05/01/{call}.wav")));
         assert_eq!(s.len(), 3200);

@@ -164,6 +164,12 @@ impl Relay {
         Ok(())
     }
 
+    /// Starts or stops emitting [`Output::Record`] (a call's recording can begin once the
+    /// relay already runs, e.g. when the caller reaches an agent after the IVR).
+    pub fn set_record(&mut self, record: bool) {
+        self.cfg.record = record;
+    }
+
     /// Sets or clears hold on a leg (the call layer's view, e.g. an agent pressed hold).
     pub fn set_hold(&mut self, now: Instant, id: LegId, hold: bool) -> Result<(), RelayError> {
         let was_held = self.any_hold();

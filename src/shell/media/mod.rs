@@ -1,0 +1,123 @@
+//! The media engine shell: real sockets and a clock around the sans-IO [`crate::media`] core.
+//!
+//! [`MediaEngine::start`] spawns one OS thread (`media`) that owns every RTP/RTCP socket and
+//! every call's [`crate::media::relay::Relay`], recording assembler and prompt players, and
+//! the recording writer thread ([`crate::shell::recorder`]). Call control talks to it only
+//! through [`MediaHandle`] (async, clonable, `Send`) and listens to [`MediaEvent`]s.
+//!
+//! How call control drives a call:
+//!
+//! 1. `new_call()` once per call; `open_leg(call, local_ip)` per party — put the returned
+//!    `LegInfo::rtp` into the SDP offer or answer (`LocalMedia::new(ip, rtp.port(), …)`).
+//! 2. `set_remote(leg, (&negotiated).into())` once the party's SDP is known, and again after
+//!    every re-INVITE (hold by the phone is carried in `RemoteMedia::on_hold`).
+//! 3. IVR: `play(leg, prompts, false)`, wait for `PlaybackDone`/`DtmfDigit`.
+//! 4. Agent answers: `bridge(caller, agent, Some(RecordingSpec { … }))`. Hold with music:
+//!    `hold(caller)` + `play(caller, moh, true)`; back with `stop_play` + `unhold`.
+//! 5. Transfer: `open_leg` the new agent in the same call, `bridge(caller, new)`, then
+//!    `close_leg(old)` — the caller's stream and the recording run on without a jump.
+//! 6. Three-way: `conference(vec![caller, agent, expert], None)`.
+//! 7. `end_call(call)` on BYE; `RecordingFinished { path, … }` follows for the store row.
+//!    `DeadMedia { leg }` means the call should be torn down.
+//!
+//! Why one thread with epoll and not a tokio task per call: see `ARCHITECTURE.md` (Media
+//! engine); the short form is that a packet costs one `recvfrom`, one `sendto` and no task
+//! wake-up or channel hop, and 20 ms timers for thousands of calls are one sweep.
+
+mod config;
+mod engine;
+mod handle;
+mod ports;
+mod sys;
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+pub use config::{MediaConfig, PortRange, PortRangeError};
+pub use engine::{load_prompt, LoadPromptError};
+pub use handle::{
+    EngineStats, LegInfo, MediaCall, MediaError, MediaEvent, MediaHandle, MediaLeg, RecordingSpec,
+    RemoteMedia,
+};
+pub use ports::PortAllocator;
+
+use crate::shell::recorder::{repair_unfinished, RecorderHandle};
+
+/// The running engine: its handle, its event stream, and its thread.
+pub struct MediaEngine {
+    pub handle: MediaHandle,
+    /// Events for call control; take it once (`Option::take`).
+    pub events: Option<UnboundedReceiver<MediaEvent>>,
+    /// Where recordings are written.
+    pub recordings: PathBuf,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MediaEngine {
+    /// Repairs recordings a killed process left unfinished, starts the writer thread and the
+    /// media thread. `default_recordings` is used when the config names no directory.
+    pub fn start(cfg: &MediaConfig, default_recordings: PathBuf) -> Result<Self, MediaError> {
+        let dir = cfg.recordings.clone().unwrap_or(default_recordings);
+        let start = |e: std::io::Error| MediaError::Start(e.to_string());
+        std::fs::create_dir_all(&dir).map_err(start)?;
+        for f in repair_unfinished(&dir).map_err(start)? {
+            tracing::info!(file = %f.display(), "repaired unfinished recording");
+        }
+        let recorder = RecorderHandle::spawn(
+            dir.clone(),
+            Duration::from_secs(cfg.recording_flush_secs.max(1)),
+            16_384,
+        )
+        .map_err(start)?;
+        let wake = Arc::new(sys::EventFd::new().map_err(start)?);
+        let (tx, rx) = mpsc::channel();
+        let (ev_tx, ev_rx) = unbounded_channel();
+        let engine = engine::Engine::new(
+            engine::Settings {
+                dead_media_after: cfg.dead_media_after(),
+                recording_delay: Duration::from_millis(cfg.recording_delay_ms),
+                recordings: dir.clone(),
+            },
+            PortAllocator::new(cfg.rtp_ports),
+            wake.clone(),
+            rx,
+            ev_tx,
+            recorder,
+        )
+        .map_err(start)?;
+        let thread = std::thread::Builder::new()
+            .name("media".into())
+            .spawn(move || engine.run())
+            .map_err(start)?;
+        Ok(MediaEngine {
+            handle: MediaHandle { tx, wake },
+            events: Some(ev_rx),
+            recordings: dir,
+            thread: Some(thread),
+        })
+    }
+
+    /// Ends every call (finishing recordings), stops both threads and waits for them.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.handle.tx.send(handle::Command::Shutdown);
+        self.handle.wake.notify();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for MediaEngine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

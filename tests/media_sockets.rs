@@ -1,0 +1,262 @@
+//! The media engine on real UDP sockets: plain sockets in the test act as phones, send G.711
+//! tones as 20 ms RTP packets (paced by the wall clock, as phones do), and the test checks by
+//! frequency detection what each phone hears and what the recording holds. Every wait is a
+//! bounded poll for a condition that fails with a message saying what never happened.
+
+mod media_support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use media_support::{engine, leg, next_event, onset, rounds, Phone, LOCAL, PATIENCE};
+use rexian::media::dtmf::event_payloads;
+use rexian::media::g711::Law;
+use rexian::media::prompt::Prompt;
+use rexian::media::tone::{SineGenerator, ToneDetector};
+use rexian::shell::media::{MediaError, MediaEvent, MediaLeg, RecordingSpec};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn tones_cross_both_ways_transcoded_latched_behind_nat_and_recorded_in_stereo() {
+    let dir = tempfile::tempdir().unwrap();
+    let (eng, mut ev) = engine("41000-41019", dir.path(), 60);
+    let h = eng.handle.clone();
+    let call = h.new_call().await.unwrap();
+    let (a, b) = (leg(&h, call).await, leg(&h, call).await);
+    assert_eq!(a.rtp.port() % 2, 0);
+    assert_eq!(a.rtcp.port(), a.rtp.port() + 1);
+    // The caller speaks µ-law at 1 kHz, the agent A-law at 1.6 kHz; both sit behind NAT:
+    // their SDP names addresses they never send from.
+    let mut caller = Phone::new(Law::Ulaw, Some(1000.0), a.rtp);
+    let mut agent = Phone::new(Law::Alaw, Some(1600.0), b.rtp);
+    h.set_remote(a.leg, caller.sdp("192.0.2.10:4000"))
+        .await
+        .unwrap();
+    h.set_remote(b.leg, agent.sdp("192.0.2.20:5000"))
+        .await
+        .unwrap();
+    let rec = Uuid::new_v4();
+    let spec = RecordingSpec {
+        id: rec,
+        started: Utc::now(),
+        caller: a.leg,
+    };
+    h.bridge(a.leg, b.leg, Some(spec)).await.unwrap();
+
+    rounds(
+        &mut [&mut caller, &mut agent],
+        "30 packets on each side",
+        |p| p.iter().all(|p| p.heard.len() >= 30),
+    );
+
+    // Symmetric RTP: each phone hears rexian from the port it sends to, in its own law.
+    assert!(caller
+        .heard
+        .iter()
+        .all(|(src, h, _)| *src == a.rtp && h.payload_type == 0));
+    assert!(agent
+        .heard
+        .iter()
+        .all(|(src, h, _)| *src == b.rtp && h.payload_type == 8));
+    assert!(
+        ToneDetector::new(1000.0).present(&agent.last_audio(20)),
+        "the agent hears the caller's 1 kHz"
+    );
+    assert!(!ToneDetector::new(1600.0).present(&agent.last_audio(20)));
+    assert!(
+        ToneDetector::new(1600.0).present(&caller.last_audio(20)),
+        "the caller hears the agent's 1.6 kHz"
+    );
+    assert!(!ToneDetector::new(1000.0).present(&caller.last_audio(20)));
+    let (stats, latched) = h.leg_stats(a.leg).await.unwrap();
+    assert_eq!(latched, Some(caller.addr()), "latched to the real source");
+    assert!(stats.rx_packets >= 30 && stats.lost == 0, "{stats:?}");
+
+    h.end_call(call).await.unwrap();
+    let e = next_event(&mut ev, "RecordingFinished", |e| {
+        matches!(e, MediaEvent::RecordingFinished { .. })
+    })
+    .await;
+    let MediaEvent::RecordingFinished {
+        id, path, error, ..
+    } = e
+    else {
+        unreachable!()
+    };
+    assert_eq!((id, error), (rec, None));
+    assert!(path.starts_with(dir.path()) && path.ends_with(format!("{rec}.wav")));
+    let r = hound::WavReader::open(&path).unwrap();
+    assert_eq!((r.spec().channels, r.spec().sample_rate), (2, 8000));
+    let s: Vec<i16> = r.into_samples::<i16>().map(Result::unwrap).collect();
+    let left: Vec<i16> = s.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = s.iter().skip(1).step_by(2).copied().collect();
+    let (l_on, r_on) = (onset(&left, 1000.0), onset(&right, 1600.0));
+    let (Some(l_on), Some(r_on)) = (l_on, r_on) else {
+        panic!("the caller's tone on the left ({l_on:?}) and the agent's on the right ({r_on:?})");
+    };
+    assert!(
+        l_on.abs_diff(r_on) <= 2 * 160,
+        "both phones started in the same 20 ms round: left at {l_on}, right at {r_on}"
+    );
+    assert!(!ToneDetector::new(1600.0).present(&left[r_on + 1600..r_on + 3200]));
+    assert!(!ToneDetector::new(1000.0).present(&right[l_on + 1600..l_on + 3200]));
+    eng.shutdown();
+}
+
+#[tokio::test]
+async fn three_parties_each_hear_the_other_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let (eng, _ev) = engine("41100-41119", dir.path(), 60);
+    let h = eng.handle.clone();
+    let call = h.new_call().await.unwrap();
+    let legs = [
+        leg(&h, call).await,
+        leg(&h, call).await,
+        leg(&h, call).await,
+    ];
+    let freqs = [600.0, 1000.0, 1500.0];
+    let laws = [Law::Ulaw, Law::Alaw, Law::Ulaw];
+    let mut phones: Vec<Phone> = (0..3)
+        .map(|i| Phone::new(laws[i], Some(freqs[i]), legs[i].rtp))
+        .collect();
+    for (p, l) in phones.iter().zip(&legs) {
+        let claimed = p.addr().to_string();
+        h.set_remote(l.leg, p.sdp(&claimed)).await.unwrap();
+    }
+    let ids: Vec<MediaLeg> = legs.iter().map(|l| l.leg).collect();
+    assert_eq!(
+        h.conference(ids[..1].to_vec(), None).await,
+        Err(MediaError::TooFewParties)
+    );
+    h.conference(ids, None).await.unwrap();
+    let [p0, p1, p2] = &mut phones[..] else {
+        unreachable!()
+    };
+    rounds(&mut [p0, p1, p2], "40 mixed packets for everyone", |p| {
+        p.iter().all(|p| p.heard.len() >= 40)
+    });
+    for (i, p) in phones.iter().enumerate() {
+        let heard = p.last_audio(20);
+        for (j, &f) in freqs.iter().enumerate() {
+            let mut d = ToneDetector::new(f);
+            d.min_snr_db = if i == j { -12.0 } else { -6.0 };
+            assert_eq!(
+                d.present(&heard),
+                i != j,
+                "party {i} should hear {f} Hz: {}",
+                i != j
+            );
+        }
+    }
+    eng.shutdown();
+}
+
+#[tokio::test]
+async fn a_leg_that_falls_silent_is_reported_dead_and_prompts_and_dtmf_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (eng, mut ev) = engine("41200-41209", dir.path(), 1);
+    let h = eng.handle.clone();
+    let call = h.new_call().await.unwrap();
+    let (a, b) = (leg(&h, call).await, leg(&h, call).await);
+    let mut caller = Phone::new(Law::Alaw, Some(1000.0), a.rtp);
+    let mut agent = Phone::new(Law::Alaw, Some(1600.0), b.rtp);
+    h.set_remote(a.leg, caller.sdp(&caller.addr().to_string()))
+        .await
+        .unwrap();
+    h.set_remote(b.leg, agent.sdp(&agent.addr().to_string()))
+        .await
+        .unwrap();
+
+    // IVR: a 300 ms prompt to the caller, who answers with a digit.
+    let beep = SineGenerator::new(800.0, 8000, 8000).take(2400);
+    let prompt = Prompt::from_samples("beep", beep).unwrap();
+    h.play(a.leg, vec![prompt], false).await.unwrap();
+    rounds(&mut [&mut caller], "the prompt's 15 packets", |p| {
+        p[0].heard.len() >= 15
+    });
+    let heard = caller.last_audio(10);
+    assert!(
+        heard.len() >= 1200 && ToneDetector::new(800.0).present(&heard[..1200]),
+        "the caller hears the prompt: {:?}",
+        caller
+            .heard
+            .iter()
+            .map(|x| (x.1.payload_type, x.2.len()))
+            .collect::<Vec<_>>()
+    );
+    next_event(&mut ev, "PlaybackDone", |e| {
+        *e == MediaEvent::PlaybackDone { leg: a.leg }
+    })
+    .await;
+    let ts = 90_000;
+    for (k, p) in event_payloads('7', 100, 20).unwrap().iter().enumerate() {
+        caller.send_raw(101, k == 0, ts, p);
+    }
+    let e = next_event(&mut ev, "the digit 7", |e| {
+        matches!(e, MediaEvent::DtmfDigit { .. })
+    })
+    .await;
+    assert!(
+        matches!(e, MediaEvent::DtmfDigit { leg, digit } if leg == a.leg && digit.digit == '7')
+    );
+
+    // Bridged; the agent's phone stops sending while the caller carries on.
+    h.bridge(a.leg, b.leg, None).await.unwrap();
+    rounds(&mut [&mut caller, &mut agent], "audio both ways", |p| {
+        p[1].heard.len() >= 5
+    });
+    agent.tone = None;
+    let give_up = Instant::now() + PATIENCE;
+    let dead = loop {
+        assert!(Instant::now() < give_up, "gave up waiting for DeadMedia");
+        caller.send_frame();
+        caller.listen_until(Instant::now() + Duration::from_millis(20));
+        if let Ok(MediaEvent::DeadMedia { leg }) = ev.try_recv() {
+            break leg;
+        }
+    };
+    assert_eq!(dead, b.leg, "the silent agent, not the talking caller");
+    eng.shutdown();
+}
+
+#[tokio::test]
+async fn ports_come_from_the_range_run_out_with_a_typed_error_and_are_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (eng, _ev) = engine("41300-41303", dir.path(), 60);
+    let h = eng.handle.clone();
+    let call = h.new_call().await.unwrap();
+    let a = leg(&h, call).await;
+    let b = leg(&h, call).await;
+    let mut ports = [a.rtp.port(), b.rtp.port()];
+    ports.sort();
+    assert_eq!(ports, [41300, 41302]);
+    assert_eq!(
+        h.open_leg(call, LOCAL).await,
+        Err(MediaError::PortsExhausted)
+    );
+    assert_eq!(
+        h.bridge(a.leg, b.leg, None).await,
+        Err(MediaError::NoRemote(a.leg))
+    );
+    h.close_leg(a.leg).await.unwrap();
+    assert_eq!(h.leg_stats(a.leg).await, Err(MediaError::UnknownLeg(a.leg)));
+    let c = leg(&h, call).await;
+    assert_eq!(c.rtp.port(), a.rtp.port(), "the released port is reused");
+    let other = h.new_call().await.unwrap();
+    let d_call_leg = {
+        h.close_leg(c.leg).await.unwrap();
+        leg(&h, other).await
+    };
+    let claimed = SocketAddr::new(LOCAL, 9);
+    for l in [b.leg, d_call_leg.leg] {
+        let mut r = Phone::new(Law::Alaw, None, claimed).sdp("127.0.0.1:9");
+        r.dtmf_pt = None;
+        h.set_remote(l, r).await.unwrap();
+    }
+    assert_eq!(
+        h.bridge(b.leg, d_call_leg.leg, None).await,
+        Err(MediaError::DifferentCalls(b.leg, d_call_leg.leg))
+    );
+    eng.shutdown();
+}
