@@ -19,9 +19,12 @@ pub async fn postgres_store() -> Store {
     let base = std::env::var("REXIAN_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = Store::open(&base).await.expect("open postgres");
+    // A plain connection, not `Store::open`: migrations must only ever run inside the
+    // test's own schema, never in the shared database's public one.
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&base).await.expect("open postgres");
     sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(admin.pool())
+        .execute(&admin)
         .await
         .expect("schema");
     admin.close().await;
@@ -134,4 +137,57 @@ async fn a_second_open_finds_the_schema_already_migrated() {
         .unwrap();
     let again = Store::open(&url).await.unwrap();
     assert_eq!(again.accounts().await.unwrap().len(), 1);
+}
+
+async fn call_records_round_trip(store: &Store) {
+    use rexian::store::calls::CallRecordRow;
+    let mut rec = CallRecordRow {
+        id: "c0ffee00-0000-4000-8000-000000000001".into(),
+        line: "12345".into(),
+        line_name: "三门峡12345".into(),
+        dialled: "12345".into(),
+        trunk: Some("loopback".into()),
+        caller: "13800138000".into(),
+        caller_kind: "mobile".into(),
+        arrived_ms: 1_790_000_000_000,
+        queue: Some("main".into()),
+        queued_ms: Some(1_790_000_004_000),
+        wait_ms: Some(6_000),
+        ring_attempts: 2,
+        agent: Some("7001".into()),
+        answered_ms: Some(1_790_000_010_000),
+        ended_ms: 1_790_000_070_000,
+        hangup_cause: "caller_hangup".into(),
+        recording: None,
+        recording_secs: None,
+        abandoned: false,
+        rating: Some("satisfied".into()),
+        callback_requested: false,
+        service_level_met: true,
+    };
+    store.insert_call_record(&rec).await.unwrap();
+    assert!(
+        store.insert_call_record(&rec).await.is_err(),
+        "a call is recorded once"
+    );
+    assert!(store
+        .set_call_recording(&rec.id, "2026/11/23/c0ffee00.wav", 60.5)
+        .await
+        .unwrap());
+    rec.recording = Some("2026/11/23/c0ffee00.wav".into());
+    rec.recording_secs = Some(60.5);
+    assert_eq!(store.call_record(&rec.id).await.unwrap(), Some(rec.clone()));
+    assert_eq!(store.recent_call_records(10).await.unwrap(), vec![rec]);
+    assert!(!store.set_call_recording("nope", "x", 1.0).await.unwrap());
+}
+
+#[tokio::test]
+async fn sqlite_call_records_are_written_once_and_get_their_recording() {
+    let (store, _dir) = sqlite_store().await;
+    call_records_round_trip(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_call_records_are_written_once_and_get_their_recording() {
+    call_records_round_trip(&postgres_store().await).await;
 }

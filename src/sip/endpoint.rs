@@ -397,6 +397,23 @@ impl Endpoint {
         .min()
     }
 
+    /// Where to reach an account now: each live binding's contact and the hop its REGISTER
+    /// came from (address and connection), preferred (highest q) first.
+    pub fn contacts(&self, aor: &str, now: Instant) -> Vec<(Uri, Peer)> {
+        let mut list = self.registrar.contacts_for(aor, now);
+        list.sort_by(|a, b| b.q.cmp(&a.q));
+        list.into_iter().map(|b| (b.contact, b.peer)).collect()
+    }
+
+    /// Accounts with at least one live binding.
+    pub fn registered_accounts(&self, now: Instant) -> Vec<String> {
+        self.registrar
+            .aors()
+            .filter(|aor| !self.registrar.contacts_for(aor, now).is_empty())
+            .map(|aor| aor.to_string())
+            .collect()
+    }
+
     /// The current bindings, for the API.
     pub fn registrations(&self, now: Instant) -> Vec<RegistrationView> {
         let mut out = Vec::new();

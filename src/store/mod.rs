@@ -6,9 +6,10 @@
 //! one row runs in a transaction, so a kill at any moment leaves the store consistent.
 //!
 //! Rooms: [`accounts`] (softphone credentials as HA1 hashes), [`tokens`] (API bearer tokens),
-//! [`security`] (security events).
+//! [`security`] (security events), [`calls`] (call records).
 
 pub mod accounts;
+pub mod calls;
 pub mod security;
 pub mod tokens;
 
