@@ -9,6 +9,7 @@
 //! [`tls`] (rustls setup), [`sip_task`] (the SIP event loop), [`recorder`] (recording files),
 //! [`media`] (the media engine: RTP sockets, relay, prompts, recording).
 
+pub mod calls;
 pub mod media;
 pub mod recorder;
 pub mod sip_task;
@@ -48,6 +49,10 @@ pub enum ShellError {
     Tls(#[from] tls::TlsError),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error("dialplans refused: {0}")]
+    Dialplan(crate::dialplan::DialplanError),
+    #[error("{0}")]
+    Calls(String),
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -142,7 +147,8 @@ pub async fn run_daemon(
         })?;
     }
     let store = Store::open(&config.database_url()).await?;
-    let _media =
+    let plan = crate::dialplan::load::load(&config.dialplans).map_err(ShellError::Dialplan)?;
+    let mut media =
         media::MediaEngine::start(&config.media, config.recordings.clone()).map_err(|e| {
             ShellError::Dir {
                 path: "media engine".into(),
@@ -222,6 +228,19 @@ pub async fn run_daemon(
         metrics.clone(),
         transports,
     );
+    let calls = calls::Calls::new(
+        Arc::new(plan),
+        media.handle.clone(),
+        store.clone(),
+        Some(sip_addr.ip()),
+        std::time::Instant::now(),
+    )
+    .await
+    .map_err(ShellError::Calls)?;
+    let core = match media.events.take() {
+        Some(events) => core.with_calls(calls, events),
+        None => core,
+    };
     let live = core.live_view();
     let sip = tokio::spawn(core.run(in_rx, stop_rx.clone()));
     let app = crate::http::AppState {

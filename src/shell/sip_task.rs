@@ -14,6 +14,10 @@ use crate::config::Config;
 use crate::http::{LiveState, RegistrationView};
 use crate::metrics::Metrics;
 use crate::sip::digest::{AccountCredentials, WallAnchor};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::shell::calls::Calls;
+use crate::shell::media::MediaEvent;
 use crate::sip::endpoint::{Endpoint, EndpointConfig, EndpointEvent};
 use crate::store::security::SecurityEvent as StoredEvent;
 use crate::store::Store;
@@ -40,6 +44,9 @@ pub struct SipTask {
     store: Store,
     metrics: Arc<Metrics>,
     live: Arc<LiveRegistrations>,
+    /// Call handling; `None` runs a registrar only (every INVITE gets 480).
+    calls: Option<Calls>,
+    media_events: Option<UnboundedReceiver<MediaEvent>>,
 }
 
 impl SipTask {
@@ -82,7 +89,16 @@ impl SipTask {
             store,
             metrics,
             live: Arc::new(LiveRegistrations::default()),
+            calls: None,
+            media_events: None,
         }
+    }
+
+    /// Attaches call handling and the media engine's events.
+    pub fn with_calls(mut self, calls: Calls, media_events: UnboundedReceiver<MediaEvent>) -> Self {
+        self.calls = Some(calls);
+        self.media_events = Some(media_events);
+        self
     }
 
     pub fn live_view(&self) -> Arc<dyn LiveState> {
@@ -122,7 +138,20 @@ impl SipTask {
         let mut draining_since: Option<Instant> = None;
         let mut inbound_closed = false;
         loop {
-            let deadline = self.endpoint.poll_timeout();
+            let deadline = [
+                self.endpoint.poll_timeout(),
+                self.calls.as_ref().and_then(|c| c.poll_timeout()),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let media_events = self.media_events.as_mut();
+            let media_event = async move {
+                match media_events {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -149,7 +178,18 @@ impl SipTask {
                         draining_since.get_or_insert_with(Instant::now);
                     }
                 },
-                _ = sleep => self.endpoint.handle_timeout(Instant::now()),
+                _ = sleep => {
+                    let now = Instant::now();
+                    self.endpoint.handle_timeout(now);
+                    if let Some(c) = self.calls.as_mut() {
+                        c.handle_timeout(&mut self.endpoint, now).await;
+                    }
+                }
+                Some(ev) = media_event => {
+                    if let Some(c) = self.calls.as_mut() {
+                        c.media_event(&mut self.endpoint, ev, Instant::now()).await;
+                    }
+                }
                 _ = refresh.tick() => {
                     self.refresh_accounts().await;
                     self.publish_registrations(Instant::now());
@@ -195,7 +235,7 @@ impl SipTask {
             }
             while let Some(ev) = self.endpoint.poll_event() {
                 busy = true;
-                self.on_event(ev);
+                self.on_event(ev).await;
             }
             if !busy {
                 break;
@@ -203,7 +243,7 @@ impl SipTask {
         }
     }
 
-    fn on_event(&mut self, ev: EndpointEvent) {
+    async fn on_event(&mut self, ev: EndpointEvent) {
         match ev {
             EndpointEvent::Metric { name, labels } => self.metrics.inc(name, &labels),
             EndpointEvent::Security(ev) => {
@@ -221,13 +261,25 @@ impl SipTask {
                     }
                 });
             }
-            EndpointEvent::RegistrationsChanged => self.publish_registrations(Instant::now()),
-            EndpointEvent::IncomingCall { leg } => {
-                // No call control is attached to this endpoint: nobody can take the call.
-                let _ = self.endpoint.reject(Instant::now(), leg, 480);
+            EndpointEvent::RegistrationsChanged => {
+                let now = Instant::now();
+                self.publish_registrations(now);
+                if let Some(c) = self.calls.as_mut() {
+                    c.registrations_changed(&mut self.endpoint, now).await;
+                }
             }
+            EndpointEvent::IncomingCall { leg } => match self.calls.as_mut() {
+                Some(c) => c.incoming(&mut self.endpoint, leg, Instant::now()).await,
+                // No call handling attached: nobody can take the call.
+                None => {
+                    let _ = self.endpoint.reject(Instant::now(), leg, 480);
+                }
+            },
             EndpointEvent::Leg { leg, event } => {
-                tracing::debug!(%leg, ?event, "call leg event");
+                if let Some(c) = self.calls.as_mut() {
+                    c.leg_event(&mut self.endpoint, leg, event, Instant::now())
+                        .await;
+                }
             }
         }
     }

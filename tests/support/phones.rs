@@ -26,7 +26,7 @@ impl Baresip {
         let dir = tempfile::tempdir().expect("temporary directory");
         let sip_port = free_udp_port();
         let mut config = format!(
-            "sip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n\
+            "sip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\nrtp_ports 40000-49999\n\
              module_path /usr/lib/baresip/modules\nmodule g711.so\n\
              module_tmp account.so\nmodule_app menu.so\n"
         );
