@@ -397,12 +397,16 @@ impl Endpoint {
         .min()
     }
 
-    /// Where to reach an account now: each live binding's contact and the hop its REGISTER
-    /// came from (address and connection), preferred (highest q) first.
+    /// Where to reach an account now: each live binding's contact and the hop to send to
+    /// (see `Binding::target`: the REGISTER's source behind NAT, the connection over TCP),
+    /// preferred (highest q) first.
     pub fn contacts(&self, aor: &str, now: Instant) -> Vec<(Uri, Peer)> {
         let mut list = self.registrar.contacts_for(aor, now);
         list.sort_by(|a, b| b.q.cmp(&a.q));
-        list.into_iter().map(|b| (b.contact, b.peer)).collect()
+        list.into_iter()
+            .map(|b| (b.target(), b.contact))
+            .map(|(p, c)| (c, p))
+            .collect()
     }
 
     /// Accounts with at least one live binding.

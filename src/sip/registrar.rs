@@ -158,6 +158,29 @@ pub struct Binding {
 }
 
 impl Binding {
+    /// Where requests for this binding go. Over TCP/TLS, the connection the REGISTER came
+    /// on (the phone may accept no other). Over UDP, the Contact's own address when it names
+    /// the address the REGISTER came from (no NAT between us, though the phone may listen on
+    /// another port than it sent from); otherwise the REGISTER's source, the only address a
+    /// phone behind NAT can be reached at.
+    pub fn target(&self) -> Peer {
+        if self.peer.transport != crate::sip::peer::Transport::Udp {
+            return self.peer;
+        }
+        let host = self
+            .contact
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        match host.parse::<std::net::IpAddr>() {
+            Ok(ip) if ip == self.peer.addr.ip() => {
+                let port = self.contact.port.unwrap_or(5060);
+                Peer::udp(std::net::SocketAddr::new(ip, port))
+            }
+            _ => self.peer,
+        }
+    }
+
     /// Seconds left, rounded up, as written in the 200 OK's `expires`.
     pub fn remaining_secs(&self, now: Instant) -> u64 {
         let d = self.expires_at.saturating_duration_since(now);

@@ -711,3 +711,37 @@ fn required_extension_gets_420_with_unsupported() {
     assert_eq!(resp.status, 420);
     assert_eq!(resp.headers.get("Unsupported"), Some("path, gruu"));
 }
+
+fn binding_at(contact: &str, peer: Peer) -> Binding {
+    let uri = match crate::sip::header::parse_contact(contact) {
+        Ok(crate::sip::header::Contact::Addrs(mut v)) => v.remove(0).uri,
+        _ => unreachable!("a literal contact"),
+    };
+    let t0 = origin();
+    Binding {
+        contact: uri,
+        q: None,
+        expires_at: t0,
+        call_id: "c".into(),
+        cseq: 1,
+        peer,
+        updated_at: t0,
+    }
+}
+
+#[test]
+fn requests_go_to_the_register_source_behind_nat_and_to_the_contact_otherwise() {
+    let behind_nat = binding_at("<sip:7001@192.168.1.20:5060>", udp("203.0.113.5:40000"));
+    assert_eq!(behind_nat.target(), udp("203.0.113.5:40000"));
+    let direct = binding_at("<sip:7001@198.51.100.7:5062>", udp("198.51.100.7:40000"));
+    assert_eq!(direct.target(), udp("198.51.100.7:5062"));
+    let default_port = binding_at("<sip:7001@198.51.100.7>", udp("198.51.100.7:40000"));
+    assert_eq!(default_port.target(), udp("198.51.100.7:5060"));
+    let tcp = Peer {
+        transport: crate::sip::peer::Transport::Tcp,
+        addr: "198.51.100.7:40000".parse().unwrap(),
+        conn: Some(crate::sip::peer::ConnId(3)),
+    };
+    let over_tcp = binding_at("<sip:7001@198.51.100.7:5062;transport=tcp>", tcp);
+    assert_eq!(over_tcp.target(), tcp, "the REGISTER's connection");
+}
