@@ -10,8 +10,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rexian::media::tone::ToneDetector;
-use rexian::store::calls::CallRecordRow;
-use rexian::store::Store;
 use support::phones::Baresip;
 use support::{free_udp_port, http_get, sipp, Daemon};
 
@@ -43,19 +41,6 @@ fn trunk_scenario(dir: &Path, audio: &Path) -> std::path::PathBuf {
     )
     .unwrap();
     path
-}
-
-fn last_record(db: &Path) -> Option<CallRecordRow> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let store = Store::open(&Store::sqlite_url(db)).await.ok()?;
-        let r = store.recent_call_records(1).await.ok()?.pop();
-        store.close().await;
-        r
-    })
 }
 
 /// Left and right channels of a stereo WAV.
@@ -137,11 +122,7 @@ fn a_trunk_call_is_greeted_queued_answered_by_an_agent_and_recorded_both_ways() 
     );
     assert!(run.status.success(), "sipp: {}\n{}", run.stdout, run.stderr);
 
-    let record = wait_for(
-        "the call record with its recording",
-        Duration::from_secs(30),
-        || last_record(&d.data_dir()).filter(|r| r.recording.is_some()),
-    );
+    let record = support::recorded_call(&d.data_dir(), Duration::from_secs(30));
     assert_eq!(record.line, "12345");
     assert_eq!(record.caller, "13800138000");
     assert_eq!(record.agent.as_deref(), Some("7001"));

@@ -274,6 +274,10 @@ impl Calls {
                 // The caller's answer to our offer (late-offer INVITE).
                 self.apply_answer(call, &party, &sdp).await;
             }
+            (Party::Agent(_), SessionEvent::Progress { sdp: Some(sdp), .. }) => {
+                // Reliable early media carries the agent's answer (the 2xx then has none).
+                self.apply_answer(call, &party, &sdp).await;
+            }
             (Party::Agent(agent), SessionEvent::Answered { sdp }) => {
                 if let Some(sdp) = sdp {
                     self.apply_answer(call, &party, &sdp).await;

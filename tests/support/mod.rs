@@ -199,3 +199,29 @@ pub fn free_udp_port() -> u16 {
     let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind ephemeral");
     s.local_addr().expect("local address").port()
 }
+
+/// The daemon's latest call record once its recording is noted in it (the file is then
+/// complete); fails after `limit`.
+pub fn recorded_call(data_dir: &Path, limit: Duration) -> rexian::store::calls::CallRecordRow {
+    use rexian::store::Store;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let start = std::time::Instant::now();
+    loop {
+        let latest = rt.block_on(async {
+            let store = Store::open(&Store::sqlite_url(data_dir)).await.ok()?;
+            let r = store.recent_call_records(1).await.ok()?.pop();
+            store.close().await;
+            r
+        });
+        match latest {
+            Some(r) if r.recording.is_some() => return r,
+            _ => {
+                assert!(start.elapsed() < limit, "no recorded call within {limit:?}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
