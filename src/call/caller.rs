@@ -109,6 +109,7 @@ pub fn normalise(raw: &str, privacy: bool, area_code: &str) -> Caller {
         };
     }
     // Country code: +86…, 0086…, or a bare 86 in front of a mobile (13 digits).
+    let had_cc = plus || digits.starts_with("0086");
     let national: String = if plus {
         match digits.strip_prefix("86") {
             Some(rest) => rest.to_string(),
@@ -145,7 +146,7 @@ pub fn normalise(raw: &str, privacy: bool, area_code: &str) -> Caller {
         };
     }
     // A landline written with its area code but without the trunk prefix (+86 398 2345678).
-    let national = if plus && !national.starts_with('0') && national.len() >= 9 {
+    let national = if had_cc && !national.starts_with('0') && national.len() >= 9 {
         format!("0{national}")
     } else {
         national

@@ -73,7 +73,10 @@ pub fn match_line<'a>(plan: &'a Dialplan, user: &str) -> Option<&'a Line> {
     let mut n = user.trim_start_matches('+');
     for cc in ["0086", "86"] {
         if let Some(r) = n.strip_prefix(cc) {
-            if plan.line(r).is_some() || r.starts_with(&plan.area_code[1..]) {
+            if plan.line(r).is_some()
+                || r.starts_with(plan.area_code.as_str())
+                || r.starts_with(&plan.area_code[1..])
+            {
                 n = r;
                 break;
             }

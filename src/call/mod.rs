@@ -5,9 +5,20 @@
 //! - [`caller`], [`line`]: who is calling, and which number they dialled.
 //! - [`agent`], [`queue`], [`acd`]: agent states, waiting calls, and choosing who takes what.
 //! - [`abuse`]: short-term restriction of callers who dial again and again.
-//! - [`control`]: the [`CallControl`] state machine (events in, actions out); [`record`]: the
-//!   call record it emits when a call ends.
+//! - [`control`]: the [`CallControl`] state machine; [`event`]: the events in and actions out;
+//!   [`record`]: the call record it emits when a call ends; [`status`]: the live snapshot.
 
+pub mod abuse;
+pub mod acd;
+pub mod agent;
 pub mod caller;
+pub mod control;
+pub mod event;
 pub mod line;
 pub mod plan;
+pub mod queue;
+pub mod record;
+pub mod status;
+
+pub use control::{CallControl, WallClock};
+pub use event::{Action, Event};

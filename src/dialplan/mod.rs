@@ -120,26 +120,6 @@ pub fn line_of_key(text: &str, key: &str) -> usize {
     0
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(serde::Deserialize, Debug)]
-    #[allow(dead_code)]
-    struct Doc {
-        name: String,
-        port: u16,
-    }
-
-    #[test]
-    fn a_bad_value_is_reported_with_file_and_line() {
-        let text = "name = \"x\"\nport = \"five\"\n";
-        let err = parse_toml::<Doc>(Path::new("d/a.toml"), text).unwrap_err();
-        assert_eq!(err.line, 2);
-        assert!(err.to_string().starts_with("d/a.toml:2: "), "{err}");
-    }
-}
-
 /// Validates every dialplan file this daemon reads; returns a one-line summary or every
 /// refusal found.
 pub fn check_dir(dir: &Path) -> Result<String, Vec<DialplanError>> {
@@ -171,5 +151,25 @@ pub fn check_dir(dir: &Path) -> Result<String, Vec<DialplanError>> {
         Ok(format!("{} valid in {}", parts.join(", "), dir.display()))
     } else {
         Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Doc {
+        name: String,
+        port: u16,
+    }
+
+    #[test]
+    fn a_bad_value_is_reported_with_file_and_line() {
+        let text = "name = \"x\"\nport = \"five\"\n";
+        let err = parse_toml::<Doc>(Path::new("d/a.toml"), text).unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.to_string().starts_with("d/a.toml:2: "), "{err}");
     }
 }

@@ -1,0 +1,473 @@
+//! [`CallControl`]: the sans-IO state machine of inbound calls. The SIP side feeds it
+//! [`Event`]s with the current time and carries out the [`Action`]s it returns; the shell
+//! calls [`CallControl::handle_timeout`] at [`CallControl::poll_timeout`].
+//!
+//! A call goes greeting → queue (music on hold, position announcements) → ringing one agent
+//! at a time → talking (bridged, recorded) → satisfaction rating if the agent hung up first →
+//! call record. Restricted callers hear how to reach 110/119/120/122 and the call ends.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+mod agents;
+mod dispatch;
+mod flow;
+
+use super::abuse::AbuseTracker;
+use super::acd::Acd;
+use super::agent::{AgentState, CallId};
+use super::caller::{normalise, Caller};
+use super::event::{Action, Event, Leg};
+use super::plan::{Dialplan, Overflow};
+use super::queue::Key;
+use super::record::{CallRecord, HangupCause, Rating, SERVICE_LEVEL_MS};
+use crate::media::prompt::queue_position_names;
+use crate::pii::Pii;
+
+/// How long the caller has to press a rating key after the survey prompt ends.
+pub const RATING_WAIT: Duration = Duration::from_secs(8);
+
+/// Maps the monotonic clock to the wall clock, given once by the shell.
+#[derive(Debug, Clone, Copy)]
+pub struct WallClock {
+    pub at: Instant,
+    pub unix_ms: i64,
+}
+
+impl WallClock {
+    pub fn unix_ms(&self, now: Instant) -> i64 {
+        match now.checked_duration_since(self.at) {
+            Some(d) => self.unix_ms + d.as_millis() as i64,
+            None => self.unix_ms - self.at.duration_since(now).as_millis() as i64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Greeting,
+    Queued,
+    Ringing {
+        agent: usize,
+    },
+    Talking {
+        agent: usize,
+    },
+    Rating,
+    /// Playing a last prompt; then hang up with the cause.
+    Closing(HangupCause),
+}
+
+#[derive(Debug)]
+struct Call {
+    plan: Arc<Dialplan>,
+    line: String,
+    line_name: String,
+    dialled: String,
+    trunk: Option<String>,
+    caller: Caller,
+    queue: String,
+    skill: String,
+    key: Key,
+    phase: Phase,
+    arrived: Instant,
+    queued: Option<Instant>,
+    overflow_at: Option<Instant>,
+    ring_attempts: u32,
+    leader_tried: bool,
+    announcing: bool,
+    overflow_after: Option<Duration>,
+    agent: Option<String>,
+    answered: Option<Instant>,
+    recording: Option<String>,
+    rating: Option<Rating>,
+    callback: bool,
+    abandoned: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    Ring { call: CallId, attempt: u32 },
+    Overflow { call: CallId },
+    MaxWait { call: CallId },
+    Announce { call: CallId },
+    WrapUp { agent: usize, generation: u64 },
+    Rating { call: CallId },
+}
+
+/// The call-control core. See the module docs.
+pub struct CallControl {
+    plan: Arc<Dialplan>,
+    clock: WallClock,
+    acd: Acd,
+    abuse: AbuseTracker,
+    calls: HashMap<CallId, Call>,
+    timers: BTreeMap<(Instant, u64), Timer>,
+    seq: u64,
+    actions: VecDeque<Action>,
+}
+
+impl CallControl {
+    pub fn new(plan: Arc<Dialplan>, clock: WallClock) -> CallControl {
+        CallControl {
+            plan,
+            clock,
+            acd: Acd::default(),
+            abuse: AbuseTracker::default(),
+            calls: HashMap::new(),
+            timers: BTreeMap::new(),
+            seq: 0,
+            actions: VecDeque::new(),
+        }
+    }
+
+    /// The dialplan new calls follow.
+    pub fn plan(&self) -> &Arc<Dialplan> {
+        &self.plan
+    }
+
+    /// The next action to carry out.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When `handle_timeout` should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.keys().next().map(|k| k.0)
+    }
+
+    pub(super) fn acd(&self) -> &Acd {
+        &self.acd
+    }
+
+    pub(super) fn abuse(&self) -> &AbuseTracker {
+        &self.abuse
+    }
+
+    pub(super) fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// (queue, line, phase name, queued since) of every call, for the status snapshot.
+    pub(super) fn calls_view(
+        &self,
+    ) -> impl Iterator<Item = (&str, &str, &'static str, Option<Instant>)> {
+        self.calls.values().map(|c| {
+            let phase = match c.phase {
+                Phase::Greeting => "greeting",
+                Phase::Queued => "queued",
+                Phase::Ringing { .. } => "ringing",
+                Phase::Talking { .. } => "talking",
+                Phase::Rating => "rating",
+                Phase::Closing(_) => "closing",
+            };
+            (c.queue.as_str(), c.line.as_str(), phase, c.queued)
+        })
+    }
+
+    fn push(&mut self, a: Action) {
+        self.actions.push_back(a);
+    }
+
+    fn arm(&mut self, at: Instant, t: Timer) {
+        self.seq += 1;
+        self.timers.insert((at, self.seq), t);
+    }
+
+    /// Handles one input.
+    pub fn handle(&mut self, event: Event, now: Instant) {
+        match event {
+            Event::CallArrived(a) => self.arrived(a, now),
+            e @ (Event::AgentRegistered { .. }
+            | Event::AgentUnregistered { .. }
+            | Event::AgentLogin { .. }
+            | Event::AgentLogout { .. }
+            | Event::AgentReady { .. }
+            | Event::AgentNotReady { .. }) => self.agent_event(e, now),
+            Event::FeatureCode {
+                agent,
+                call,
+                digits,
+            } => self.feature(agent, call, digits, now),
+            Event::AgentAnswered { call, agent } => self.answered(call, &agent, now),
+            Event::AgentRingFailed { call, agent, cause } => {
+                let Some(i) = self.acd.index(&agent) else {
+                    return;
+                };
+                if self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.phase == Phase::Ringing { agent: i })
+                {
+                    self.ring_failed(call, i, cause.reason(), false, now);
+                }
+            }
+            Event::CallerHungUp { call } => self.caller_gone(call, HangupCause::CallerHangup, now),
+            Event::CallerFailed { call } => self.caller_gone(call, HangupCause::CallerFailed, now),
+            Event::AgentHungUp { call } => self.agent_hung_up(call, now),
+            Event::Hold { call, on } => {
+                let Some(c) = self.calls.get(&call) else {
+                    return;
+                };
+                if let Phase::Talking { agent } = c.phase {
+                    let a = if on {
+                        Action::StartMoh {
+                            call,
+                            prompt: self.queue_of(c).moh.clone(),
+                        }
+                    } else {
+                        Action::Bridge {
+                            call,
+                            agent: self.acd.get(agent).id().to_string(),
+                        }
+                    };
+                    self.push(a);
+                }
+            }
+            Event::Dtmf { call, digit } => self.dtmf(call, digit, now),
+            Event::PlaybackDone { call } => self.playback_done(call, now),
+            Event::DialplanReloaded(plan) => {
+                self.plan = plan;
+                for i in 0..self.acd.agents().len() {
+                    let conf = self.plan.agents.conf(self.acd.get(i).id());
+                    self.acd.reconfigure(i, conf);
+                }
+                for i in 0..self.acd.agents().len() {
+                    if self.acd.get(i).available() {
+                        self.dispatch_agent(i, now);
+                    }
+                }
+            }
+            Event::MarkCaller {
+                number,
+                span,
+                by,
+                note,
+            } => {
+                let n = normalise(&number, false, &self.plan.area_code);
+                self.abuse.mark(n.number.expose(), span, &by, &note, now);
+            }
+            Event::LiftRestriction { number } => {
+                let n = normalise(&number, false, &self.plan.area_code);
+                self.abuse.lift(n.number.expose());
+            }
+            Event::ForceHangup { call } => {
+                if let Some(c) = self.calls.get(&call) {
+                    if let Phase::Ringing { agent } | Phase::Talking { agent } = c.phase {
+                        let id = self.acd.get(agent).id().to_string();
+                        let talking = matches!(c.phase, Phase::Talking { .. });
+                        self.push(if talking {
+                            Action::Hangup {
+                                call,
+                                leg: Leg::Agent(id),
+                                cause: HangupCause::Operator,
+                            }
+                        } else {
+                            Action::CancelRing { call, agent: id }
+                        });
+                        self.after_call(agent, call, talking, now);
+                    }
+                    self.push(Action::Hangup {
+                        call,
+                        leg: Leg::Caller,
+                        cause: HangupCause::Operator,
+                    });
+                    self.finish(call, HangupCause::Operator, now);
+                }
+            }
+        }
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((&(at, seq), &t)) = self.timers.iter().next() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, seq));
+            self.fire(t, now);
+        }
+    }
+
+    fn fire(&mut self, t: Timer, now: Instant) {
+        match t {
+            Timer::Ring { call, attempt } => {
+                let Some(c) = self.calls.get(&call) else {
+                    return;
+                };
+                if let Phase::Ringing { agent } = c.phase {
+                    if c.ring_attempts == attempt {
+                        self.ring_failed(call, agent, "no answer".into(), true, now);
+                    }
+                }
+            }
+            Timer::Overflow { call } => {
+                if self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.phase == Phase::Queued)
+                {
+                    self.dispatch_call(call, now);
+                }
+            }
+            Timer::MaxWait { call } => {
+                let Some(c) = self.calls.get(&call) else {
+                    return;
+                };
+                if !matches!(c.phase, Phase::Queued | Phase::Ringing { .. }) {
+                    return;
+                }
+                let (overflow, skill, key, phase) = (
+                    self.queue_of(c).on_max_wait,
+                    c.skill.clone(),
+                    c.key,
+                    c.phase,
+                );
+                self.acd.waiting.remove(&skill, key);
+                match overflow {
+                    Overflow::Callback => self.callback(call, now),
+                    Overflow::Hangup => {
+                        let p = self.calls[&call].plan.prompts.all_busy.clone();
+                        self.close_with(call, p, HangupCause::MaxWait);
+                    }
+                }
+                if let Phase::Ringing { agent } = phase {
+                    self.push(Action::CancelRing {
+                        call,
+                        agent: self.acd.get(agent).id().to_string(),
+                    });
+                    self.after_call(agent, call, false, now);
+                }
+            }
+            Timer::Announce { call } => {
+                let Some(c) = self.calls.get(&call) else {
+                    return;
+                };
+                let Some(every) = self.queue_of(c).announce_every else {
+                    return;
+                };
+                if c.phase == Phase::Queued {
+                    let ahead = self.acd.waiting.ahead(&c.skill, c.key);
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.announcing = true;
+                    }
+                    self.push(Action::Play {
+                        call,
+                        prompts: queue_position_names(ahead as u32),
+                        looping: false,
+                    });
+                }
+                if matches!(
+                    self.calls[&call].phase,
+                    Phase::Queued | Phase::Ringing { .. }
+                ) {
+                    self.arm(now + every, Timer::Announce { call });
+                }
+            }
+            Timer::WrapUp { agent, generation } => {
+                let a = self.acd.get(agent);
+                if a.generation == generation && matches!(a.state, AgentState::WrapUp { .. }) {
+                    self.end_wrap_up(agent, now);
+                }
+            }
+            Timer::Rating { call } => {
+                if self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.phase == Phase::Rating)
+                {
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.rating = Some(Rating::NoAnswer);
+                    }
+                    self.push(Action::Hangup {
+                        call,
+                        leg: Leg::Caller,
+                        cause: HangupCause::AgentHangup,
+                    });
+                    self.finish(call, HangupCause::AgentHangup, now);
+                }
+            }
+        }
+    }
+
+    fn queue_of<'a>(&self, c: &'a Call) -> &'a super::plan::Queue {
+        // Validated: every line's queue exists in the plan it came from.
+        c.plan
+            .queue(&c.queue)
+            .expect("a validated line names an existing queue")
+    }
+
+    /// The local (unix day, second of day) at `now`.
+    fn local(&self, now: Instant) -> (i64, u32) {
+        let secs = self.clock.unix_ms(now).div_euclid(1000) + self.plan.utc_offset_secs as i64;
+        (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32)
+    }
+
+    fn close_with(&mut self, call: CallId, prompt: String, cause: HangupCause) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.phase = Phase::Closing(cause);
+            self.push(Action::Play {
+                call,
+                prompts: vec![prompt],
+                looping: false,
+            });
+        }
+    }
+
+    /// Emits the call record and forgets the call.
+    fn finish(&mut self, call: CallId, cause: HangupCause, now: Instant) {
+        let Some(c) = self.calls.remove(&call) else {
+            return;
+        };
+        if c.phase == Phase::Queued {
+            self.acd.waiting.remove(&c.skill, c.key);
+        }
+        let ms = |t: Instant| self.clock.unix_ms(t);
+        let wait_end = c.answered.unwrap_or(now);
+        let rec = CallRecord {
+            call,
+            line: c.line.clone(),
+            line_name: c.line_name.clone(),
+            dialled: c.dialled.clone(),
+            trunk: c.trunk.clone(),
+            caller: c.caller.number.clone(),
+            caller_kind: c.caller.kind,
+            arrived_ms: ms(c.arrived),
+            queue: c.queued.map(|_| c.queue.clone()),
+            queued_ms: c.queued.map(ms),
+            wait_ms: c
+                .queued
+                .map(|q| wait_end.saturating_duration_since(q).as_millis() as u64),
+            ring_attempts: c.ring_attempts,
+            agent: c.agent.clone(),
+            answered_ms: c.answered.map(ms),
+            ended_ms: ms(now),
+            cause,
+            recording: c.recording.clone(),
+            abandoned: c.abandoned,
+            rating: c.rating,
+            callback_requested: c.callback,
+            service_level_met: c.answered.is_some_and(|a| {
+                a.saturating_duration_since(c.arrived).as_millis() as u64 <= SERVICE_LEVEL_MS
+            }),
+        };
+        self.push(Action::CallRecordReady(Box::new(rec)));
+    }
+
+    /// Restrictions in force: (masked-able number, seconds left, set by a supervisor).
+    pub fn restrictions(&self, now: Instant) -> Vec<(Pii<String>, u64, bool)> {
+        self.abuse
+            .list(now)
+            .into_iter()
+            .map(|r| {
+                let left = r.until.saturating_duration_since(now).as_secs();
+                (
+                    r.caller.clone(),
+                    left,
+                    matches!(r.reason, super::abuse::Reason::Supervisor { .. }),
+                )
+            })
+            .collect()
+    }
+}
