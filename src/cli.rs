@@ -44,6 +44,20 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Live queues, agents and calls of the running daemon (like `queue show`).
+    Status {
+        #[command(flatten)]
+        live: LiveArgs,
+        /// Print the API's JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the running daemon re-read its dialplans (as SIGHUP does); a plan that does not
+    /// validate is refused with its file:line and the old one stays.
+    Reload {
+        #[command(flatten)]
+        live: LiveArgs,
+    },
     /// Validate the configuration and dialplans; exit 1 with file:line: reason.
     Check {
         #[arg(long)]
@@ -90,6 +104,28 @@ pub struct DbArgs {
     pub data: Option<PathBuf>,
     #[arg(long, global = true)]
     pub database: Option<String>,
+}
+
+/// How to reach the running daemon's API.
+#[derive(Args, Debug, Clone)]
+pub struct LiveArgs {
+    /// The daemon's HTTP address (default: from the config).
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
+    /// A bearer token (default: the CLI's own, kept in the data directory).
+    #[arg(long, env = "REXIAN_TOKEN")]
+    pub token: Option<String>,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+impl LiveArgs {
+    async fn connect(self) -> Result<(SocketAddr, String)> {
+        let (store, config) = self.db.store().await?;
+        let token = crate::cli_live::token(self.token, &store, &config.data).await?;
+        store.close().await;
+        Ok((self.http.unwrap_or(config.http), token))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -198,6 +234,14 @@ pub async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                     println!("{t}");
                 }
             }
+        }
+        Command::Status { live, json } => {
+            let (addr, token) = live.connect().await?;
+            crate::cli_live::status(addr, &token, json)?;
+        }
+        Command::Reload { live } => {
+            let (addr, token) = live.connect().await?;
+            crate::cli_live::reload(addr, &token)?;
         }
         Command::Check { config, dialplans } => {
             return check(config, dialplans);

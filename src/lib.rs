@@ -16,6 +16,7 @@
 
 pub mod call;
 pub mod cli;
+pub mod cli_live;
 pub mod config;
 pub mod dialplan;
 pub mod http;

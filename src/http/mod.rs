@@ -6,6 +6,7 @@
 //! `{"error": "…"}` with a 4xx status that says whose fault it was.
 
 pub mod auth;
+pub mod calls;
 pub mod error;
 
 use std::future::Future;
@@ -29,6 +30,11 @@ use error::ApiError;
 pub trait LiveState: Send + Sync + 'static {
     /// Current registrations as (account, contact URI, source address, seconds left).
     fn registrations(&self) -> Vec<RegistrationView>;
+
+    /// Where to ask the task that owns the calls; `None` when no call handling runs.
+    fn control(&self) -> Option<calls::ControlSender> {
+        None
+    }
 }
 
 /// One registered contact, as the API shows it.
@@ -55,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/registrations", get(registrations))
+        .merge(calls::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }

@@ -55,6 +55,33 @@ pub enum ShellError {
     Calls(String),
 }
 
+/// SIGHUP re-reads the dialplans, like `kamctl` or `asterisk -rx "dialplan reload"`: new
+/// calls follow the new plan, calls in progress keep theirs, and a plan that does not
+/// validate is refused (logged with file:line) while the old one stays.
+async fn reload_on_sighup(control: crate::http::calls::ControlSender) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if control
+                .send(crate::http::calls::ControlRequest::Reload(tx))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            // The SIP task logs the outcome.
+            let _ = rx.await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = control;
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -232,15 +259,22 @@ pub async fn run_daemon(
         Arc::new(plan),
         media.handle.clone(),
         store.clone(),
+        metrics.clone(),
         Some(sip_addr.ip()),
         std::time::Instant::now(),
     )
     .await
     .map_err(ShellError::Calls)?;
-    let core = match media.events.take() {
-        Some(events) => core.with_calls(calls, events),
-        None => core,
+    let (core, control) = match media.events.take() {
+        Some(events) => {
+            let (core, control) = core.with_calls(calls, events);
+            (core, Some(control))
+        }
+        None => (core, None),
     };
+    if let Some(control) = control {
+        tokio::spawn(reload_on_sighup(control));
+    }
     let live = core.live_view();
     let sip = tokio::spawn(core.run(in_rx, stop_rx.clone()));
     let app = crate::http::AppState {

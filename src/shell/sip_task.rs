@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::sip::digest::{AccountCredentials, WallAnchor};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::http::calls::{ControlRequest, ControlSender};
 use crate::shell::calls::Calls;
 use crate::shell::media::MediaEvent;
 use crate::sip::endpoint::{Endpoint, EndpointConfig, EndpointEvent};
@@ -30,11 +31,15 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(32);
 
 /// The registrations as last published by the SIP task, for the HTTP API.
 #[derive(Default)]
-struct LiveRegistrations(Mutex<Vec<RegistrationView>>);
+struct LiveRegistrations(Mutex<Vec<RegistrationView>>, Option<ControlSender>);
 
 impl LiveState for LiveRegistrations {
     fn registrations(&self) -> Vec<RegistrationView> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn control(&self) -> Option<ControlSender> {
+        self.1.clone()
     }
 }
 
@@ -47,6 +52,8 @@ pub struct SipTask {
     /// Call handling; `None` runs a registrar only (every INVITE gets 480).
     calls: Option<Calls>,
     media_events: Option<UnboundedReceiver<MediaEvent>>,
+    control: Option<mpsc::Receiver<ControlRequest>>,
+    dialplans: std::path::PathBuf,
 }
 
 impl SipTask {
@@ -91,14 +98,60 @@ impl SipTask {
             live: Arc::new(LiveRegistrations::default()),
             calls: None,
             media_events: None,
+            control: None,
+            dialplans: config.dialplans.clone(),
         }
     }
 
-    /// Attaches call handling and the media engine's events.
-    pub fn with_calls(mut self, calls: Calls, media_events: UnboundedReceiver<MediaEvent>) -> Self {
+    /// Attaches call handling and the media engine's events. The returned sender asks the
+    /// task for status and reloads (the HTTP API and SIGHUP use it).
+    pub fn with_calls(
+        mut self,
+        calls: Calls,
+        media_events: UnboundedReceiver<MediaEvent>,
+    ) -> (Self, ControlSender) {
+        let (tx, rx) = mpsc::channel(16);
         self.calls = Some(calls);
         self.media_events = Some(media_events);
-        self
+        self.control = Some(rx);
+        self.live = Arc::new(LiveRegistrations(Mutex::default(), Some(tx.clone())));
+        (self, tx)
+    }
+
+    async fn on_control(&mut self, req: ControlRequest) {
+        let now = Instant::now();
+        match req {
+            ControlRequest::Status(reply) => {
+                let view = self
+                    .calls
+                    .as_ref()
+                    .map(|c| c.status_view(now))
+                    .unwrap_or_default();
+                let _ = reply.send(view);
+            }
+            ControlRequest::Reload(reply) => {
+                let result = match crate::dialplan::load::load(&self.dialplans) {
+                    Ok(plan) => {
+                        let summary = format!(
+                            "{} lines, {} queues, {} trunks",
+                            plan.lines.len(),
+                            plan.queues.len(),
+                            plan.trunks.len()
+                        );
+                        if let Some(c) = self.calls.as_mut() {
+                            c.reload(&mut self.endpoint, Arc::new(plan), now).await;
+                        }
+                        tracing::info!(%summary, "dialplans reloaded");
+                        Ok(summary)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dialplans refused; the old plan stays");
+                        Err(e.to_string())
+                    }
+                };
+                let _ = reply.send(result);
+            }
+        }
     }
 
     pub fn live_view(&self) -> Arc<dyn LiveState> {
@@ -145,6 +198,13 @@ impl SipTask {
             .into_iter()
             .flatten()
             .min();
+            let control = self.control.as_mut();
+            let control_req = async move {
+                match control {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             let media_events = self.media_events.as_mut();
             let media_event = async move {
                 match media_events {
@@ -185,6 +245,7 @@ impl SipTask {
                         c.handle_timeout(&mut self.endpoint, now).await;
                     }
                 }
+                Some(req) = control_req => self.on_control(req).await,
                 Some(ev) = media_event => {
                     if let Some(c) = self.calls.as_mut() {
                         c.media_event(&mut self.endpoint, ev, Instant::now()).await;
@@ -193,6 +254,9 @@ impl SipTask {
                 _ = refresh.tick() => {
                     self.refresh_accounts().await;
                     self.publish_registrations(Instant::now());
+                    if let Some(c) = self.calls.as_ref() {
+                        c.publish_gauges(&self.metrics, Instant::now());
+                    }
                 }
                 _ = stop.changed(), if draining_since.is_none() => {
                     draining_since = Some(Instant::now());

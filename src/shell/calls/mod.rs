@@ -9,6 +9,8 @@
 //! points at rexian's own RTP ports, so the caller never learns an agent's address and the
 //! recording hears both sides.
 
+mod status;
+
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use crate::call::record::CallRecord;
 use crate::media::g711::Law;
 use crate::media::prompt::Prompt;
 use crate::media::sdp::{LocalMedia, SessionDescription};
+use crate::metrics::Metrics;
 use crate::pii::Pii;
 use crate::shell::media::{
     load_prompt, MediaCall, MediaEvent, MediaHandle, MediaLeg, RecordingSpec, RemoteMedia,
@@ -73,6 +76,7 @@ struct CallState {
 /// The calls of one daemon.
 pub struct Calls {
     control: CallControl,
+    metrics: Arc<Metrics>,
     media: MediaHandle,
     store: Store,
     prompts: HashMap<String, Prompt>,
@@ -109,6 +113,7 @@ impl Calls {
         plan: Arc<Dialplan>,
         media: MediaHandle,
         store: Store,
+        metrics: Arc<Metrics>,
         listen_ip: Option<IpAddr>,
         now: Instant,
     ) -> Result<Calls, String> {
@@ -125,6 +130,7 @@ impl Calls {
         };
         Ok(Calls {
             control: CallControl::new(plan, clock),
+            metrics,
             media,
             store,
             prompts,
@@ -784,6 +790,7 @@ impl Calls {
     }
 
     fn store_record(&mut self, r: CallRecord) {
+        status::count_record(&self.metrics, &r);
         let Some(c) = self.calls.get(&r.call) else {
             return;
         };
