@@ -58,6 +58,13 @@ pub enum Command {
         #[command(flatten)]
         live: LiveArgs,
     },
+    /// Callers restricted for abuse (系统短期限制使用): list, add, lift.
+    Restrict {
+        #[command(subcommand)]
+        action: RestrictCmd,
+        #[command(flatten)]
+        live: LiveArgs,
+    },
     /// Validate the configuration and dialplans; exit 1 with file:line: reason.
     Check {
         #[arg(long)]
@@ -110,10 +117,10 @@ pub struct DbArgs {
 #[derive(Args, Debug, Clone)]
 pub struct LiveArgs {
     /// The daemon's HTTP address (default: from the config).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub http: Option<SocketAddr>,
     /// A bearer token (default: the CLI's own, kept in the data directory).
-    #[arg(long, env = "REXIAN_TOKEN")]
+    #[arg(long, env = "REXIAN_TOKEN", global = true)]
     pub token: Option<String>,
     #[command(flatten)]
     pub db: DbArgs,
@@ -126,6 +133,22 @@ impl LiveArgs {
         store.close().await;
         Ok((self.http.unwrap_or(config.http), token))
     }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RestrictCmd {
+    /// Callers restricted now.
+    List,
+    /// Restrict a caller for a while; they hear a prompt naming 110/119/120/122.
+    Add {
+        number: String,
+        #[arg(long)]
+        minutes: u64,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Lift a restriction before it expires.
+    Lift { number: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -242,6 +265,23 @@ pub async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Reload { live } => {
             let (addr, token) = live.connect().await?;
             crate::cli_live::reload(addr, &token)?;
+        }
+        Command::Restrict { action, live } => {
+            let (addr, token) = live.connect().await?;
+            let action = match action {
+                RestrictCmd::List => crate::cli_live::RestrictAction::List,
+                RestrictCmd::Add {
+                    number,
+                    minutes,
+                    note,
+                } => crate::cli_live::RestrictAction::Add {
+                    number,
+                    minutes,
+                    note,
+                },
+                RestrictCmd::Lift { number } => crate::cli_live::RestrictAction::Lift { number },
+            };
+            crate::cli_live::restrict(addr, &token, action)?;
         }
         Command::Check { config, dialplans } => {
             return check(config, dialplans);

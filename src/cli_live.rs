@@ -18,13 +18,25 @@ use crate::store::Store;
 
 /// One HTTP/1.1 exchange with `Connection: close`; returns the status and the body.
 fn request(addr: SocketAddr, method: &str, path: &str, token: &str) -> Result<(u16, String)> {
+    request_with(addr, method, path, token, "")
+}
+
+/// As [`request`], with a JSON body.
+fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> Result<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .with_context(|| format!("cannot reach the daemon's HTTP API at {addr}"))?;
     s.set_read_timeout(Some(Duration::from_secs(15)))?;
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n"
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
@@ -173,4 +185,66 @@ pub fn reload(addr: SocketAddr, token: &str) -> Result<()> {
         ),
         _ => Err(api_error(code, &body)),
     }
+}
+
+/// What `rexian restrict` does.
+#[derive(Debug, Clone)]
+pub enum RestrictAction {
+    List,
+    Add {
+        number: String,
+        minutes: u64,
+        note: String,
+    },
+    Lift {
+        number: String,
+    },
+}
+
+/// Lists, adds or lifts caller restrictions, then prints the list.
+pub fn restrict(addr: SocketAddr, token: &str, action: RestrictAction) -> Result<()> {
+    let (code, body) = match action {
+        RestrictAction::List => request(addr, "GET", "/api/v1/restrictions", token)?,
+        RestrictAction::Add {
+            number,
+            minutes,
+            note,
+        } => {
+            let doc = serde_json::json!({ "number": number, "minutes": minutes, "note": note });
+            request_with(
+                addr,
+                "POST",
+                "/api/v1/restrictions",
+                token,
+                &doc.to_string(),
+            )?
+        }
+        RestrictAction::Lift { number } => request(
+            addr,
+            "DELETE",
+            &format!("/api/v1/restrictions/{number}"),
+            token,
+        )?,
+    };
+    if code != 200 {
+        return Err(api_error(code, &body));
+    }
+    let list: Vec<crate::http::calls::RestrictionView> =
+        serde_json::from_str(&body).context("unexpected restrictions document")?;
+    if list.is_empty() {
+        println!("no caller is restricted");
+    }
+    for r in list {
+        println!(
+            "{}\t{} s left\t{}",
+            r.number,
+            r.seconds_left,
+            if r.by_supervisor {
+                "supervisor"
+            } else {
+                "abuse limit"
+            }
+        );
+    }
+    Ok(())
 }

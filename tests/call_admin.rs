@@ -130,3 +130,58 @@ fn a_broken_dialplan_is_refused_on_reload_and_the_old_one_stays() {
     assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
     assert_eq!(http_get(d.http, "/healthz", None).0, 200);
 }
+
+#[test]
+fn a_restricted_caller_is_told_so_and_the_call_ends_until_the_restriction_is_lifted() {
+    let d = Daemon::start(&[]);
+    let add = rexian(
+        &d,
+        &[
+            "restrict",
+            "add",
+            "13900139000",
+            "--minutes",
+            "30",
+            "--note",
+            "test",
+        ],
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let listed = String::from_utf8(rexian(&d, &["restrict", "list"]).stdout).unwrap();
+    assert!(
+        listed.contains("13900139000") && listed.contains("supervisor"),
+        "{listed}"
+    );
+    // The trunk scenario calls from 13900139000; rexian plays the notice and hangs up first,
+    // so sipp's own ending is not what is checked here: the call record is.
+    let _ = sipp(
+        d.sip,
+        &[
+            "-sf",
+            sipp_scenario("trunk_late_offer.xml").to_str().unwrap(),
+            "-s",
+            "12345",
+            "-m",
+            "1",
+            "-d",
+            "30000",
+        ],
+    );
+    let record = support::latest_call(&d.data_dir(), std::time::Duration::from_secs(40), |_| true);
+    assert_eq!(record.hangup_cause, "restricted");
+    assert_eq!(record.caller, "13900139000");
+    let lift = rexian(&d, &["restrict", "lift", "13900139000"]);
+    assert!(
+        lift.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lift.stderr)
+    );
+    assert!(String::from_utf8_lossy(&lift.stdout).contains("no caller is restricted"));
+    let bad = rexian(&d, &["restrict", "add", "not-a-number", "--minutes", "5"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("400"));
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -25,6 +25,37 @@ pub enum ControlRequest {
     Status(oneshot::Sender<StatusView>),
     /// Re-read and validate the dialplans; the answer says what was loaded or why not.
     Reload(oneshot::Sender<Result<String, String>>),
+    /// Callers restricted now.
+    Restrictions(oneshot::Sender<Vec<RestrictionView>>),
+    /// A supervisor restricts a caller for a while (系统短期限制使用).
+    Restrict {
+        mark: RestrictRequest,
+        by: String,
+        reply: oneshot::Sender<Vec<RestrictionView>>,
+    },
+    /// Lifts a restriction before it expires.
+    Lift {
+        number: String,
+        reply: oneshot::Sender<Vec<RestrictionView>>,
+    },
+}
+
+/// One restricted caller, for supervisors (the number is shown: they are authorised).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RestrictionView {
+    pub number: String,
+    pub seconds_left: u64,
+    /// Set by a supervisor, not by the automatic abuse limit.
+    pub by_supervisor: bool,
+}
+
+/// `POST /api/v1/restrictions`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RestrictRequest {
+    pub number: String,
+    pub minutes: u64,
+    #[serde(default)]
+    pub note: String,
 }
 
 pub type ControlSender = mpsc::Sender<ControlRequest>;
@@ -62,6 +93,53 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/status", get(status))
         .route("/api/v1/reload", post(reload))
+        .route("/api/v1/restrictions", get(restrictions).post(restrict))
+        .route("/api/v1/restrictions/{number}", delete(lift))
+}
+
+async fn restrictions(
+    State(s): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Vec<RestrictionView>>, ApiError> {
+    auth.require(Role::Supervisor)?;
+    Ok(Json(ask(&s, ControlRequest::Restrictions).await?))
+}
+
+async fn restrict(
+    State(s): State<AppState>,
+    auth: Authenticated,
+    body: Result<Json<RestrictRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Vec<RestrictionView>>, ApiError> {
+    auth.require(Role::Supervisor)?;
+    let Json(mark) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if mark.number.trim().is_empty() || !mark.number.chars().all(|c| c.is_ascii_digit() || c == '+')
+    {
+        return Err(ApiError::bad_request(
+            "number: digits only, as the caller dials in",
+        ));
+    }
+    if mark.minutes == 0 || mark.minutes > 60 * 24 * 30 {
+        return Err(ApiError::bad_request("minutes: 1 to 43200 (30 days)"));
+    }
+    let by = auth
+        .0
+        .subject
+        .clone()
+        .unwrap_or_else(|| auth.0.role.as_str().to_string());
+    Ok(Json(
+        ask(&s, |reply| ControlRequest::Restrict { mark, by, reply }).await?,
+    ))
+}
+
+async fn lift(
+    State(s): State<AppState>,
+    auth: Authenticated,
+    axum::extract::Path(number): axum::extract::Path<String>,
+) -> Result<Json<Vec<RestrictionView>>, ApiError> {
+    auth.require(Role::Supervisor)?;
+    Ok(Json(
+        ask(&s, |reply| ControlRequest::Lift { number, reply }).await?,
+    ))
 }
 
 async fn ask<T>(

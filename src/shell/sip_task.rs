@@ -151,6 +151,24 @@ impl SipTask {
                 };
                 let _ = reply.send(result);
             }
+            ControlRequest::Restrictions(reply) => {
+                let list = self.calls.as_ref().map(|c| c.restrictions(now));
+                let _ = reply.send(list.unwrap_or_default());
+            }
+            ControlRequest::Restrict { mark, by, reply } => {
+                let list = match self.calls.as_mut() {
+                    Some(c) => c.restrict(&mut self.endpoint, mark, by, now).await,
+                    None => Vec::new(),
+                };
+                let _ = reply.send(list);
+            }
+            ControlRequest::Lift { number, reply } => {
+                let list = match self.calls.as_mut() {
+                    Some(c) => c.lift(&mut self.endpoint, number, now).await,
+                    None => Vec::new(),
+                };
+                let _ = reply.send(list);
+            }
         }
     }
 

@@ -200,9 +200,12 @@ pub fn free_udp_port() -> u16 {
     s.local_addr().expect("local address").port()
 }
 
-/// The daemon's latest call record once its recording is noted in it (the file is then
-/// complete); fails after `limit`.
-pub fn recorded_call(data_dir: &Path, limit: Duration) -> rexian::store::calls::CallRecordRow {
+/// The daemon's latest call record once `ready` holds for it; fails after `limit`.
+pub fn latest_call(
+    data_dir: &Path,
+    limit: Duration,
+    ready: impl Fn(&rexian::store::calls::CallRecordRow) -> bool,
+) -> rexian::store::calls::CallRecordRow {
     use rexian::store::Store;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -217,11 +220,20 @@ pub fn recorded_call(data_dir: &Path, limit: Duration) -> rexian::store::calls::
             r
         });
         match latest {
-            Some(r) if r.recording.is_some() => return r,
+            Some(r) if ready(&r) => return r,
             _ => {
-                assert!(start.elapsed() < limit, "no recorded call within {limit:?}");
+                assert!(
+                    start.elapsed() < limit,
+                    "no such call record within {limit:?}"
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
     }
+}
+
+/// The daemon's latest call record once its recording is noted in it (the file is then
+/// complete).
+pub fn recorded_call(data_dir: &Path, limit: Duration) -> rexian::store::calls::CallRecordRow {
+    latest_call(data_dir, limit, |r| r.recording.is_some())
 }

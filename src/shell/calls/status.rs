@@ -6,11 +6,59 @@
 use std::time::Instant;
 
 use super::Calls;
+use crate::call::event::Event;
 use crate::call::record::CallRecord;
-use crate::http::calls::{AgentView, QueueView, StatusView};
+use crate::http::calls::{AgentView, QueueView, RestrictRequest, RestrictionView, StatusView};
 use crate::metrics::Metrics;
+use crate::sip::endpoint::Endpoint;
 
 impl Calls {
+    /// Callers restricted now, for supervisors.
+    pub fn restrictions(&self, now: Instant) -> Vec<RestrictionView> {
+        self.control
+            .restrictions(now)
+            .into_iter()
+            .map(|(number, seconds_left, by_supervisor)| RestrictionView {
+                number: number.expose().clone(),
+                seconds_left,
+                by_supervisor,
+            })
+            .collect()
+    }
+
+    /// A supervisor restricts a caller; the answer is the list afterwards.
+    pub async fn restrict(
+        &mut self,
+        ep: &mut Endpoint,
+        mark: RestrictRequest,
+        by: String,
+        now: Instant,
+    ) -> Vec<RestrictionView> {
+        self.control.handle(
+            Event::MarkCaller {
+                number: mark.number,
+                span: std::time::Duration::from_secs(mark.minutes * 60),
+                by,
+                note: mark.note,
+            },
+            now,
+        );
+        self.run_actions(ep, now).await;
+        self.restrictions(now)
+    }
+
+    /// Lifts a restriction; the answer is the list afterwards.
+    pub async fn lift(
+        &mut self,
+        ep: &mut Endpoint,
+        number: String,
+        now: Instant,
+    ) -> Vec<RestrictionView> {
+        self.control.handle(Event::LiftRestriction { number }, now);
+        self.run_actions(ep, now).await;
+        self.restrictions(now)
+    }
+
     /// The live snapshot, in the API's shape.
     pub fn status_view(&self, now: Instant) -> StatusView {
         let s = self.control.status(now);
