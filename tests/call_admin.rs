@@ -4,29 +4,9 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 
 use support::{http_get, sipp, sipp_scenario, Daemon, BIN};
-
-/// A copy of the demo dialplans the test may break; prompts stay where they are.
-fn dialplans_copy(dir: &Path) -> std::path::PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let plans = dir.join("dialplans");
-    std::fs::create_dir_all(plans.join("calendar")).unwrap();
-    for entry in std::fs::read_dir(repo.join("dialplans")).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_file() {
-            std::fs::copy(&p, plans.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-    for entry in std::fs::read_dir(repo.join("dialplans/calendar")).unwrap() {
-        let p = entry.unwrap().path();
-        std::fs::copy(&p, plans.join("calendar").join(p.file_name().unwrap())).unwrap();
-    }
-    std::os::unix::fs::symlink(repo.join("prompts"), dir.join("prompts")).unwrap();
-    plans
-}
 
 fn rexian(d: &Daemon, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
@@ -87,7 +67,7 @@ fn status_shows_a_registered_agent_ready_and_no_calls() {
 #[test]
 fn a_broken_dialplan_is_refused_on_reload_and_the_old_one_stays() {
     let dir = tempfile::tempdir().unwrap();
-    let plans = dialplans_copy(dir.path());
+    let plans = support::dialplans_copy(dir.path());
     let d = Daemon::start(&["--dialplans", plans.to_str().unwrap()]);
     let ok = rexian(&d, &["reload"]);
     assert!(

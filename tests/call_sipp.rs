@@ -5,10 +5,9 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::phones::SippAgent;
 use support::{free_udp_port, http_get, sipp, sipp_scenario, Daemon, SippRun};
 
 fn must_pass(what: &str, run: &SippRun) {
@@ -55,53 +54,6 @@ fn calls_complete_when_one_message_in_ten_is_lost() {
     must_pass("10 % loss", &run);
 }
 
-/// A sipp agent phone: one process answers on `port`, another registers it there.
-struct SippAgent {
-    child: std::process::Child,
-}
-
-impl SippAgent {
-    fn start(registrar: SocketAddr, user: &str, password: &str) -> SippAgent {
-        let port = free_udp_port();
-        let media = free_udp_port();
-        let child = Command::new("sipp")
-            .arg(registrar.to_string())
-            .arg("-sf")
-            .arg(sipp_scenario("agent_100rel.xml"))
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-mp", &media.to_string(), "-m", "1", "-nostdin"])
-            .args(["-timeout", "60s", "-timeout_error"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run sipp");
-        let reg = sipp(
-            registrar,
-            &[
-                "-sf",
-                sipp_scenario("agent_register.xml").to_str().unwrap(),
-                "-s",
-                user,
-                "-au",
-                user,
-                "-ap",
-                password,
-                "-key",
-                "contact_port",
-                &port.to_string(),
-                "-m",
-                "1",
-            ],
-        );
-        must_pass("agent REGISTER", &reg);
-        SippAgent { child }
-    }
-
-    fn finish(self) -> std::process::Output {
-        self.child.wait_with_output().expect("agent sipp")
-    }
-}
-
 #[test]
 fn an_agent_phone_with_reliable_early_media_is_pracked_and_bridged() {
     let d = Daemon::start_with_agents(&[("7002", "secret-7002")], &[]);
@@ -109,7 +61,7 @@ fn an_agent_phone_with_reliable_early_media_is_pracked_and_bridged() {
         .unwrap()
         .trim()
         .to_string();
-    let agent = SippAgent::start(d.sip, "7002", "secret-7002");
+    let agent = SippAgent::start(d.sip, "7002", "secret-7002", "agent_100rel.xml");
     let start = Instant::now();
     while !http_get(d.http, "/api/v1/registrations", Some(&token))
         .1

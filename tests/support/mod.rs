@@ -55,7 +55,11 @@ impl Daemon {
         });
         let line = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(l) => l,
-            Err(_) => {
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().expect("wait for rexian");
+                panic!("rexian exited before it was ready ({status}); its stderr is above");
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = child.kill();
                 panic!("rexian did not report ready within 60 s");
             }
@@ -236,4 +240,23 @@ pub fn latest_call(
 /// complete).
 pub fn recorded_call(data_dir: &Path, limit: Duration) -> rexian::store::calls::CallRecordRow {
     latest_call(data_dir, limit, |r| r.recording.is_some())
+}
+
+/// A copy of the demo dialplans the test may break; prompts stay where they are.
+pub fn dialplans_copy(dir: &Path) -> std::path::PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plans = dir.join("dialplans");
+    std::fs::create_dir_all(plans.join("calendar")).unwrap();
+    for entry in std::fs::read_dir(repo.join("dialplans")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, plans.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    for entry in std::fs::read_dir(repo.join("dialplans/calendar")).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, plans.join("calendar").join(p.file_name().unwrap())).unwrap();
+    }
+    std::os::unix::fs::symlink(repo.join("prompts"), dir.join("prompts")).unwrap();
+    plans
 }
