@@ -165,3 +165,41 @@ fn a_restricted_caller_is_told_so_and_the_call_ends_until_the_restriction_is_lif
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("400"));
 }
+
+#[test]
+fn agents_change_their_own_state_and_supervisors_anyones() {
+    let d = Daemon::start_with_agents(&[("7001", "secret-7001")], &[]);
+    let token = |role: &str, id: &str| {
+        let out = d.cli(&["token", "create", "--role", role, "--id", id]);
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let own = token("agent", "7001");
+    let other = token("agent", "7002");
+    let boss = token("supervisor", "zhang");
+    let path = "/api/v1/agents/7001/state";
+    let (code, body) = support::http_send(
+        d.http,
+        "POST",
+        path,
+        Some(&own),
+        r#"{"action": "not_ready", "reason": "话后整理"}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["state"], "not_ready");
+    assert_eq!(v["reason"], "话后整理");
+    let (code, _) =
+        support::http_send(d.http, "POST", path, Some(&other), r#"{"action": "ready"}"#);
+    assert_eq!(code, 403, "another agent may not");
+    let (code, body) =
+        support::http_send(d.http, "POST", path, Some(&boss), r#"{"action": "ready"}"#);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"state\":\"ready\""), "{body}");
+    let (code, body) =
+        support::http_send(d.http, "POST", path, Some(&boss), r#"{"action": "nap"}"#);
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("not_ready"),
+        "the error says what is accepted: {body}"
+    );
+}

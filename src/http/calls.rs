@@ -38,6 +38,25 @@ pub enum ControlRequest {
         number: String,
         reply: oneshot::Sender<Vec<RestrictionView>>,
     },
+    /// Logs an agent in or out, or sets ready / not ready (with a reason).
+    Agent {
+        agent: String,
+        change: AgentChange,
+        reply: oneshot::Sender<Option<AgentView>>,
+    },
+}
+
+/// `POST /api/v1/agents/{id}/state`: what an agent (for itself) or a supervisor asks.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum AgentChange {
+    Login,
+    Logout,
+    Ready,
+    NotReady {
+        #[serde(default)]
+        reason: String,
+    },
 }
 
 /// One restricted caller, for supervisors (the number is shown: they are authorised).
@@ -95,6 +114,36 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/reload", post(reload))
         .route("/api/v1/restrictions", get(restrictions).post(restrict))
         .route("/api/v1/restrictions/{number}", delete(lift))
+        .route("/api/v1/agents/{id}/state", post(agent_state))
+}
+
+/// An agent may change its own state (its token's subject is its account ID); supervisors
+/// may change anyone's.
+async fn agent_state(
+    State(s): State<AppState>,
+    auth: Authenticated,
+    axum::extract::Path(agent): axum::extract::Path<String>,
+    body: Result<Json<AgentChange>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<AgentView>, ApiError> {
+    auth.require(Role::Agent)?;
+    let own = auth.0.subject.as_deref() == Some(agent.as_str());
+    if !own && auth.0.role < Role::Supervisor {
+        return Err(ApiError::forbidden("agents change only their own state"));
+    }
+    let Json(change) = body.map_err(|e| {
+        ApiError::bad_request(format!(
+            "{}; send {{\"action\": \"login\"|\"logout\"|\"ready\"|\"not_ready\", \"reason\": …}}",
+            e.body_text()
+        ))
+    })?;
+    let view = ask(&s, |reply| ControlRequest::Agent {
+        agent: agent.clone(),
+        change,
+        reply,
+    })
+    .await?;
+    view.map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("agent {agent}")))
 }
 
 async fn restrictions(

@@ -162,6 +162,17 @@ impl SipTask {
                 };
                 let _ = reply.send(list);
             }
+            ControlRequest::Agent {
+                agent,
+                change,
+                reply,
+            } => {
+                let view = match self.calls.as_mut() {
+                    Some(c) => c.change_agent(&mut self.endpoint, agent, change, now).await,
+                    None => None,
+                };
+                let _ = reply.send(view);
+            }
             ControlRequest::Lift { number, reply } => {
                 let list = match self.calls.as_mut() {
                     Some(c) => c.lift(&mut self.endpoint, number, now).await,

@@ -8,11 +8,44 @@ use std::time::Instant;
 use super::Calls;
 use crate::call::event::Event;
 use crate::call::record::CallRecord;
-use crate::http::calls::{AgentView, QueueView, RestrictRequest, RestrictionView, StatusView};
+use crate::http::calls::{
+    AgentChange, AgentView, QueueView, RestrictRequest, RestrictionView, StatusView,
+};
 use crate::metrics::Metrics;
 use crate::sip::endpoint::Endpoint;
 
 impl Calls {
+    /// An agent's state change from the API; the agent as it stands afterwards.
+    pub async fn change_agent(
+        &mut self,
+        ep: &mut Endpoint,
+        agent: String,
+        change: AgentChange,
+        now: Instant,
+    ) -> Option<AgentView> {
+        let event = match change {
+            AgentChange::Login => Event::AgentLogin {
+                agent: agent.clone(),
+            },
+            AgentChange::Logout => Event::AgentLogout {
+                agent: agent.clone(),
+            },
+            AgentChange::Ready => Event::AgentReady {
+                agent: agent.clone(),
+            },
+            AgentChange::NotReady { reason } => Event::AgentNotReady {
+                agent: agent.clone(),
+                reason,
+            },
+        };
+        self.control.handle(event, now);
+        self.run_actions(ep, now).await;
+        self.status_view(now)
+            .agents
+            .into_iter()
+            .find(|a| a.id == agent)
+    }
+
     /// Callers restricted now, for supervisors.
     pub fn restrictions(&self, now: Instant) -> Vec<RestrictionView> {
         self.control
