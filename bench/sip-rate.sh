@@ -32,6 +32,10 @@ kamailio -f bench/kamailio.cfg -P "$work/kamailio.pid" -w "$work" -m 256 -M 16 -
   > "$work/kamailio.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "rexian ready" "$work/rexian.out" && break; sleep 0.1; done
+for _ in $(seq 1 50); do
+  sipp 127.0.0.1:5080 -sf tests/sipp/options.xml -i 127.0.0.1 -m 1 -nostdin -timeout 1s \
+    -timeout_error >/dev/null 2>&1 && break
+done
 
 # One step: rate, scenario, target → prints "ok" or "fail" and the retransmission share.
 step() {

@@ -22,7 +22,7 @@ use crate::sip::lockout::{Lockout, LockoutConfig, SecurityEvent, SecurityEventKi
 use crate::sip::message::{Method, NameAddr, Param, Request, Response, SipMessage, Uri, Via};
 use crate::sip::parse::{parse, Limits};
 use crate::sip::peer::{ConnId, Peer, Transmit, Transport};
-use crate::sip::registrar::{ContactEntry, ContactSpec, Registrar, RegistrarConfig};
+use crate::sip::registrar::{Challenge, ContactEntry, ContactSpec, Registrar, RegistrarConfig};
 use crate::sip::session::uac::{OutboundCall, UacSession};
 use crate::sip::session::uas::UasSession;
 use crate::sip::session::{LegConfig, SessionError, SessionEvent};
@@ -289,6 +289,32 @@ impl Endpoint {
         })
     }
 
+    /// Digest-authenticates the caller of an inbound leg (an agent's phone calling a feature
+    /// code or an outside number; trunks are trusted by address instead). `Some(account)` when
+    /// the INVITE carries valid credentials; otherwise the leg has been answered with a 407
+    /// challenge (or 403 when locked out) and ends, and the phone will send a new INVITE.
+    pub fn authenticate_caller(&mut self, now: Instant, id: LegId) -> Option<String> {
+        let (req, peer) = match self.legs.get(id) {
+            Some(Leg::In(l)) => (l.invite().clone(), l.peer()),
+            _ => return None,
+        };
+        let account = self
+            .registrar
+            .auth_username_for(&req, Challenge::Proxy)
+            .and_then(|u| self.accounts.get(&u).cloned());
+        let verdict =
+            self.registrar
+                .authenticate(now, &req, peer, account.as_ref(), Challenge::Proxy);
+        self.drain_security_events();
+        match verdict {
+            Ok(user) => Some(user),
+            Err(resp) => {
+                let _ = self.with_inbound(id, |l, txl| l.reject_with(now, txl, *resp));
+                None
+            }
+        }
+    }
+
     /// Places an outbound call (an agent's phone, an expert seat, a trunk). `local_ip` is the
     /// address of ours the far end can reach (the shell asks the routing table).
     pub fn call(
@@ -484,6 +510,10 @@ impl Endpoint {
                 TxEvent::StrayResponse { .. } | TxEvent::Terminated { .. } => {}
             }
         }
+        self.drain_security_events();
+    }
+
+    fn drain_security_events(&mut self) {
         for ev in self.registrar.drain_events() {
             if ev.kind == SecurityEventKind::LockedOut {
                 self.metric("rexian_auth_lockouts_total", String::new());

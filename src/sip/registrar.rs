@@ -221,11 +221,42 @@ pub struct RegistrarMetrics {
     pub dropped_events: u64,
 }
 
+/// Which challenge a request gets: 401 with `WWW-Authenticate` for REGISTER (a registrar),
+/// 407 with `Proxy-Authenticate` for other requests (a proxy-like server, RFC 3261 §22.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Challenge {
+    Www,
+    Proxy,
+}
+
+impl Challenge {
+    fn status(self) -> u16 {
+        match self {
+            Challenge::Www => 401,
+            Challenge::Proxy => 407,
+        }
+    }
+
+    fn challenge_header(self) -> &'static str {
+        match self {
+            Challenge::Www => "WWW-Authenticate",
+            Challenge::Proxy => "Proxy-Authenticate",
+        }
+    }
+
+    pub fn credentials_header(self) -> &'static str {
+        match self {
+            Challenge::Www => "Authorization",
+            Challenge::Proxy => "Proxy-Authorization",
+        }
+    }
+}
+
 /// The username of the request's first well-formed Digest `Authorization`, for the account
 /// lookup. With several realms' credentials in one request, [`Registrar::auth_username`]
 /// picks the same ones [`Registrar::handle_register`] will check.
 pub fn auth_username(req: &Request) -> Option<String> {
-    select_credentials(req, None)
+    select_credentials(req, None, "Authorization")
         .ok()
         .flatten()
         .map(|c| c.username.into_inner())
@@ -236,10 +267,11 @@ pub fn auth_username(req: &Request) -> Option<String> {
 fn select_credentials(
     req: &Request,
     realm: Option<&str>,
+    header: &str,
 ) -> Result<Option<DigestCredentials>, DigestError> {
     let mut first_ok = None;
     let mut first_err = None;
-    for v in req.headers.get_all("Authorization") {
+    for v in req.headers.get_all(header) {
         match DigestCredentials::parse(v) {
             Ok(c) if realm.is_some_and(|r| r == c.realm) => return Ok(Some(c)),
             Ok(c) => {
@@ -307,12 +339,18 @@ impl Registrar {
         }
     }
 
-    /// The username whose account [`Registrar::handle_register`] will need, for the lookup.
-    pub fn auth_username(&self, req: &Request) -> Option<String> {
-        select_credentials(req, Some(self.digest.realm()))
+    /// The username whose account [`Registrar::handle_register`] (or, for `Proxy`,
+    /// [`Registrar::authenticate`]) will need, for the lookup.
+    pub fn auth_username_for(&self, req: &Request, kind: Challenge) -> Option<String> {
+        select_credentials(req, Some(self.digest.realm()), kind.credentials_header())
             .ok()
             .flatten()
             .map(|c| c.username.into_inner())
+    }
+
+    /// The username whose account [`Registrar::handle_register`] will need, for the lookup.
+    pub fn auth_username(&self, req: &Request) -> Option<String> {
+        self.auth_username_for(req, Challenge::Www)
     }
 
     /// The authenticator, e.g. to challenge INVITEs from agents with the same realm.
@@ -369,13 +407,71 @@ impl Registrar {
         resp
     }
 
-    fn challenge(&mut self, now: Instant, req: &Request, stale: bool) -> Response {
+    fn challenge(&mut self, now: Instant, req: &Request, stale: bool, kind: Challenge) -> Response {
         self.metrics.challenges += 1;
-        let mut resp = Self::reply(req, 401);
+        let mut resp = Self::reply(req, kind.status());
         for c in self.digest.challenges(now, stale) {
-            resp.headers.push("WWW-Authenticate", c);
+            resp.headers.push(kind.challenge_header(), c);
         }
         resp
+    }
+
+    /// Digest authentication of any request (RFC 3261 §22): REGISTER with `Challenge::Www`
+    /// (401), requests such as an agent's INVITE with `Challenge::Proxy` (407). `account`
+    /// holds the HA1s of the credentials' username (see [`auth_username`]). `Ok` is the
+    /// authenticated username; `Err` the response to send: a (possibly stale) challenge,
+    /// 403 when locked out, 400 for malformed credentials. Failures count towards lockout
+    /// and raise security events.
+    pub fn authenticate(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        from: Peer,
+        account: Option<&AccountCredentials>,
+        kind: Challenge,
+    ) -> Result<String, Box<Response>> {
+        let creds =
+            match select_credentials(req, Some(self.digest.realm()), kind.credentials_header()) {
+                Ok(Some(c)) => c,
+                Ok(None) => return Err(Box::new(self.challenge(now, req, false, kind))),
+                Err(_) => return Err(Box::new(Self::reply(req, 400))),
+            };
+        let user = creds.username.expose().clone();
+        let source = from.addr.ip();
+        if self.lockout.is_locked(now, source, &user) {
+            self.metrics.locked_rejections += 1;
+            return Err(Box::new(Self::reply(req, 403)));
+        }
+        let uri = req.uri.to_string();
+        match self
+            .digest
+            .verify(now, &creds, req.method.as_str(), &uri, account)
+        {
+            Verdict::Ok => {}
+            Verdict::Stale => {
+                self.metrics.stale_nonces += 1;
+                return Err(Box::new(self.challenge(now, req, true, kind)));
+            }
+            // Not a password guess: a nonce we did not issue (or issued under an old secret).
+            Verdict::Rejected(RejectReason::BadNonce) => {
+                self.metrics.bad_nonces += 1;
+                return Err(Box::new(self.challenge(now, req, false, kind)));
+            }
+            Verdict::Rejected(_) => {
+                self.metrics.auth_failures += 1;
+                self.push_event(SecurityEventKind::AuthFailure, now, source, &user);
+                if let FailureOutcome::LockedOut { .. } =
+                    self.lockout.record_failure(now, source, &user)
+                {
+                    self.metrics.lockouts += 1;
+                    self.push_event(SecurityEventKind::LockedOut, now, source, &user);
+                    return Err(Box::new(Self::reply(req, 403)));
+                }
+                return Err(Box::new(self.challenge(now, req, false, kind)));
+            }
+        }
+        self.lockout.record_success(now, source, &user);
+        Ok(user)
     }
 
     /// Answers one REGISTER. `from` is the hop it arrived on; `contacts` are its Contact
@@ -416,46 +512,10 @@ impl Registrar {
         }
 
         // Authentication (step 3).
-        let creds = match select_credentials(req, Some(self.digest.realm())) {
-            Ok(Some(c)) => c,
-            Ok(None) => return self.challenge(now, req, false),
-            Err(_) => return Self::reply(req, 400),
+        let user = match self.authenticate(now, req, from, account, Challenge::Www) {
+            Ok(user) => user,
+            Err(resp) => return *resp,
         };
-        let user = creds.username.expose().clone();
-        let source = from.addr.ip();
-        if self.lockout.is_locked(now, source, &user) {
-            self.metrics.locked_rejections += 1;
-            return Self::reply(req, 403);
-        }
-        let uri = req.uri.to_string();
-        match self
-            .digest
-            .verify(now, &creds, req.method.as_str(), &uri, account)
-        {
-            Verdict::Ok => {}
-            Verdict::Stale => {
-                self.metrics.stale_nonces += 1;
-                return self.challenge(now, req, true);
-            }
-            // Not a password guess: a nonce we did not issue (or issued under an old secret).
-            Verdict::Rejected(RejectReason::BadNonce) => {
-                self.metrics.bad_nonces += 1;
-                return self.challenge(now, req, false);
-            }
-            Verdict::Rejected(_) => {
-                self.metrics.auth_failures += 1;
-                self.push_event(SecurityEventKind::AuthFailure, now, source, &user);
-                if let FailureOutcome::LockedOut { .. } =
-                    self.lockout.record_failure(now, source, &user)
-                {
-                    self.metrics.lockouts += 1;
-                    self.push_event(SecurityEventKind::LockedOut, now, source, &user);
-                    return Self::reply(req, 403);
-                }
-                return self.challenge(now, req, false);
-            }
-        }
-        self.lockout.record_success(now, source, &user);
         // Authorization (step 4): an account registers only its own AOR.
         if user != aor {
             return Self::reply(req, 403);

@@ -745,3 +745,51 @@ fn requests_go_to_the_register_source_behind_nat_and_to_the_contact_otherwise() 
     let over_tcp = binding_at("<sip:7001@198.51.100.7:5062;transport=tcp>", tcp);
     assert_eq!(over_tcp.target(), tcp, "the REGISTER's connection");
 }
+
+#[test]
+fn an_agents_invite_is_challenged_407_and_passes_with_proxy_credentials() {
+    let t0 = origin();
+    let mut reg = registrar(t0, LockoutConfig::default());
+    let acct = account("1001", "pw");
+    let peer = udp("198.51.100.7:5060");
+    let mut invite = Phone::new("1001", "pw", peer).request(None);
+    invite.method = Method::Invite;
+    invite.cseq.method = Method::Invite;
+    invite.uri = Uri::sip(Some("*21"), DOMAIN, None);
+    let refused = reg
+        .authenticate(t0, &invite, peer, None, Challenge::Proxy)
+        .unwrap_err();
+    assert_eq!(refused.status, 407);
+    let challenge = refused.headers.get("Proxy-Authenticate").unwrap();
+    assert!(refused.headers.get("WWW-Authenticate").is_none());
+    let at = challenge.find("nonce=\"").unwrap() + 7;
+    let nonce = &challenge[at..at + challenge[at..].find('"').unwrap()];
+    let uri = invite.uri.to_string();
+    let q = QopAuth {
+        nc: "00000001",
+        cnonce: "c1",
+    };
+    let digest = response_digest(
+        Algorithm::Sha256,
+        &acct.ha1_sha256,
+        nonce,
+        Some(q),
+        "INVITE",
+        &uri,
+    );
+    invite.headers.push(
+        "Proxy-Authorization",
+        format!(
+            "Digest username=\"1001\", realm=\"rexian\", nonce=\"{nonce}\", uri=\"{uri}\", \
+             response=\"{digest}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"c1\""
+        ),
+    );
+    assert_eq!(
+        reg.auth_username_for(&invite, Challenge::Proxy).as_deref(),
+        Some("1001")
+    );
+    assert_eq!(
+        reg.authenticate(t0, &invite, peer, Some(&acct), Challenge::Proxy),
+        Ok("1001".to_string())
+    );
+}

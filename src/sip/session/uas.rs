@@ -292,6 +292,24 @@ impl UasSession {
         Ok(())
     }
 
+    /// Refuses the call with a response built elsewhere (a 407 challenge, say).
+    pub fn reject_with(
+        &mut self,
+        now: Instant,
+        txl: &mut TransactionLayer,
+        resp: Response,
+    ) -> Result<(), SessionError> {
+        if self.phase() != Phase::Proceeding {
+            return Err(SessionError::NotRinging);
+        }
+        if !(300..=699).contains(&resp.status) {
+            return Err(SessionError::BadStatus(resp.status));
+        }
+        DialogCore::respond(now, txl, self.tx, resp);
+        self.end(EndCause::Local);
+        Ok(())
+    }
+
     /// Ends the leg from our side: 480 before the answer, BYE after it.
     pub fn hangup(&mut self, now: Instant, txl: &mut TransactionLayer) {
         match self.phase() {
