@@ -289,6 +289,11 @@ impl Endpoint {
         })
     }
 
+    /// Whether an account with this ID exists (an agent's phone, not a citizen).
+    pub fn has_account(&self, id: &str) -> bool {
+        self.accounts.contains_key(id)
+    }
+
     /// Digest-authenticates the caller of an inbound leg (an agent's phone calling a feature
     /// code or an outside number; trunks are trusted by address instead). `Some(account)` when
     /// the INVITE carries valid credentials; otherwise the leg has been answered with a 407
