@@ -664,7 +664,7 @@ impl DigestAuth {
             Some(RejectReason::UnsupportedAlgorithm)
         } else if !qop_ok {
             Some(RejectReason::BadQop)
-        } else if !(creds.uri == request_uri || creds.uri.eq_ignore_ascii_case(request_uri)) {
+        } else if !digest_uri_matches(&creds.uri, request_uri) {
             Some(RejectReason::UriMismatch)
         } else if creds.opaque.as_ref().is_some_and(|o| *o != self.opaque) {
             Some(RejectReason::OpaqueMismatch)
@@ -692,6 +692,23 @@ impl DigestAuth {
             }
         }
         Verdict::Ok
+    }
+}
+
+/// Whether the credentials' `uri` names the request's Request-URI (RFC 2617 §3.2.2.5). Some
+/// clients (sipp among them) put the Request-URI without its user part there, e.g.
+/// `sip:10.0.0.1:5060` for `sip:*21@10.0.0.1:5060`; that is accepted too. The response is
+/// computed over whatever `uri` says, and `nc` replay detection covers reuse.
+fn digest_uri_matches(given: &str, request_uri: &str) -> bool {
+    if given.eq_ignore_ascii_case(request_uri) {
+        return true;
+    }
+    match request_uri.split_once(':') {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) => given.eq_ignore_ascii_case(&format!("{scheme}:{host}")),
+            None => false,
+        },
+        None => false,
     }
 }
 
