@@ -203,3 +203,66 @@ fn agents_change_their_own_state_and_supervisors_anyones() {
         "the error says what is accepted: {body}"
     );
 }
+
+#[test]
+fn an_agent_dials_feature_codes_from_the_softphone() {
+    let d = Daemon::start_with_agents(&[("7001", "secret-7001")], &[]);
+    let register = sipp(
+        d.sip,
+        &[
+            "-sf",
+            sipp_scenario("register_auth.xml").to_str().unwrap(),
+            "-s",
+            "7001",
+            "-au",
+            "7001",
+            "-ap",
+            "secret-7001",
+            "-m",
+            "1",
+        ],
+    );
+    assert!(register.status.success(), "{}", register.stderr);
+    let dial = |code: &str| {
+        let media = support::free_udp_port().to_string();
+        sipp(
+            d.sip,
+            &[
+                "-sf",
+                sipp_scenario("agent_feature.xml").to_str().unwrap(),
+                "-s",
+                code,
+                "-key",
+                "agent",
+                "7001",
+                "-au",
+                "7001",
+                "-ap",
+                "secret-7001",
+                "-mp",
+                &media,
+                "-m",
+                "1",
+            ],
+        )
+    };
+    let state = || {
+        let out = rexian(&d, &["status", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == "7001")
+            .map(|a| a["state"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(state(), "ready");
+    // 407, answered, a short confirmation, BYE from rexian: the scenario checks each step.
+    let run = dial("*24");
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(state(), "not_ready");
+    let run = dial("*23");
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(state(), "ready");
+}

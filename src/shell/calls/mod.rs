@@ -9,6 +9,8 @@
 //! points at rexian's own RTP ports, so the caller never learns an agent's address and the
 //! recording hears both sides.
 
+mod answer;
+mod service;
 mod status;
 
 use std::collections::{HashMap, HashSet};
@@ -50,7 +52,7 @@ enum Party {
 }
 
 /// Our end of one leg's media.
-struct MediaSide {
+pub(super) struct MediaSide {
     leg: MediaLeg,
     local: LocalMedia,
     law: Option<Law>,
@@ -86,6 +88,9 @@ pub struct Calls {
     /// Recording id → call record id, for when the file is finished.
     recordings: HashMap<Uuid, String>,
     registered: HashSet<String>,
+    /// Feature-code calls from agents' phones, by their media leg and by their SIP leg.
+    services: HashMap<MediaLeg, service::ServiceCall>,
+    service_legs: HashMap<LegId, MediaLeg>,
     next_call: CallId,
     /// The address we listen on, when it is a specific one.
     listen_ip: Option<IpAddr>,
@@ -139,6 +144,8 @@ impl Calls {
             by_media: HashMap::new(),
             recordings: HashMap::new(),
             registered: HashSet::new(),
+            services: HashMap::new(),
+            service_legs: HashMap::new(),
             next_call: 0,
             listen_ip: listen_ip.filter(|ip| !ip.is_unspecified()),
         })
@@ -209,14 +216,22 @@ impl Calls {
         let source = l.peer().addr;
         let invite = l.invite().clone();
         let plan = self.control.plan().clone();
-        let Some(trunk) = plan.trunk_for(source.ip()) else {
-            tracing::warn!(
-                target: "rexian::security",
-                %source,
-                "INVITE refused: not from a configured trunk"
-            );
-            self.security_event("call_refused", source.to_string(), "not from a trunk");
-            let _ = ep.reject(now, leg, 403);
+        // An agent's phone calling rexian (a feature code) may share an address with a trunk
+        // (the demo's loopback): a call from an account to a number that is no line of ours
+        // is the phone's, and must pass digest.
+        let dialled_user = invite.uri.user.clone().unwrap_or_default();
+        let from_account = invite
+            .from
+            .uri
+            .user
+            .as_deref()
+            .is_some_and(|u| ep.has_account(u));
+        let trunk = plan
+            .trunk_for(source.ip())
+            .filter(|_| !(from_account && plan.line(&dialled_user).is_none()));
+        let Some(trunk) = trunk else {
+            // Not a trunk: an agent's phone, or a stranger who will not get past digest.
+            self.from_phone(ep, leg, now).await;
             return;
         };
         self.next_call += 1;
@@ -270,6 +285,9 @@ impl Calls {
         now: Instant,
     ) {
         let Some((call, party)) = self.by_leg.get(&leg).cloned() else {
+            if matches!(event, SessionEvent::Ended { .. }) {
+                self.service_ended(leg).await;
+            }
             return;
         };
         match (&party, event) {
@@ -380,7 +398,10 @@ impl Calls {
     pub async fn media_event(&mut self, ep: &mut Endpoint, ev: MediaEvent, now: Instant) {
         match ev {
             MediaEvent::PlaybackDone { leg } => {
-                if let Some((call, Party::Caller)) = self.by_media.get(&leg).cloned() {
+                let service = self.service_played(ep, leg, now).await;
+                if let (false, Some((call, Party::Caller))) =
+                    (service, self.by_media.get(&leg).cloned())
+                {
                     self.control.handle(Event::PlaybackDone { call }, now);
                 }
             }
@@ -588,71 +609,16 @@ impl Calls {
     }
 
     async fn answer_caller(&mut self, ep: &mut Endpoint, call: CallId, now: Instant) {
-        let Some(c) = self.calls.get(&call) else {
+        let Some(caller_leg) = self.calls.get(&call).map(|c| c.caller) else {
             return;
         };
-        let caller_leg = c.caller;
-        let Some(Leg::In(l)) = ep.leg(caller_leg) else {
+        let Some((media_call, side)) = self.anchor_and_answer(ep, caller_leg, now).await else {
             return;
         };
-        let offer = l.initial_offer().cloned();
-        let ip = self
-            .listen_ip
-            .or_else(|| l.invite().uri.host.parse().ok())
-            .or_else(|| local_ip_towards(l.peer().addr))
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let media_call = match self.media.new_call().await {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "media engine refused a call");
-                let _ = ep.reject(now, caller_leg, 503);
-                return;
-            }
-        };
-        let info = match self.media.open_leg(media_call, ip).await {
-            Ok(i) => i,
-            Err(e) => {
-                tracing::warn!(error = %e, "no RTP port for a call");
-                let _ = self.media.end_call(media_call).await;
-                let _ = ep.reject(now, caller_leg, 503);
-                return;
-            }
-        };
-        let local = LocalMedia::new(ip, info.rtp.port(), rand::random::<u32>().into());
-        let (sdp, law) = match offer {
-            Some(offer) => {
-                let parsed = std::str::from_utf8(&offer)
-                    .ok()
-                    .and_then(|t| SessionDescription::parse(t).ok());
-                match parsed.map(|sd| local.answer(&sd)) {
-                    Some(Ok((answer, neg))) => {
-                        let _ = self
-                            .media
-                            .set_remote(info.leg, RemoteMedia::from(&neg))
-                            .await;
-                        (answer.to_sdp(), Some(neg.law))
-                    }
-                    _ => {
-                        // No common codec or unusable SDP: 488 (RFC 3264 §6).
-                        let _ = self.media.end_call(media_call).await;
-                        let _ = ep.reject(now, caller_leg, 488);
-                        return;
-                    }
-                }
-            }
-            None => (local.offer(None, false).to_sdp(), None),
-        };
+        self.by_media.insert(side.leg, (call, Party::Caller));
         if let Some(c) = self.calls.get_mut(&call) {
             c.media_call = Some(media_call);
-            c.caller_media = Some(MediaSide {
-                leg: info.leg,
-                local,
-                law,
-            });
-        }
-        self.by_media.insert(info.leg, (call, Party::Caller));
-        if let Err(e) = ep.answer(now, caller_leg, Some(Bytes::from(sdp))) {
-            tracing::debug!(error = %e, "caller leg could not be answered");
+            c.caller_media = Some(side);
         }
     }
 
