@@ -230,7 +230,19 @@ impl Calls {
             .trunk_for(source.ip())
             .filter(|_| !(from_account && plan.line(&dialled_user).is_none()));
         let Some(trunk) = trunk else {
-            // Not a trunk: an agent's phone, or a stranger who will not get past digest.
+            let with_credentials = invite.headers.contains("Proxy-Authorization");
+            if !from_account && !with_credentials {
+                // Neither a trunk nor one of our phones: refused outright, and noted.
+                tracing::warn!(
+                    target: "rexian::security",
+                    %source,
+                    "INVITE refused: not from a configured trunk"
+                );
+                self.security_event("call_refused", source.to_string(), "not from a trunk");
+                let _ = ep.reject(now, leg, 403);
+                return;
+            }
+            // An agent's phone: it must pass digest (407 first).
             self.from_phone(ep, leg, now).await;
             return;
         };
