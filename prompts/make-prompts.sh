@@ -20,6 +20,8 @@ say please_hold "请稍候，正在为您转接。"
 say queue_ahead "您前面还有"
 say queue_unit "位"
 say queue_waiting "在等待。"
+say queue_expect "预计等待约"
+say queue_minutes "分钟。"
 for d in 0 1 2 3 4 5 6 7 8 9 10; do
     case $d in
         0) t="零" ;; 1) t="一" ;; 2) t="两" ;; 3) t="三" ;; 4) t="四" ;; 5) t="五" ;;

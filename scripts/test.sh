@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of rexian on this machine, installing what the tests need first.
-# Needs root for apt-get (Debian packages: sipp, baresip, linphonec, sox, espeak-ng) and
-# starts the local PostgreSQL when it is not running.
+# Needs root for apt-get (Debian packages: sipp, baresip, linphonec, sox, espeak-ng, kannel,
+# kannel-extras) and starts the local PostgreSQL when it is not running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,8 @@ command -v linphonec >/dev/null || need+=(linphone-cli)
 command -v sox >/dev/null || need+=(sox libsox-fmt-base)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
 command -v openssl >/dev/null || need+=(openssl)
+[ -x /usr/sbin/bearerbox ] || need+=(kannel)
+[ -x /usr/lib/kannel/test/fakesmsc ] || need+=(kannel-extras)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -1,4 +1,5 @@
-//! The `rexian` command: `serve`, `agent`, `token`, `check` (and more as rooms grow).
+//! The `rexian` command: `serve`, `agent`, `token`, `check`, `deadline` (and more as rooms
+//! grow).
 //!
 //! Subcommands that touch the store open it directly, so they work while the daemon runs
 //! (SQLite in WAL mode allows that; PostgreSQL naturally does). Output is plain text made for
@@ -72,6 +73,10 @@ pub enum Command {
         #[arg(long)]
         dialplans: Option<PathBuf>,
     },
+    /// Print when a step of a ticket is due (RFC 3339, +08:00). Exit 2 on bad input, 1 when
+    /// the dialplans cannot be loaded, 3 (with the provisional time printed and a warning on
+    /// stderr) when the count reaches past the last year of the calendar.
+    Deadline(crate::cli_deadline::DeadlineArgs),
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -286,6 +291,7 @@ pub async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Check { config, dialplans } => {
             return check(config, dialplans);
         }
+        Command::Deadline(args) => return Ok(crate::cli_deadline::run(&args)),
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -32,6 +32,8 @@ struct FileConfig {
     #[serde(default)]
     auth: Option<AuthConfig>,
     media: Option<crate::shell::media::MediaConfig>,
+
+    sms: Option<crate::sms::config::SmsConfig>,
 }
 
 /// Registrar authentication policy.
@@ -100,6 +102,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The `[media]` section: RTP ports, dead-media timeout, recordings.
     pub media: crate::shell::media::MediaConfig,
+
+    /// `[sms]`; `None` runs the daemon with SMS off.
+    pub sms: Option<crate::sms::config::SmsConfig>,
 }
 
 impl Default for Config {
@@ -119,6 +124,8 @@ impl Default for Config {
             max_message_bytes: 65_535,
             auth: AuthConfig::default(),
             media: Default::default(),
+
+            sms: None,
         }
     }
 }
@@ -151,6 +158,7 @@ impl Config {
         c.tls_cert = f.tls_cert;
         c.tls_key = f.tls_key;
         c.database = f.database;
+        c.sms = f.sms;
         if let Some(a) = f.auth {
             c.auth = a;
         }
@@ -207,6 +215,9 @@ impl Config {
                     None => "algorithms is empty: no phone could register".to_string(),
                 },
             ));
+        }
+        if let Some(sms) = &self.sms {
+            sms.check(path, text)?;
         }
         Ok(())
     }

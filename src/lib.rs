@@ -17,6 +17,8 @@
 pub mod call;
 pub mod cli;
 pub mod cli_live;
+
+mod cli_deadline;
 pub mod config;
 pub mod dialplan;
 pub mod http;
@@ -25,5 +27,6 @@ pub mod metrics;
 pub mod pii;
 pub mod shell;
 pub mod sip;
+pub mod sms;
 pub mod store;
 pub mod workflow;

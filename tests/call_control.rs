@@ -1,119 +1,17 @@
-//! Call control on a virtual clock with the shipped demo dialplans: every path of a call from
-//! the trunk INVITE to the call record.
+//! Call control on a virtual clock with the shipped demo dialplans: the caller's path from the
+//! trunk INVITE to the call record (greeting, queue, abandon, restriction, rating, reload …).
 
-use std::path::Path;
+mod call_harness;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rexian::call::event::{AgentRequest, Arrival, Leg, OperatorEvent, RingFailure};
+use call_harness::*;
+use rexian::call::event::{Arrival, Leg, OperatorEvent};
 use rexian::call::line::{resolve, Dialled};
-use rexian::call::plan::Dialplan;
-use rexian::call::record::{CallRecord, HangupCause, Rating};
-use rexian::call::{Action, CallControl, Event, WallClock};
+use rexian::call::record::{HangupCause, Rating};
+use rexian::call::{Action, Event};
 use rexian::pii::Pii;
-
-/// 2026-11-23 (a Monday) 10:00 in Beijing, as Unix ms.
-const MONDAY_10H: i64 = (20780 * 86_400 + 2 * 3600) * 1000;
-/// 2026-12-01 09:30 Beijing: inside the demo leader window.
-const LEADER_DAY: i64 = (20788 * 86_400 + 3600 + 1800) * 1000;
-
-fn demo() -> Dialplan {
-    rexian::dialplan::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("dialplans")).unwrap()
-}
-
-struct H {
-    cc: CallControl,
-    now: Instant,
-}
-
-impl H {
-    fn new(plan: Dialplan, unix_ms: i64) -> H {
-        let now = Instant::now();
-        H {
-            cc: CallControl::new(Arc::new(plan), WallClock { at: now, unix_ms }),
-            now,
-        }
-    }
-    fn demo() -> H {
-        H::new(demo(), MONDAY_10H)
-    }
-    fn ev(&mut self, e: Event) -> Vec<Action> {
-        self.cc.handle(e, self.now);
-        self.drain()
-    }
-    fn drain(&mut self) -> Vec<Action> {
-        std::iter::from_fn(|| self.cc.poll_action()).collect()
-    }
-    /// Moves the clock on, firing timers on the way.
-    fn wait(&mut self, secs: f64) -> Vec<Action> {
-        let end = self.now + Duration::from_secs_f64(secs);
-        while let Some(t) = self.cc.poll_timeout().filter(|t| *t <= end) {
-            self.now = self.now.max(t);
-            self.cc.handle_timeout(self.now);
-        }
-        self.now = end;
-        self.drain()
-    }
-    fn agent(&mut self, id: &str) -> Vec<Action> {
-        self.ev(Event::AgentRegistered { agent: id.into() })
-    }
-    fn call(&mut self, call: u64, number: &str, caller: &str) -> Vec<Action> {
-        self.ev(Event::CallArrived(Arrival {
-            call,
-            trunk: Some("loopback".into()),
-            dialled: Dialled {
-                request_user: number.into(),
-                ..Dialled::default()
-            },
-            caller: Pii::new(caller.into()),
-            privacy: false,
-        }))
-    }
-    /// A call that has heard its greeting and is queued (or ringing).
-    fn queued(&mut self, call: u64, number: &str, caller: &str) -> Vec<Action> {
-        self.call(call, number, caller);
-        self.ev(Event::PlaybackDone { call })
-    }
-    fn state(&self, agent: &str) -> &'static str {
-        self.cc
-            .status(self.now)
-            .agents
-            .iter()
-            .find(|a| a.id == agent)
-            .map(|a| a.state)
-            .unwrap()
-    }
-}
-
-fn rings(actions: &[Action]) -> Vec<(u64, String)> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::RingAgent { call, agent, .. } => Some((*call, agent.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-fn record(actions: &[Action]) -> CallRecord {
-    actions
-        .iter()
-        .find_map(|a| match a {
-            Action::CallRecordReady(r) => Some((**r).clone()),
-            _ => None,
-        })
-        .expect("a call record")
-}
-
-fn played(actions: &[Action]) -> Vec<String> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Play { prompts, .. } => Some(prompts.join("+")),
-            _ => None,
-        })
-        .collect()
-}
 
 #[test]
 fn greeting_queue_ring_bridge_record_and_wrap_up() {
@@ -220,145 +118,6 @@ fn abandon_while_queued_is_recorded_with_its_wait() {
 }
 
 #[test]
-fn abandon_while_ringing_cancels_and_the_agent_keeps_its_turn() {
-    let mut h = H::demo();
-    h.agent("7001");
-    h.wait(1.0);
-    h.agent("7002");
-    h.queued(1, "12345", "13800138000");
-    let a = h.ev(Event::CallerHungUp { call: 1 });
-    assert!(a.contains(&Action::CancelRing {
-        call: 1,
-        agent: "7001".into()
-    }));
-    assert!(record(&a).abandoned);
-    assert_eq!(h.state("7001"), "ready");
-    let a = h.queued(2, "12345", "13900139000");
-    assert_eq!(
-        rings(&a),
-        vec![(2, "7001".to_string())],
-        "still the longest idle"
-    );
-}
-
-#[test]
-fn ring_timeout_moves_to_the_next_agent_and_sets_the_first_not_ready() {
-    let mut h = H::demo();
-    h.agent("7001");
-    h.wait(1.0);
-    h.agent("7002");
-    let a = h.queued(1, "12345", "13800138000");
-    assert_eq!(rings(&a), vec![(1, "7001".to_string())]);
-    let a = h.wait(15.0);
-    assert!(a.contains(&Action::CancelRing {
-        call: 1,
-        agent: "7001".into()
-    }));
-    assert_eq!(rings(&a), vec![(1, "7002".to_string())]);
-    let st = h.cc.status(h.now);
-    let a1 = st.agents.iter().find(|a| a.id == "7001").unwrap();
-    assert_eq!(
-        (a1.state, a1.reason.as_deref()),
-        ("not_ready", Some("no answer"))
-    );
-    let a = h.ev(Event::AgentRingFailed {
-        call: 1,
-        agent: "7002".into(),
-        cause: RingFailure::Busy,
-    });
-    assert!(rings(&a).is_empty());
-    assert_eq!(h.state("7002"), "not_ready");
-    let a = h.ev(Event::AgentReady {
-        agent: "7001".into(),
-    });
-    assert_eq!(rings(&a), vec![(1, "7001".to_string())]);
-    h.ev(Event::AgentAnswered {
-        call: 1,
-        agent: "7001".into(),
-    });
-    let r = record(&h.ev(Event::CallerHungUp { call: 1 }));
-    assert_eq!(r.ring_attempts, 3);
-}
-
-#[test]
-fn a_dual_number_call_goes_to_its_own_seats_then_overflows_to_12345_agents() {
-    let mut h = H::demo();
-    h.agent("7001"); // no entry: 12345 only
-    let a = h.queued(1, "12320", "13800138000");
-    assert!(
-        rings(&a).is_empty(),
-        "12345 agents wait for the overflow time"
-    );
-    let a = h.wait(29.0);
-    assert!(rings(&a).is_empty());
-    let a = h.wait(1.0);
-    assert_eq!(rings(&a), vec![(1, "7001".to_string())]);
-    // With the line's own seat ready, it goes there first even if a 12345 agent idled longer.
-    let mut h = H::demo();
-    h.agent("7001");
-    h.wait(5.0);
-    h.agent("7201");
-    let a = h.queued(2, "12320", "13800138000");
-    assert_eq!(rings(&a), vec![(2, "7201".to_string())]);
-    let a = h.queued(3, "12345", "13900139000");
-    assert_eq!(rings(&a), vec![(3, "7001".to_string())]);
-}
-
-#[test]
-fn a_leader_in_the_window_gets_the_first_offer() {
-    let mut h = H::new(demo(), LEADER_DAY);
-    h.agent("7001");
-    h.wait(1.0);
-    h.agent("9001");
-    let a = h.queued(1, "12345", "13800138000");
-    assert_eq!(rings(&a), vec![(1, "9001".to_string())]);
-    let a = h.ev(Event::AgentRingFailed {
-        call: 1,
-        agent: "9001".into(),
-        cause: RingFailure::Declined,
-    });
-    assert_eq!(
-        rings(&a),
-        vec![(1, "7001".to_string())],
-        "then the usual rotation"
-    );
-    // Outside the window the leader seat takes no queue calls.
-    let mut h = H::demo();
-    h.agent("9001");
-    h.agent("7001");
-    let a = h.queued(2, "12345", "13800138000");
-    assert_eq!(rings(&a), vec![(2, "7001".to_string())]);
-    // A whole-merge line is not in this window's lines.
-    let mut h = H::new(demo(), LEADER_DAY);
-    h.agent("9001");
-    h.agent("7001");
-    let a = h.queued(3, "12300", "13800138000");
-    assert_eq!(rings(&a), vec![(3, "7001".to_string())]);
-}
-
-#[test]
-fn a_leader_who_becomes_ready_in_the_window_takes_the_oldest_call() {
-    let mut h = H::new(demo(), LEADER_DAY);
-    h.agent("7001");
-    h.ev(Event::AgentNotReady {
-        agent: "7001".into(),
-        reason: "meeting".into(),
-    });
-    h.ev(Event::AgentRegistered {
-        agent: "9001".into(),
-    });
-    h.ev(Event::AgentNotReady {
-        agent: "9001".into(),
-        reason: "arriving".into(),
-    });
-    h.queued(1, "12345", "13800138000");
-    let a = h.ev(Event::AgentReady {
-        agent: "9001".into(),
-    });
-    assert_eq!(rings(&a), vec![(1, "9001".to_string())]);
-}
-
-#[test]
 fn a_restricted_caller_hears_the_emergency_numbers_and_the_call_ends() {
     let mut h = H::demo();
     h.agent("7001");
@@ -411,14 +170,6 @@ fn a_restricted_caller_hears_the_emergency_numbers_and_the_call_ends() {
         played(&h.call(51, "12345", "03982345678")),
         vec!["greeting"]
     );
-}
-
-fn talking(h: &mut H, call: u64, number: &str) {
-    h.queued(call, number, "13800138000");
-    h.ev(Event::AgentAnswered {
-        call,
-        agent: "7001".into(),
-    });
 }
 
 #[test]
@@ -556,11 +307,17 @@ fn position_announcements_interrupt_the_music_at_the_set_interval() {
     let a = h.wait(45.0);
     let p = played(&a);
     assert!(
-        p.contains(&"queue_ahead+digit_0+queue_unit+queue_waiting".to_string()),
+        p.contains(
+            &"queue_ahead+digit_0+queue_unit+queue_waiting+queue_expect+digit_3+queue_minutes"
+                .to_string()
+        ),
         "{p:?}"
     );
     assert!(
-        p.contains(&"queue_ahead+digit_1+queue_unit+queue_waiting".to_string()),
+        p.contains(
+            &"queue_ahead+digit_1+queue_unit+queue_waiting+queue_expect+digit_6+queue_minutes"
+                .to_string()
+        ),
         "{p:?}"
     );
     let a = h.ev(Event::PlaybackDone { call: 2 });
@@ -594,85 +351,6 @@ fn hold_plays_music_and_unhold_bridges_again() {
             agent: "7001".into()
         }]
     );
-}
-
-#[test]
-fn feature_codes_log_in_out_and_ask_for_hand_offs() {
-    let mut h = H::demo();
-    h.agent("7001");
-    h.ev(Event::FeatureCode {
-        agent: "7001".into(),
-        call: None,
-        digits: "*22".into(),
-    });
-    assert_eq!(h.state("7001"), "logged_out");
-    h.ev(Event::FeatureCode {
-        agent: "7001".into(),
-        call: None,
-        digits: "*21".into(),
-    });
-    assert_eq!(h.state("7001"), "ready");
-    talking(&mut h, 1, "12345");
-    let a = h.ev(Event::FeatureCode {
-        agent: "7001".into(),
-        call: Some(1),
-        digits: "*0110".into(),
-    });
-    assert_eq!(
-        a,
-        vec![Action::AgentRequest {
-            agent: "7001".into(),
-            call: Some(1),
-            request: AgentRequest::Emergency {
-                number: "110".into(),
-                name: "报警".into(),
-                three_way: true
-            },
-        }]
-    );
-    let a = h.ev(Event::FeatureCode {
-        agent: "7001".into(),
-        call: Some(1),
-        digits: "*312320".into(),
-    });
-    assert!(
-        matches!(&a[0], Action::AgentRequest { request: AgentRequest::ThreeWay { target }, .. } if target == "12320")
-    );
-    let a = h.ev(Event::FeatureCode {
-        agent: "7001".into(),
-        call: Some(1),
-        digits: "*0999".into(),
-    });
-    assert!(matches!(
-        &a[0],
-        Action::Operator(OperatorEvent::FeatureRefused { .. })
-    ));
-    // Logging out during a call takes effect when it ends.
-    h.ev(Event::FeatureCode {
-        agent: "7001".into(),
-        call: Some(1),
-        digits: "*22".into(),
-    });
-    assert_eq!(h.state("7001"), "talking");
-    h.ev(Event::CallerHungUp { call: 1 });
-    assert_eq!(h.state("7001"), "logged_out");
-}
-
-#[test]
-fn an_agent_not_ready_on_register_waits_for_login() {
-    let mut plan = demo();
-    plan.agents.default_ready_on_register = false;
-    let mut h = H::new(plan, MONDAY_10H);
-    h.agent("7001");
-    assert_eq!(h.state("7001"), "logged_out");
-    h.ev(Event::AgentLogin {
-        agent: "7001".into(),
-    });
-    assert_eq!(h.state("7001"), "ready");
-    h.ev(Event::AgentUnregistered {
-        agent: "7001".into(),
-    });
-    assert_eq!(h.state("7001"), "logged_out");
 }
 
 #[test]
@@ -751,4 +429,145 @@ fn a_redirected_retired_number_keeps_its_line_tag() {
     h.drain();
     let a = h.ev(Event::PlaybackDone { call: 9 });
     assert!(a.iter().any(|x| matches!(x, Action::RingAgent { line, line_name, .. } if line == "12349" && line_name == "民政")));
+}
+
+#[test]
+fn a_trunk_keeps_its_emergency_reserve_and_delivers_only_its_numbers() {
+    let mut plan = demo();
+    let t = &mut plan.trunks[0];
+    t.max_calls = 3;
+    t.emergency_reserved = 1;
+    t.numbers = Some(vec!["12345".into(), "12320".into()]);
+    let mut h = H::new(plan, MONDAY_10H);
+    h.agent("7001");
+    assert_eq!(
+        h.call(1, "12345", "13800138001")[0],
+        Action::AnswerCaller { call: 1 }
+    );
+    assert_eq!(
+        h.call(2, "12320", "13800138002")[0],
+        Action::AnswerCaller { call: 2 }
+    );
+    assert_eq!(
+        h.call(3, "12345", "13800138003"),
+        vec![Action::RejectCaller {
+            call: 3,
+            status: 503
+        }]
+    );
+    h.ev(Event::CallerHungUp { call: 1 });
+    assert_eq!(
+        h.call(4, "12345", "13800138004")[0],
+        Action::AnswerCaller { call: 4 }
+    );
+    h.ev(Event::CallerHungUp { call: 4 });
+    assert_eq!(
+        h.call(5, "12300", "13800138005"),
+        vec![Action::RejectCaller {
+            call: 5,
+            status: 404
+        }]
+    );
+    // The same call announced twice is one call.
+    assert!(h.call(2, "12320", "13800138002").is_empty());
+}
+
+#[test]
+fn a_full_queue_gives_new_callers_its_overflow_at_once() {
+    let mut plan = demo();
+    for q in &mut plan.queues {
+        q.max_length = Some(2);
+        q.on_max_wait = rexian::call::plan::Overflow::Hangup;
+    }
+    let mut h = H::new(plan, MONDAY_10H);
+    h.agent("7001");
+    h.ev(Event::AgentNotReady {
+        agent: "7001".into(),
+        reason: "x".into(),
+    });
+    h.queued(1, "12345", "13800138001");
+    h.queued(2, "12300", "13800138002");
+    assert_eq!(
+        played(&h.queued(3, "12345", "13800138003")),
+        vec!["all_busy"]
+    );
+    let r = record(&h.ev(Event::PlaybackDone { call: 3 }));
+    assert_eq!(r.cause, HangupCause::QueueFull);
+    // The dual-number queue is another queue.
+    assert!(played(&h.queued(4, "12320", "13800138004")).is_empty());
+}
+
+#[test]
+fn the_max_wait_while_ringing_cancels_the_ring_and_leaves_a_callback_request() {
+    let mut h = H::demo();
+    h.agent("7001");
+    h.ev(Event::AgentNotReady {
+        agent: "7001".into(),
+        reason: "x".into(),
+    });
+    h.queued(1, "12345", "13800138000");
+    h.wait(595.0);
+    let a = h.ev(Event::AgentReady {
+        agent: "7001".into(),
+    });
+    assert_eq!(rings(&a), vec![(1, "7001".to_string())]);
+    let a = h.wait(5.0);
+    assert!(a.contains(&Action::CancelRing {
+        call: 1,
+        agent: "7001".into()
+    }));
+    assert_eq!(played(&a), vec!["callback_ack"]);
+    assert_eq!(
+        h.state("7001"),
+        "ready",
+        "a cancelled ring is not the agent's fault"
+    );
+    // The agent's 200 OK crossed the CANCEL: its leg is released.
+    let a = h.ev(Event::AgentAnswered {
+        call: 1,
+        agent: "7001".into(),
+    });
+    assert!(matches!(
+        &a[..],
+        [Action::Hangup {
+            call: 1,
+            leg: Leg::Agent(_),
+            ..
+        }]
+    ));
+    assert!(record(&h.ev(Event::PlaybackDone { call: 1 })).callback_requested);
+}
+
+#[test]
+fn a_trunk_failure_and_a_supervisors_forced_hangup_end_calls_cleanly() {
+    let mut h = H::demo();
+    h.agent("7001");
+    talking(&mut h, 1, "12345");
+    let a = h.ev(Event::CallerFailed { call: 1 });
+    assert!(a.contains(&Action::Hangup {
+        call: 1,
+        leg: Leg::Agent("7001".into()),
+        cause: HangupCause::CallerFailed
+    }));
+    assert_eq!(record(&a).cause, HangupCause::CallerFailed);
+    h.wait(10.0);
+    talking(&mut h, 2, "12345");
+    let a = h.ev(Event::ForceHangup { call: 2 });
+    assert!(a.contains(&Action::Hangup {
+        call: 2,
+        leg: Leg::Agent("7001".into()),
+        cause: HangupCause::Operator
+    }));
+    assert!(a.contains(&Action::Hangup {
+        call: 2,
+        leg: Leg::Caller,
+        cause: HangupCause::Operator
+    }));
+    assert_eq!(record(&a).cause, HangupCause::Operator);
+    assert_eq!(h.state("7001"), "wrap_up");
+    // Queued calls too.
+    h.queued(3, "12345", "13900139000");
+    let a = h.ev(Event::ForceHangup { call: 3 });
+    assert_eq!(record(&a).cause, HangupCause::Operator);
+    assert_eq!(h.cc.status(h.now).calls_in_progress, 0);
 }

@@ -15,7 +15,8 @@ fn the_shipped_demo_prompts_all_load() {
         n += 1;
     }
     assert!(n >= 20);
-    assert!(total < 1_000_000, "demo set is {total} bytes");
+    // Small enough to keep in the repository: recorded prompts replace these in deployments.
+    assert!(total < 2_000_000, "demo set is {total} bytes");
     for k in 0..=99 {
         for name in queue_position_names(k) {
             assert!(dir.join(format!("{name}.wav")).exists(), "{name}");

@@ -14,20 +14,27 @@ pub async fn sqlite_store() -> (Store, tempfile::TempDir) {
     (store, dir)
 }
 
+/// Creates a schema with a plain connection: the shared database's own schema is never
+/// migrated, so branches with different migrations do not trip over each other there.
+pub async fn create_schema(base: &str, schema: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(base)
+        .await
+        .expect("connect postgres");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut c)
+        .await
+        .expect("schema");
+    c.close().await.expect("close");
+}
+
 /// A fresh schema on the local PostgreSQL, selected through the connection's search_path.
 pub async fn postgres_store() -> Store {
     let base = std::env::var("REXIAN_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    // A plain connection, not `Store::open`: migrations must only ever run inside the
-    // test's own schema, never in the shared database's public one.
-    sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect(&base).await.expect("open postgres");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .expect("schema");
-    admin.close().await;
+    create_schema(&base, &schema).await;
     let url = format!("{base}?options=-c%20search_path%3D{schema}");
     Store::open(&url).await.expect("open postgres schema")
 }

@@ -103,6 +103,19 @@ impl Acd {
         self.ready.get(skill).map_or(0, |s| s.len())
     }
 
+    /// Logged-in, registered agents in rotation with `skill` (ready or busy).
+    pub fn in_rotation_count(&self, skill: &str) -> usize {
+        self.agents
+            .iter()
+            .filter(|a| {
+                a.registered
+                    && a.logged_in()
+                    && a.in_rotation()
+                    && a.conf.lines.iter().any(|l| l == skill)
+            })
+            .count()
+    }
+
     /// Whether a logged-in, registered agent in rotation has one of `skills`.
     pub fn anyone_for(&self, skills: &[&str]) -> bool {
         self.agents.iter().any(|a| {

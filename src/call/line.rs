@@ -133,3 +133,34 @@ pub fn resolve<'a>(plan: &'a Dialplan, d: &Dialled) -> Option<&'a Line> {
     }
     direct
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_user_part_is_found_in_name_addrs_and_tel_uris() {
+        let table = [
+            (
+                "<sip:12300@gw.example;user=phone>;reason=unconditional",
+                Some("12300"),
+            ),
+            ("\"Old, line\" <sips:12301@gw>", Some("12301")),
+            ("sip:12345@rexian;index=1", Some("12345")),
+            ("<tel:+86-398-12320;phone-context=x>", Some("+8639812320")),
+            ("tel:12366", Some("12366")),
+            ("<http://x>", None),
+            ("<sip:@gw>", None),
+        ];
+        for (v, want) in table {
+            assert_eq!(uri_user(v).as_deref(), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn header_values_split_on_commas_outside_brackets_and_quotes() {
+        let v = split_values("<sip:a@h;x=1,2>;p=1, \"b, c\" <sip:b@h>,<sip:c@h>");
+        assert_eq!(v.len(), 3, "{v:?}");
+        assert_eq!(param("<sip:b@h>;index=1.2;rc=1", "index"), Some("1.2"));
+    }
+}

@@ -2,7 +2,7 @@
 //! time, and returns commands for the SIP and media layers.
 //!
 //! - [`plan`]: the validated dialplan as plain values.
-//! - [`caller`], [`line`]: who is calling, and which number they dialled.
+//! - [`caller`], [`line`](mod@line): who is calling, and which number they dialled.
 //! - [`agent`], [`queue`], [`acd`]: agent states, waiting calls, and choosing who takes what.
 //! - [`abuse`]: short-term restriction of callers who dial again and again.
 //! - [`control`]: the [`CallControl`] state machine; [`event`]: the events in and actions out;

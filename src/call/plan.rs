@@ -60,9 +60,15 @@ pub struct Queue {
     pub greeting: Vec<String>,
     pub moh: String,
     pub max_wait: Duration,
+    /// Callers waiting (or ringing an agent) beyond which a new caller gets `on_max_wait` at
+    /// once; `None` = no limit.
+    pub max_length: Option<usize>,
+    /// What a caller who waited `max_wait` (or found the queue full) gets.
     pub on_max_wait: Overflow,
     /// Position announcements while waiting; `None` = never.
     pub announce_every: Option<Duration>,
+    /// Add the expected wait in minutes to each position announcement.
+    pub announce_expected_wait: bool,
     pub ring_timeout: Duration,
     pub wrap_up: Duration,
     pub rating: bool,
@@ -361,6 +367,109 @@ impl Default for FeatureCodes {
     }
 }
 
+/// A dial pattern in the style engineers know from Asterisk: digits stand for themselves,
+/// `X` any digit, `Z` 1–9, `N` 2–9, `[135-7]` one of a set, and a final `.` one or more further
+/// digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    text: String,
+    items: Vec<[bool; 10]>,
+    open_end: bool,
+}
+
+/// Why a text is not a dial pattern.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a dial pattern (digits, X, Z, N, [1-5], and a final .)")]
+pub struct BadPattern(pub String);
+
+impl FromStr for Pattern {
+    type Err = BadPattern;
+    fn from_str(s: &str) -> Result<Pattern, BadPattern> {
+        let bad = || BadPattern(s.to_string());
+        let (body, open_end) = match s.strip_suffix('.') {
+            Some(b) => (b, true),
+            None => (s, false),
+        };
+        let mut items = Vec::new();
+        let mut chars = body.chars();
+        while let Some(c) = chars.next() {
+            let mut set = [false; 10];
+            match c {
+                '0'..='9' => set[c as usize - '0' as usize] = true,
+                'X' | 'x' => set = [true; 10],
+                'Z' | 'z' => set[1..].fill(true),
+                'N' | 'n' => set[2..].fill(true),
+                '[' => {
+                    let inner: String = chars.by_ref().take_while(|&c| c != ']').collect();
+                    let d: Vec<char> = inner.chars().collect();
+                    let mut i = 0;
+                    while i < d.len() {
+                        let a = d[i].to_digit(10).ok_or_else(bad)? as usize;
+                        if d.get(i + 1) == Some(&'-') {
+                            let b =
+                                d.get(i + 2).and_then(|c| c.to_digit(10)).ok_or_else(bad)? as usize;
+                            if a > b {
+                                return Err(bad());
+                            }
+                            set[a..=b].fill(true);
+                            i += 3;
+                        } else {
+                            set[a] = true;
+                            i += 1;
+                        }
+                    }
+                    if !set.contains(&true) {
+                        return Err(bad());
+                    }
+                }
+                _ => return Err(bad()),
+            }
+            items.push(set);
+        }
+        if items.is_empty() {
+            return Err(bad());
+        }
+        Ok(Pattern {
+            text: s.to_string(),
+            items,
+            open_end,
+        })
+    }
+}
+
+impl Pattern {
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+    pub fn matches(&self, number: &str) -> bool {
+        let d = number.as_bytes();
+        let fixed = self.items.len();
+        let len_ok = if self.open_end {
+            d.len() > fixed
+        } else {
+            d.len() == fixed
+        };
+        len_ok
+            && d.iter().all(u8::is_ascii_digit)
+            && self
+                .items
+                .iter()
+                .zip(d)
+                .all(|(set, &b)| set[(b - b'0') as usize])
+    }
+}
+
+/// Outbound calls rexian places for agents and its own features (回访, 督办, callbacks).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outbound {
+    /// The number presented on outbound calls (usually 12345).
+    pub present: String,
+    /// Trunks tried in order.
+    pub trunks: Vec<String>,
+    /// (name, pattern) of numbers agents may call.
+    pub allow: Vec<(String, Pattern)>,
+}
+
 /// 系统短期限制使用: more than `max_calls` within `window` restricts the caller for `restrict`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AbusePolicy {
@@ -391,6 +500,9 @@ pub struct Dialplan {
     pub main: String,
     /// Local area code for landlines dialled without one (三门峡 0398).
     pub area_code: String,
+    /// Normalised numbers whose calls go ahead of others in the queue (registered elderly or
+    /// disabled callers, 适老化).
+    pub priority_callers: Vec<String>,
     /// Local time = UTC + this.
     pub utc_offset_secs: i32,
     pub lines: Vec<Line>,
@@ -401,6 +513,7 @@ pub struct Dialplan {
     pub trunks: Vec<Trunk>,
     pub prompts: Prompts,
     pub emergency: Emergency,
+    pub outbound: Outbound,
     pub features: FeatureCodes,
     pub abuse: AbusePolicy,
 }
@@ -415,6 +528,24 @@ impl Dialplan {
     /// The first trunk whose ACL admits `ip`; `None` = not a trunk (403 unless authenticated).
     pub fn trunk_for(&self, ip: IpAddr) -> Option<&Trunk> {
         self.trunks.iter().find(|t| t.accepts_from(ip))
+    }
+    /// Expert seats serving `line` at local (unix day, second of day).
+    pub fn experts_for(&self, line: &str, day: i64, second: u32) -> Vec<&ExpertSeat> {
+        self.experts
+            .iter()
+            .filter(|e| e.lines.iter().any(|l| l == line))
+            .filter(|e| e.hours.is_empty() || e.hours.iter().any(|w| w.contains(day, second)))
+            .collect()
+    }
+    /// Whether an outbound call to `number` is allowed: an emergency number, a sub-centre, or a
+    /// number matching an `outbound.toml` pattern. Everything else never reaches a trunk.
+    pub fn outbound_allowed(&self, number: &str) -> bool {
+        self.is_emergency(number)
+            || self
+                .lines
+                .iter()
+                .any(|l| l.subcentre_dial.as_deref() == Some(number))
+            || self.outbound.allow.iter().any(|(_, p)| p.matches(number))
     }
     pub fn is_emergency(&self, number: &str) -> bool {
         self.emergency.numbers.iter().any(|(n, _)| n == number)
@@ -454,6 +585,27 @@ mod tests {
             "::/129",
         ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dial_patterns_match_like_asterisk() {
+        let table = [
+            ("1[3-9]XXXXXXXXX", "13800138000", true),
+            ("1[3-9]XXXXXXXXX", "12800138000", false),
+            ("1[3-9]XXXXXXXXX", "1380013800", false),
+            ("0398NXXXXXX", "03982345678", true),
+            ("0398NXXXXXX", "03981345678", false),
+            ("0Z.", "01012345678", true),
+            ("0Z.", "0", false),
+            ("0Z.", "01", false),
+            ("12345", "12345", true),
+        ];
+        for (p, n, want) in table {
+            assert_eq!(p.parse::<Pattern>().unwrap().matches(n), want, "{p} {n}");
+        }
+        for bad in ["", ".", "1[3-]", "1[9-3]", "12a", "1[]"] {
+            assert!(bad.parse::<Pattern>().is_err(), "{bad}");
         }
     }
 

@@ -43,6 +43,14 @@ impl Waiting {
         self.lists.get(skill)?.iter().next().map(|(k, w)| (*k, w))
     }
 
+    /// A skill's waiting calls in order.
+    pub fn iter(&self, skill: &str) -> impl Iterator<Item = (Key, &Waiter)> {
+        self.lists
+            .get(skill)
+            .into_iter()
+            .flat_map(|l| l.iter().map(|(k, w)| (*k, w)))
+    }
+
     /// Every skill's head, with the skill.
     pub fn heads(&self) -> impl Iterator<Item = (&str, Key, &Waiter)> {
         self.lists

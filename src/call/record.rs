@@ -24,6 +24,8 @@ pub enum HangupCause {
     NoAgents,
     /// Waited the queue's maximum; the caller was told all seats are busy.
     MaxWait,
+    /// The queue already held its maximum number of callers.
+    QueueFull,
     /// The caller left a callback request (key, or the queue's max-wait rule).
     CallbackRequested,
     /// The trunk leg failed (transport, media timeout).
@@ -43,6 +45,7 @@ impl HangupCause {
             HangupCause::Restricted => "restricted",
             HangupCause::NoAgents => "no_agents",
             HangupCause::MaxWait => "max_wait",
+            HangupCause::QueueFull => "queue_full",
             HangupCause::CallbackRequested => "callback_requested",
             HangupCause::CallerFailed => "caller_failed",
             HangupCause::UnknownNumber => "unknown_number",

@@ -92,7 +92,7 @@ pub fn parse(cx: &Ctx, trunks: &[Trunk]) -> Result<Emergency, DialplanError> {
                 if !v.iter().any(|(n, _)| n == required) {
                     return Err(DialplanError::new(
                         cx.file,
-                        super::line_of_key(cx.text, "[[number]]").max(1),
+                        super::line_of_key(cx.text, "number").max(1),
                         format!("emergency number {required} is missing (110, 119, 120 and 122 are always listed)"),
                     ));
                 }

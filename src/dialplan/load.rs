@@ -8,13 +8,14 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    abuse, agents, emergency, experts, features, numbers, prompts, queues, schedules, trunks,
+    abuse, agents, emergency, experts, features, numbers, outbound, prompts, queues, schedules,
+    trunks,
 };
 use super::{Ctx, DialplanError};
 use crate::call::plan::{Agents, Dialplan};
 
 /// The call-handling files, in the order they are read.
-pub const FILES: [&str; 10] = [
+pub const FILES: [&str; 11] = [
     "prompts.toml",
     "queues.toml",
     "numbers.toml",
@@ -23,6 +24,7 @@ pub const FILES: [&str; 10] = [
     "experts.toml",
     "trunks.toml",
     "emergency.toml",
+    "outbound.toml",
     "features.toml",
     "abuse.toml",
 ];
@@ -64,11 +66,13 @@ pub fn load_str(dir: &Path, given: &[(&str, &str)]) -> Result<Dialplan, Dialplan
     let experts = experts::parse(&cx(5), &nums.lines)?;
     let trunks = trunks::parse(&cx(6), &nums.lines)?;
     let emergency = emergency::parse(&cx(7), &trunks)?;
-    let features = features::parse(&cx(8))?;
-    let abuse = abuse::parse(&cx(9), &nums.area_code)?;
+    let outbound = outbound::parse(&cx(8), &trunks, &nums.main)?;
+    let features = features::parse(&cx(9))?;
+    let abuse = abuse::parse(&cx(10), &nums.area_code)?;
     Ok(Dialplan {
         main: nums.main,
         area_code: nums.area_code,
+        priority_callers: nums.priority_callers,
         utc_offset_secs: sched.utc_offset_secs,
         lines: nums.lines,
         queues,
@@ -78,6 +82,7 @@ pub fn load_str(dir: &Path, given: &[(&str, &str)]) -> Result<Dialplan, Dialplan
         trunks,
         prompts,
         emergency,
+        outbound,
         features,
         abuse,
     })

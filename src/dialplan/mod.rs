@@ -13,6 +13,7 @@ pub mod experts;
 pub mod features;
 pub mod load;
 pub mod numbers;
+pub mod outbound;
 pub mod policy;
 pub mod prompts;
 pub mod queues;

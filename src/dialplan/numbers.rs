@@ -2,6 +2,7 @@
 //!
 //! ```toml
 //! area_code = "0398"            # for local landlines that arrive without one
+//! priority_callers = []         # numbers queued ahead of others (适老化: registered elderly…)
 //!
 //! [[line]]
 //! number = "12345"
@@ -32,6 +33,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{is_number, Ctx, DialplanError};
+use crate::call::caller::{normalise, CallerKind};
 use crate::call::plan::{Line, MergeType, Queue};
 
 type Text = Spanned<String>;
@@ -40,6 +42,8 @@ type Text = Spanned<String>;
 #[serde(deny_unknown_fields)]
 struct File {
     area_code: Text,
+    #[serde(default)]
+    priority_callers: Vec<Text>,
     #[serde(default)]
     line: Vec<Entry>,
 }
@@ -70,6 +74,7 @@ struct Entry {
 pub struct Numbers {
     pub main: String,
     pub area_code: String,
+    pub priority_callers: Vec<String>,
     pub lines: Vec<Line>,
 }
 
@@ -199,9 +204,23 @@ pub fn parse(cx: &Ctx, queues: &[Queue]) -> Result<Numbers, DialplanError> {
             rating: e.rating,
         });
     }
+    let mut priority_callers = Vec::new();
+    for p in &f.priority_callers {
+        let c = normalise(p.get_ref(), false, ac);
+        match c.abuse_key() {
+            Some(n) if c.kind != CallerKind::Unknown => priority_callers.push(n.to_string()),
+            _ => {
+                return cx.err(
+                    p.span(),
+                    format!("priority caller {:?} is not a phone number", p.get_ref()),
+                )
+            }
+        }
+    }
     Ok(Numbers {
         main: main.number.get_ref().clone(),
         area_code: ac.clone(),
+        priority_callers,
         lines,
     })
 }

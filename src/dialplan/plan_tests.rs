@@ -35,6 +35,11 @@ fn the_demo_set_loads_with_the_sanmenxia_numbers() {
     assert!(plan.is_emergency("110") && plan.is_emergency("122"));
     assert_eq!(plan.leader_windows.len(), 1);
     assert_eq!(plan.features.login, "*21");
+    assert!(plan.outbound_allowed("13800138000"));
+    assert!(plan.outbound_allowed("03982345678"));
+    assert!(plan.outbound_allowed("110") && plan.outbound_allowed("12366"));
+    assert!(!plan.outbound_allowed("0012125550100"));
+    assert!(!plan.outbound_allowed("01012345678"));
 }
 
 /// (file, text to replace, replacement, marker on the expected line, reason substring)
@@ -57,6 +62,7 @@ const CASES: &[Case] = &[
     ("numbers.toml", "type = \"whole\"\n\n[[line]]\nnumber = \"12301\"", "type = \"whole\"\noverflow_after_secs = 5\n\n[[line]]\nnumber = \"12301\"", "overflow_after_secs = 5", "only to dual-number"),
     ("numbers.toml", "area_code = \"0398\"", "area_code = \"398\"", "area_code", "area_code \"398\""),
     ("numbers.toml", "type = \"main\"\nqueue", "type = \"main\"\nbogus = 1\nqueue", "bogus", "unknown field"),
+    ("numbers.toml", "priority_callers = []", "priority_callers = [\"13800138000\", \"anonymous\"]", "priority_callers", "not a phone number"),
     // queues.toml
     ("queues.toml", "name = \"dual\"", "name = \"main\" # dup", "# dup", "duplicate queue"),
     ("queues.toml", "moh = \"moh\"", "moh = \"jazz\"", "jazz", "unknown prompt \"jazz\""),
@@ -102,6 +108,44 @@ const CASES: &[Case] = &[
     // abuse.toml
     ("abuse.toml", "max_calls = 10", "max_calls = 0", "max_calls = 0", "max_calls must be between"),
     ("abuse.toml", "exempt = []", "exempt = [\"anonymous\"]", "exempt", "not a phone number"),
+    // more numbers.toml
+    ("numbers.toml", "type = \"main\"\nqueue", "type = \"whole\"\nqueue", "# Numbers", "no line has type = \"main\""),
+    ("numbers.toml", "department = \"市通管办\"\ntype = \"whole\"", "department = \"市通管办\"\ntype = \"main\"", "type = \"main\"\n\n[[line]]", "only one line"),
+    ("numbers.toml", "overflow_after_secs = 30\nexperts = true\n\n[[line]]\nnumber = \"12329\"", "overflow_after_secs = 7200\nexperts = true\n\n[[line]]\nnumber = \"12329\"", "7200", "overflow_after_secs must be between"),
+    ("numbers.toml", "department = \"市通管办\"\ntype = \"whole\"", "department = \"市通管办\"\ntype = \"whole\"\nexperts = true", "experts = true\n\n[[line]]\nnumber = \"12301\"", "belong to dual-number lines"),
+    ("numbers.toml", "department = \"市通管办\"\ntype = \"whole\"", "department = \"市通管办\"\ntype = \"whole\"\ndial = \"12300\"", "dial = \"12300\"", "only to sub-centre"),
+    ("numbers.toml", "dial = \"12367\"\n", "", "type = \"subcentre\"\n\n[[line]]", "needs dial"),
+    // more queues.toml
+    ("queues.toml", "name = \"main\"                    #", "name = \"ma in\"                    #", "ma in", "queue name"),
+    ("queues.toml", "announce_every_secs = 45         #", "announce_every_secs = 5         #", "announce_every_secs = 5 ", "announce_every_secs must be between"),
+    ("queues.toml", "max_wait_secs = 600\nmax_length", "max_wait_secs = 1\nmax_length", "max_wait_secs = 1\n", "max_wait_secs must be between"),
+    ("queues.toml", "max_length = 300", "max_length = 0", "max_length = 0", "max_length must be between"),
+    ("queues.toml", "announce_every_secs = 45         #", "announce_every_secs = 0         #", "announce_expected_wait = true", "needs announce_every_secs"),
+    // more agents.toml
+    ("agents.toml", "lines = [\"12329\"]", "lines = [\"12329\", \"12329\"]", "lines = [\"12329\", \"12329\"]", "listed twice"),
+    // more schedules.toml
+    ("schedules.toml", "lines = [\"12345\"]\ndates", "lines = [\"12399\"]\ndates", "12399", "unknown line"),
+    ("schedules.toml", "dates = [\"2026-12-01\"]", "days = [\"mon\"]\ndates = [\"2026-12-01\"]", "\"2026-12-01\"", "not both"),
+    ("schedules.toml", "dates = [\"2026-12-01\"]", "days = [\"fri-mon\"]", "fri-mon", "not a day range"),
+    // more experts.toml
+    ("experts.toml", "name = \"公积金专家席\"", "name = \"卫生专家席\" # dup", "\"卫生专家席\" # dup", "duplicate expert seat"),
+    ("experts.toml", "lines = [\"12333\"]", "lines = [\"12399\"]", "12399", "unknown line"),
+    ("experts.toml", "hours = [\"08:30-12:00\", \"14:30-17:30\"]\n\n[[expert]]\nname = \"公积金", "hours = [\"08:30-12:00\", \"11:30-17:30\"]\n\n[[expert]]\nname = \"公积金", "11:30-17:30", "overlaps another period"),
+    // more trunks.toml
+    ("trunks.toml", "pass_caller_id = true ", "pass_caller_id = true\n\n[[trunk]]\nname = \"loopback\"\naddress = \"127.0.0.2:5060\"\nmax_calls = 1\n#", "name = \"loopback\"\naddress", "duplicate trunk"),
+    ("trunks.toml", "pass_caller_id = true ", "pass_caller_id = true\n\n[[trunk]]\nname = \"x\"\nmax_calls = 1\n#", "name = \"x\"", "neither acl"),
+    ("trunks.toml", "max_calls = 500", "max_calls = 0", "max_calls = 0", "max_calls must be between"),
+    ("trunks.toml", "pass_caller_id = true ", "pass_caller_id = true\n\n[[trunk]]\nname = \"y\"\nacl = [\"10.0.0.0/8\"]\nmax_calls = 1\nregister = true\n[trunk.auth]\nusername = \"u\"\npassword = \"p\"\n#", "register = true\n[trunk.auth]", "needs an address"),
+    ("trunks.toml", "pass_caller_id = true ", "pass_caller_id = true\n\n[[trunk]]\nname = \"y\"\nacl = [\"10.0.0.0/8\"]\nmax_calls = 1\n[trunk.auth]\nusername = \"\"\npassword = \"p\"\n#", "username = \"\"", "username is empty"),
+    // more emergency.toml
+    ("emergency.toml", "number = \"12395\"", "number = \"12-395\"", "12-395", "is not a number"),
+    ("emergency.toml", "number = \"110\"\nname = \"报警\"", "number = \"999\"\nname = \"报警\"", "[[number]]", "emergency number 110 is missing"),
+    // outbound.toml
+    ("outbound.toml", "pattern = \"0398NXXXXXX\"", "pattern = \"0398NXXXXX?\"", "0398NXXXXX?", "not a dial pattern"),
+    ("outbound.toml", "trunks = [\"loopback\"]", "trunks = [\"nowhere\"]", "nowhere", "unknown trunk"),
+    ("outbound.toml", "present = \"12345\"", "present = \"hotline\"", "hotline", "not a number"),
+    // more features.toml
+    ("features.toml", "login = \"*21\"", "login = \"*2a\"", "*2a", "1–8 keys"),
 ];
 
 #[test]

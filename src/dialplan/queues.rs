@@ -6,8 +6,10 @@
 //! greeting = ["greeting"]      # prompt names, played after rexian answers
 //! moh = "moh"
 //! max_wait_secs = 600
+//! max_length = 200             # optional: more waiting callers get on_max_wait at once
 //! on_max_wait = "callback"     # or "hangup"
 //! announce_every_secs = 45     # position announcements; 0 = never
+//! announce_expected_wait = true  # "预计等待约 N 分钟" after the position
 //! ring_timeout_secs = 15
 //! wrap_up_secs = 10
 //! rating = true                # 好差评 after the agent hangs up first
@@ -23,6 +25,9 @@ use super::{Ctx, DialplanError};
 use crate::call::plan::{Overflow, Prompts, Queue};
 
 type Text = Spanned<String>;
+
+/// The prompts an expected-wait announcement adds.
+pub const WAIT_PROMPTS: [&str; 2] = ["queue_expect", "queue_minutes"];
 
 /// The prompts a position announcement is made of.
 pub const POSITION_PROMPTS: [&str; 5] = [
@@ -47,9 +52,13 @@ struct Entry {
     greeting: Vec<Text>,
     moh: Text,
     max_wait_secs: Spanned<i64>,
+    #[serde(default)]
+    max_length: Option<Spanned<i64>>,
     on_max_wait: Text,
     #[serde(default)]
     announce_every_secs: Option<Spanned<i64>>,
+    #[serde(default)]
+    announce_expected_wait: Option<Spanned<bool>>,
     ring_timeout_secs: Spanned<i64>,
     wrap_up_secs: Spanned<i64>,
     #[serde(default)]
@@ -163,8 +172,39 @@ pub fn parse(cx: &Ctx, prompts: &Prompts) -> Result<Vec<Queue>, DialplanError> {
             greeting,
             moh,
             max_wait: secs(cx, &e.max_wait_secs, "max_wait_secs", 10, 24 * 3600)?,
+            max_length: match &e.max_length {
+                None => None,
+                Some(v) if (1..=100_000).contains(v.get_ref()) => Some(*v.get_ref() as usize),
+                Some(v) => {
+                    return cx.err(
+                        v.span(),
+                        format!(
+                            "max_length must be between 1 and 100000, not {}",
+                            v.get_ref()
+                        ),
+                    )
+                }
+            },
             on_max_wait,
             announce_every,
+            announce_expected_wait: match &e.announce_expected_wait {
+                Some(v) if *v.get_ref() => {
+                    if announce_every.is_none() {
+                        return cx
+                            .err(v.span(), "announce_expected_wait needs announce_every_secs");
+                    }
+                    for p in WAIT_PROMPTS {
+                        if !prompts.files.contains_key(p) {
+                            return cx.err(
+                                v.span(),
+                                format!("expected-wait announcements need the prompt {p:?}"),
+                            );
+                        }
+                    }
+                    true
+                }
+                _ => false,
+            },
             ring_timeout: secs(cx, &e.ring_timeout_secs, "ring_timeout_secs", 5, 300)?,
             wrap_up: secs(cx, &e.wrap_up_secs, "wrap_up_secs", 0, 3600)?,
             rating: e.rating,

@@ -8,6 +8,8 @@
 pub mod auth;
 pub mod calls;
 pub mod error;
+pub mod sms;
+pub mod tickets;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -62,6 +64,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/registrations", get(registrations))
         .merge(calls::routes())
+        .merge(sms::routes())
+        .merge(tickets::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
 }

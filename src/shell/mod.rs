@@ -11,8 +11,11 @@
 
 pub mod calls;
 pub mod media;
+
+pub mod lights;
 pub mod recorder;
 pub mod sip_task;
+pub mod sms_worker;
 pub mod stream;
 pub mod tls;
 pub mod transport;
@@ -276,12 +279,16 @@ pub async fn run_daemon(
         tokio::spawn(reload_on_sighup(control));
     }
     let live = core.live_view();
+    tasks.spawn(lights::start(&config, store.clone(), stop_rx.clone()));
     let sip = tokio::spawn(core.run(in_rx, stop_rx.clone()));
     let app = crate::http::AppState {
         store: store.clone(),
         metrics: metrics.clone(),
         live,
     };
+    if let Some(c) = config.sms.clone() {
+        tasks.spawn(sms_worker::run(c, store.clone(), stop_rx.clone()));
+    }
     let mut http_stop = stop_rx.clone();
     let http_task = tokio::spawn(crate::http::serve(http, app, async move {
         let _ = http_stop.changed().await;

@@ -6,12 +6,21 @@
 //! one row runs in a transaction, so a kill at any moment leaves the store consistent.
 //!
 //! Rooms: [`accounts`] (softphone credentials as HA1 hashes), [`tokens`] (API bearer tokens),
-//! [`security`] (security events), [`calls`] (call records).
+//! [`security`] (security events), [`calls`] (call records), [`units`] (handling units),
+//! [`tickets`] (ticket history and its projection), [`ticket_codec`] (history rows),
+//! [`ticket_search`] (filtered lists), [`ticket_lights`] (the persisted red/yellow lights),
+//! [`ticket_group`] (group commit of ticket creation).
 
 pub mod accounts;
 pub mod calls;
 pub mod security;
+pub mod ticket_codec;
+pub mod ticket_group;
+pub mod ticket_lights;
+pub mod ticket_search;
+pub mod tickets;
 pub mod tokens;
+pub mod units;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -5,6 +5,7 @@
 //! - [`deadline`]: counting limits into due times, and the red/yellow lights.
 //! - [`policy`]: the limits per ticket type and step (default Shuangyashan 2024).
 //! - [`ticket`], [`command`] and [`event`]: the ticket state machine, event-sourced.
+//! - [`lights`]: a ticket's red/yellow light and the next instant it changes.
 //!
 //! The one-call entry for "when is this due" is [`deadline_for`].
 
@@ -12,6 +13,7 @@ pub mod calendar;
 pub mod command;
 pub mod deadline;
 pub mod event;
+pub mod lights;
 pub mod policy;
 pub mod ticket;
 
@@ -22,6 +24,13 @@ pub use deadline::{due, light, DeadlineError, Due, Light, LightPolicy, Limit, Wo
 pub use event::{Actor, Event, EventKind, SupervisionKind, TicketId, Unit, UnitId, Urgency};
 pub use policy::{Policy, Step, TicketType};
 pub use ticket::{apply, create, fold, Command, State, Ticket, TransitionError};
+
+/// The calendar and policy a daemon runs with (loaded from the dialplans by the shell).
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pub calendar: Calendar,
+    pub policy: Policy,
+}
 
 /// Asia/Shanghai: UTC+8 all year, no daylight saving.
 pub fn shanghai() -> FixedOffset {

@@ -30,9 +30,15 @@ impl Daemon {
     }
 
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Daemon {
+        Daemon::start_in_with_http(dir, "127.0.0.1:0", extra)
+    }
+
+    /// Like [`Daemon::start_in`] with a chosen HTTP address, for peers that must know the
+    /// daemon's URL before it starts (gateway callbacks).
+    pub fn start_in_with_http(dir: tempfile::TempDir, http: &str, extra: &[&str]) -> Daemon {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
-            .args(["--sip", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .args(["--sip", "127.0.0.1:0", "--http", http])
             .arg("--data")
             .arg(dir.path().join("data"))
             .arg("--recordings")
@@ -209,6 +215,26 @@ pub fn http_send(
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// A TCP port that was free a moment ago (the OS picks it).
+pub fn free_tcp_port() -> u16 {
+    let s = std::net::TcpListener::bind("127.0.0.1:0").expect("bind ephemeral");
+    s.local_addr().expect("local address").port()
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics after `limit` with `what`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if start.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A UDP port that was free a moment ago (the OS picks it).

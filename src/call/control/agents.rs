@@ -30,9 +30,9 @@ impl CallControl {
                         self.ring_failed(call, i, "unregistered".into(), true, now);
                         self.set_agent(i, AgentState::LoggedOut, now);
                     }
-                    AgentState::Talking { .. } => self
-                        .acd
-                        .set_pending_not_ready(i, Some("unregistered".into())),
+                    AgentState::Talking { .. } => {
+                        self.acd.set_pending_not_ready(i, Some(LOGOUT.into()))
+                    }
                     _ => self.set_agent(i, AgentState::LoggedOut, now),
                 }
             }
@@ -114,6 +114,12 @@ impl CallControl {
 
     /// The agent's part of a call ended: wrap-up after talking, back to ready after ringing.
     pub(super) fn after_call(&mut self, i: usize, call: CallId, talked: bool, now: Instant) {
+        if talked {
+            if let Some(answered) = self.calls.get(&call).and_then(|c| c.answered) {
+                let took = now.saturating_duration_since(answered);
+                self.avg_handle = (self.avg_handle * 7 + took) / 8;
+            }
+        }
         if !matches!(self.acd.get(i).state, AgentState::Ringing { call: c } | AgentState::Talking { call: c } if c == call)
         {
             return;
@@ -196,10 +202,16 @@ impl CallControl {
                 None => return refuse(self, "not an emergency number"),
             }
         } else if let Some(n) = digits.strip_prefix(f.three_way.as_str()) {
+            if !self.transfer_target_allowed(n) {
+                return refuse(self, "target not allowed by the dialplans");
+            }
             AgentRequest::ThreeWay {
                 target: n.to_string(),
             }
         } else if let Some(n) = digits.strip_prefix(f.blind_transfer.as_str()) {
+            if !self.transfer_target_allowed(n) {
+                return refuse(self, "target not allowed by the dialplans");
+            }
             AgentRequest::BlindTransfer {
                 target: n.to_string(),
             }
@@ -214,6 +226,20 @@ impl CallControl {
             call,
             request,
         });
+    }
+}
+
+impl CallControl {
+    /// A transfer or three-way target: a configured line (its queue), an agent or expert seat
+    /// account, or a number `outbound.toml`, the emergency list or a sub-centre allows.
+    pub fn transfer_target_allowed(&self, target: &str) -> bool {
+        let plan = &self.plan;
+        !target.is_empty()
+            && (plan.line(target).is_some()
+                || plan.outbound_allowed(target)
+                || plan.agents.listed.contains_key(target)
+                || self.acd.index(target).is_some()
+                || plan.experts.iter().any(|e| e.target == target))
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::Instant;
 use super::{Call, CallControl, Phase, Timer};
 use crate::call::agent::{AgentState, CallId};
 use crate::call::event::{Action, OperatorEvent};
-use crate::call::plan::{MergeType, Role};
-use crate::call::queue::Waiter;
+use crate::call::plan::{MergeType, Overflow, Role};
+use crate::call::queue::{Key, Waiter};
 use crate::call::record::HangupCause;
 
 impl CallControl {
@@ -42,6 +42,25 @@ impl CallControl {
             return;
         }
         let q = self.queue_of(c).clone();
+        if let Some(max) = q.max_length {
+            let waiting = self
+                .calls
+                .values()
+                .filter(|o| {
+                    o.queue == q.name && matches!(o.phase, Phase::Queued | Phase::Ringing { .. })
+                })
+                .count();
+            if waiting >= max {
+                match q.on_max_wait {
+                    Overflow::Callback => self.callback(call, now),
+                    Overflow::Hangup => {
+                        let p = self.calls[&call].plan.prompts.all_busy.clone();
+                        self.close_with(call, p, HangupCause::QueueFull);
+                    }
+                }
+                return;
+            }
+        }
         let overflow_at = c.overflow_after.map(|d| now + d);
         let (skill, key) = (c.skill.clone(), c.key);
         let c = self.calls.get_mut(&call).expect("present above");
@@ -107,49 +126,59 @@ impl CallControl {
         if !a.available() {
             return;
         }
-        let role = a.conf.role;
-        let found = match role {
-            Role::Agent => self.acd.oldest_call_for(i, &self.plan.main, now, None),
+        let found = match a.conf.role {
+            Role::Agent => self
+                .acd
+                .oldest_call_for(i, &self.plan.main, now, None)
+                .map(|(_, _, call)| call),
             Role::Expert => None,
-            Role::Leader => {
-                let (day, sec) = self.local(now);
-                let seat = a.id();
-                let mut skills: Vec<String> = Vec::new();
-                for w in self
-                    .plan
-                    .leader_windows
-                    .iter()
-                    .filter(|w| w.seat == seat && w.window.contains(day, sec))
-                {
-                    if w.lines.is_empty() {
-                        skills.extend(
-                            self.plan
-                                .lines
-                                .iter()
-                                .map(|l| self.plan.skill_of(l).to_string()),
-                        );
-                    }
-                    for l in w.lines.iter().filter_map(|n| self.plan.line(n)) {
-                        skills.push(self.plan.skill_of(l).to_string());
-                    }
-                }
-                if skills.is_empty() {
-                    None
-                } else {
-                    self.acd
-                        .oldest_call_for(i, &self.plan.main, now, Some(&skills))
-                }
-            }
+            Role::Leader => self.oldest_call_for_leader(a.id(), now),
         };
-        if let Some((_, _, call)) = found {
-            if self
-                .calls
-                .get(&call)
-                .is_some_and(|c| !c.leader_tried || role != Role::Leader)
-            {
-                self.offer(call, i, now);
+        if let Some(call) = found {
+            self.offer(call, i, now);
+        }
+    }
+
+    /// The oldest waiting call on a line one of the seat's open leader windows covers and that
+    /// the leader has not been offered yet. Leaders are few, so walking the lists is fine.
+    fn oldest_call_for_leader(&self, seat: &str, now: Instant) -> Option<CallId> {
+        let (day, sec) = self.local(now);
+        let windows: Vec<_> = self
+            .plan
+            .leader_windows
+            .iter()
+            .filter(|w| w.seat == seat && w.window.contains(day, sec))
+            .collect();
+        if windows.is_empty() {
+            return None;
+        }
+        let covers = |line: &str| {
+            windows
+                .iter()
+                .any(|w| w.lines.is_empty() || w.lines.iter().any(|l| l == line))
+        };
+        let mut skills: Vec<&str> = self
+            .plan
+            .lines
+            .iter()
+            .map(|l| self.plan.skill_of(l))
+            .collect();
+        skills.sort_unstable();
+        skills.dedup();
+        let mut best: Option<(Key, CallId)> = None;
+        for skill in skills {
+            for (key, w) in self.acd.waiting.iter(skill) {
+                if best.is_some_and(|b| key >= b.0) {
+                    break;
+                }
+                let c = &self.calls[&w.call];
+                if !c.leader_tried && covers(&c.line) {
+                    best = Some((key, w.call));
+                    break;
+                }
             }
         }
+        best.map(|(_, call)| call)
     }
 
     pub(super) fn offer(&mut self, call: CallId, i: usize, now: Instant) {

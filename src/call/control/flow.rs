@@ -12,15 +12,44 @@ use crate::call::record::{HangupCause, Rating};
 
 impl CallControl {
     pub(super) fn arrived(&mut self, a: Arrival, now: Instant) {
+        if self.calls.contains_key(&a.call) {
+            return; // the same call announced twice
+        }
         let plan = self.plan.clone();
-        let Some(line) = line::resolve(&plan, &a.dialled) else {
-            self.push(Action::RejectCaller {
+        let reject = |s: &mut Self, status| {
+            s.push(Action::RejectCaller {
                 call: a.call,
-                status: 404,
-            });
-            return;
+                status,
+            })
         };
+        let Some(line) = line::resolve(&plan, &a.dialled) else {
+            return reject(self, 404);
+        };
+        if let Some(t) = a
+            .trunk
+            .as_deref()
+            .and_then(|n| plan.trunks.iter().find(|t| t.name == n))
+        {
+            // The trunk must deliver the number it sent, and keep room for emergency hand-offs.
+            let sent = line::match_line(&plan, &a.dialled.request_user).unwrap_or(line);
+            if !t.delivers(&sent.number) {
+                return reject(self, 404);
+            }
+            let busy = self.trunk_calls.get(&t.name).copied().unwrap_or(0);
+            if busy >= t.max_calls.saturating_sub(t.emergency_reserved) {
+                return reject(self, 503);
+            }
+            *self.trunk_calls.entry(t.name.clone()).or_default() += 1;
+        }
         let caller = normalise(a.caller.expose(), a.privacy, &plan.area_code);
+        self.arrivals += 1;
+        if self.arrivals % 1024 == 0 {
+            self.abuse.purge(&plan.abuse, now);
+        }
+        let priority = match caller.abuse_key() {
+            Some(n) if plan.priority_callers.iter().any(|p| p == n) => 0,
+            _ => 1,
+        };
         self.seq += 1;
         let call = Call {
             line: line.number.clone(),
@@ -29,7 +58,7 @@ impl CallControl {
             trunk: a.trunk,
             queue: line.queue.clone(),
             skill: plan.skill_of(line).to_string(),
-            key: (0, self.seq),
+            key: (priority, self.seq),
             phase: Phase::Greeting,
             arrived: now,
             queued: None,

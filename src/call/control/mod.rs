@@ -5,6 +5,27 @@
 //! A call goes greeting → queue (music on hold, position announcements) → ringing one agent
 //! at a time → talking (bridged, recorded) → satisfaction rating if the agent hung up first →
 //! call record. Restricted callers hear how to reach 110/119/120/122 and the call ends.
+//!
+//! # Driving it from the SIP side
+//!
+//! | SIP | event |
+//! | --- | --- |
+//! | INVITE from a trunk's ACL (`Dialplan::trunk_for`; else 403 before call control) or an authenticated account | `CallArrived` with the Request-URI user, `Diversion`/`History-Info`/`P-Called-Party-ID` values, the P-Asserted-Identity (else From) user and whether `Privacy: id` was set |
+//! | first binding of an account registered / last one gone | `AgentRegistered` / `AgentUnregistered` |
+//! | INVITE from an agent to `*21`, `*22`, … or DTMF on the agent's leg | `FeatureCode` (answer that INVITE yourself, e.g. 200 then BYE, or 404 if refused) |
+//! | 200 OK to the INVITE sent for `RingAgent` | `AgentAnswered` (ACK it; if call control answers with `Hangup{Agent}`, BYE it) |
+//! | final non-2xx or timeout of that INVITE | `AgentRingFailed` (486/600 `Busy`, 603 `Declined`, 408/480/503/transport `Unreachable`) |
+//! | CANCEL or BYE from the trunk | `CallerHungUp`; a transport or RTP failure of the trunk leg: `CallerFailed` |
+//! | BYE from the agent | `AgentHungUp` |
+//! | re-INVITE from the agent with `sendonly`/`inactive` and back | `Hold { on }` |
+//! | RFC 4733 DTMF from the caller / a non-looping prompt finished | `Dtmf` / `PlaybackDone` |
+//!
+//! Actions map back: `RejectCaller` → final response; `AnswerCaller` → 200 OK with the media
+//! engine's SDP; `RingAgent` → INVITE to the agent's contact (line and caller in headers for the
+//! softphone's screen); `CancelRing` → CANCEL; `Hangup` → BYE (or a final response if the leg is
+//! not yet answered); `Play`/`StartMoh`/`Bridge`/`StartRecording` → the media engine;
+//! `CallRecordReady` → the store; `Operator`/`RestrictedNotice` → the event stream and audit log;
+//! `AgentRequest` → the transfer layer. Call ids are the SIP side's; agent ids are account IDs.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -103,6 +124,12 @@ pub struct CallControl {
     acd: Acd,
     abuse: AbuseTracker,
     calls: HashMap<CallId, Call>,
+    /// Moving average of how long agents spend on a call (answer to the agent's hang-up).
+    avg_handle: Duration,
+    /// Calls accepted so far (old abuse counts are purged every 1024).
+    arrivals: u64,
+    /// Calls in progress per trunk, against its `max_calls`.
+    trunk_calls: HashMap<String, u32>,
     timers: BTreeMap<(Instant, u64), Timer>,
     seq: u64,
     actions: VecDeque<Action>,
@@ -116,6 +143,9 @@ impl CallControl {
             acd: Acd::default(),
             abuse: AbuseTracker::default(),
             calls: HashMap::new(),
+            trunk_calls: HashMap::new(),
+            arrivals: 0,
+            avg_handle: Duration::from_secs(180),
             timers: BTreeMap::new(),
             seq: 0,
             actions: VecDeque::new(),
@@ -349,12 +379,20 @@ impl CallControl {
                 };
                 if c.phase == Phase::Queued {
                     let ahead = self.acd.waiting.ahead(&c.skill, c.key);
+                    let mut prompts = queue_position_names(ahead as u32);
+                    if self.queue_of(c).announce_expected_wait {
+                        let agents = self.acd.in_rotation_count(&c.skill).max(1);
+                        let minutes = expected_wait_minutes(ahead, agents, self.avg_handle);
+                        prompts.push("queue_expect".into());
+                        prompts.extend(number_names(minutes));
+                        prompts.push("queue_minutes".into());
+                    }
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.announcing = true;
                     }
                     self.push(Action::Play {
                         call,
-                        prompts: queue_position_names(ahead as u32),
+                        prompts,
                         looping: false,
                     });
                 }
@@ -420,6 +458,12 @@ impl CallControl {
         let Some(c) = self.calls.remove(&call) else {
             return;
         };
+        if let Some(n) = self
+            .trunk_calls
+            .get_mut(c.trunk.as_deref().unwrap_or_default())
+        {
+            *n = n.saturating_sub(1);
+        }
         if c.phase == Phase::Queued {
             self.acd.waiting.remove(&c.skill, c.key);
         }
@@ -469,5 +513,52 @@ impl CallControl {
                 )
             })
             .collect()
+    }
+}
+
+/// Minutes a caller with `ahead` callers before them can expect to wait when `agents` share the
+/// work and a call takes `avg_handle`: at least 1, at most 99.
+pub fn expected_wait_minutes(ahead: usize, agents: usize, avg_handle: Duration) -> u32 {
+    let secs = (ahead as u64 + 1) * avg_handle.as_secs() / agents.max(1) as u64;
+    secs.div_ceil(60).clamp(1, 99) as u32
+}
+
+/// The demo digit prompts that say `n` (0–99) as a count: 3 → digit_3, 12 → digit_10 digit_2_compound.
+pub fn number_names(n: u32) -> Vec<String> {
+    let n = n.min(99);
+    let d = |k: u32, compound: bool| {
+        if compound && k == 2 {
+            "digit_2_compound".to_string()
+        } else {
+            format!("digit_{k}")
+        }
+    };
+    match n {
+        0..=10 => vec![d(n, false)],
+        11..=19 => vec![d(10, false), d(n - 10, true)],
+        _ if n % 10 == 0 => vec![d(n / 10, true), d(10, false)],
+        _ => vec![d(n / 10, true), d(10, false), d(n % 10, true)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_wait_is_position_times_handle_time_over_agents() {
+        let t = Duration::from_secs(180);
+        assert_eq!(expected_wait_minutes(0, 1, t), 3);
+        assert_eq!(expected_wait_minutes(3, 2, t), 6);
+        assert_eq!(expected_wait_minutes(0, 10, t), 1);
+        assert_eq!(expected_wait_minutes(1000, 1, t), 99);
+    }
+
+    #[test]
+    fn numbers_are_said_as_counts() {
+        assert_eq!(number_names(2), vec!["digit_2"]);
+        assert_eq!(number_names(12), vec!["digit_10", "digit_2_compound"]);
+        assert_eq!(number_names(20), vec!["digit_2_compound", "digit_10"]);
+        assert_eq!(number_names(35), vec!["digit_3", "digit_10", "digit_5"]);
     }
 }

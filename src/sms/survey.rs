@@ -1,0 +1,242 @@
+//! Satisfaction-survey replies (短信回访, 003 art. 11).
+//!
+//! A reply from a number is matched to the newest open survey sent to that number within the
+//! last [`SURVEY_WINDOW_SECS`]. `1` satisfied, `2` basically satisfied, `3` unsatisfied (full-width digits
+//! accepted); the survey is then closed, the answer kept, and a `3` opens a return-visit task
+//! for a person. Anything that matches no open survey — another text, an unknown number, a
+//! second answer — is kept in `sms_unmatched` for a person to read. Each reply is handled in
+//! one transaction.
+
+use serde::Serialize;
+use sqlx::{AnyPool, Row};
+
+use super::outbox::SmsError;
+use super::phone::normalise_mobile;
+use crate::pii::Pii;
+
+/// Replies match surveys sent at most this long ago (30 days).
+pub const SURVEY_WINDOW_SECS: i64 = 30 * 86_400;
+
+/// A survey answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Satisfaction {
+    Satisfied,
+    BasicallySatisfied,
+    Unsatisfied,
+}
+
+impl Satisfaction {
+    pub fn code(self) -> i64 {
+        match self {
+            Satisfaction::Satisfied => 1,
+            Satisfaction::BasicallySatisfied => 2,
+            Satisfaction::Unsatisfied => 3,
+        }
+    }
+
+    /// The answer a reply text holds: `1`, `2` or `3`, ASCII or full-width, with surrounding
+    /// blanks and a trailing full stop ignored.
+    pub fn parse(text: &str) -> Option<Satisfaction> {
+        let t = text.trim().trim_end_matches(['。', '.', '！', '!']).trim();
+        match t {
+            "1" | "１" => Some(Satisfaction::Satisfied),
+            "2" | "２" => Some(Satisfaction::BasicallySatisfied),
+            "3" | "３" => Some(Satisfaction::Unsatisfied),
+            _ => None,
+        }
+    }
+}
+
+/// What became of a reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplyOutcome {
+    Answered {
+        sms_id: String,
+        ticket_id: Option<String>,
+        answer: Satisfaction,
+        /// The return-visit task opened for an unsatisfied answer.
+        return_visit: Option<i64>,
+    },
+    /// Kept in `sms_unmatched` under this id.
+    Unmatched(i64),
+}
+
+/// Handles one inbound reply. `source` names the channel (`http`, `smpp`).
+pub async fn handle_reply(
+    pool: &AnyPool,
+    from: &Pii<String>,
+    text: &str,
+    source: &str,
+    now: i64,
+    window_secs: i64,
+) -> Result<ReplyOutcome, SmsError> {
+    let mut tx = pool.begin().await?;
+    let phone = normalise_mobile(from.expose()).ok();
+    let answer = Satisfaction::parse(text);
+    if let (Some(phone), Some(answer)) = (&phone, answer) {
+        let row = sqlx::query(
+            "SELECT id, ticket_id FROM sms_outbox WHERE phone = $1 AND survey_open = 1 \
+             AND created_at >= $2 ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(phone)
+        .bind(now.saturating_sub(window_secs))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = row {
+            let sms_id: String = row.try_get("id")?;
+            let ticket_id: Option<String> = row.try_get("ticket_id")?;
+            sqlx::query("UPDATE sms_outbox SET survey_open = 0 WHERE id = $1")
+                .bind(&sms_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO sms_survey_answers (sms_id, ticket_id, answer, received_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&sms_id)
+            .bind(&ticket_id)
+            .bind(answer.code())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let mut return_visit = None;
+            if answer == Satisfaction::Unsatisfied {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO sms_return_visits (ticket_id, sms_id, phone, state, created_at) \
+                     VALUES ($1, $2, $3, 'open', $4) RETURNING id",
+                )
+                .bind(&ticket_id)
+                .bind(&sms_id)
+                .bind(phone)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                return_visit = Some(id);
+            }
+            tx.commit().await?;
+            tracing::info!(%sms_id, answer = answer.code(), from = %from, "survey answered");
+            return Ok(ReplyOutcome::Answered {
+                sms_id,
+                ticket_id,
+                answer,
+                return_visit,
+            });
+        }
+    }
+    let stored = phone.unwrap_or_else(|| from.expose().clone());
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO sms_unmatched (phone, body, source, received_at) VALUES ($1, $2, $3, $4) \
+         RETURNING id",
+    )
+    .bind(&stored)
+    .bind(text)
+    .bind(source)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(id, from = %from, "SMS reply kept for a person: no open survey matched");
+    Ok(ReplyOutcome::Unmatched(id))
+}
+
+/// A reply no survey took.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct UnmatchedReply {
+    pub id: i64,
+    pub phone: String,
+    pub body: String,
+    pub source: String,
+    pub received_at: i64,
+}
+
+/// A person's task: call back an unsatisfied caller.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ReturnVisit {
+    pub id: i64,
+    pub ticket_id: Option<String>,
+    pub sms_id: String,
+    pub phone: String,
+    pub state: String,
+    pub created_at: i64,
+}
+
+/// The newest unmatched replies.
+pub async fn unmatched(pool: &AnyPool, limit: i64) -> Result<Vec<UnmatchedReply>, SmsError> {
+    let rows = sqlx::query(
+        "SELECT id, phone, body, source, received_at FROM sms_unmatched \
+         ORDER BY received_at DESC, id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(UnmatchedReply {
+                id: r.try_get("id")?,
+                phone: r.try_get("phone")?,
+                body: r.try_get("body")?,
+                source: r.try_get("source")?,
+                received_at: r.try_get("received_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(SmsError::from)
+}
+
+/// Return-visit tasks, the open ones or all.
+pub async fn return_visits(
+    pool: &AnyPool,
+    only_open: bool,
+    limit: i64,
+) -> Result<Vec<ReturnVisit>, SmsError> {
+    let sql = if only_open {
+        "SELECT id, ticket_id, sms_id, phone, state, created_at FROM sms_return_visits \
+         WHERE state = 'open' ORDER BY created_at, id LIMIT $1"
+    } else {
+        "SELECT id, ticket_id, sms_id, phone, state, created_at FROM sms_return_visits \
+         ORDER BY created_at, id LIMIT $1"
+    };
+    let rows = sqlx::query(sql).bind(limit).fetch_all(pool).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ReturnVisit {
+                id: r.try_get("id")?,
+                ticket_id: r.try_get("ticket_id")?,
+                sms_id: r.try_get("sms_id")?,
+                phone: r.try_get("phone")?,
+                state: r.try_get("state")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(SmsError::from)
+}
+
+/// Marks a return-visit task done. False when it does not exist or is already done.
+pub async fn close_return_visit(pool: &AnyPool, id: i64) -> Result<bool, SmsError> {
+    let done =
+        sqlx::query("UPDATE sms_return_visits SET state = 'done' WHERE id = $1 AND state = 'open'")
+            .bind(id)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_from_short_replies() {
+        assert_eq!(Satisfaction::parse(" 1 "), Some(Satisfaction::Satisfied));
+        assert_eq!(
+            Satisfaction::parse("２"),
+            Some(Satisfaction::BasicallySatisfied)
+        );
+        assert_eq!(Satisfaction::parse("3。"), Some(Satisfaction::Unsatisfied));
+        assert_eq!(Satisfaction::parse("13"), None);
+        assert_eq!(Satisfaction::parse("满意"), None);
+        assert_eq!(Satisfaction::parse(""), None);
+    }
+}
