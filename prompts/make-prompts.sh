@@ -39,6 +39,12 @@ say goodbye "感谢来电，再见。"
 say rating_thanks "感谢您的评价，再见。"
 say callback_ack "已记录您的回电请求，我们会尽快给您回电，再见。"
 say transferring "正在为您转接，请不要挂机。"
+# Answers to agents' feature codes dialled from the softphone (*21 …).
+say agent_logged_in "已签入。"
+say agent_logged_out "已签出。"
+say agent_ready "已置闲。"
+say agent_not_ready "已置忙。"
+say feature_refused "操作未成功。"
 
 # Music on hold: a gentle four-note pattern, 2.7 s, looped by the player.
 sox -n -r 8000 -c 1 -b 16 -e signed-integer "$OUT/moh.wav" \

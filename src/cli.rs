@@ -45,6 +45,27 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Live queues, agents and calls of the running daemon (like `queue show`).
+    Status {
+        #[command(flatten)]
+        live: LiveArgs,
+        /// Print the API's JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the running daemon re-read its dialplans (as SIGHUP does); a plan that does not
+    /// validate is refused with its file:line and the old one stays.
+    Reload {
+        #[command(flatten)]
+        live: LiveArgs,
+    },
+    /// Callers restricted for abuse (系统短期限制使用): list, add, lift.
+    Restrict {
+        #[command(subcommand)]
+        action: RestrictCmd,
+        #[command(flatten)]
+        live: LiveArgs,
+    },
     /// Validate the configuration and dialplans; exit 1 with file:line: reason.
     Check {
         #[arg(long)]
@@ -95,6 +116,44 @@ pub struct DbArgs {
     pub data: Option<PathBuf>,
     #[arg(long, global = true)]
     pub database: Option<String>,
+}
+
+/// How to reach the running daemon's API.
+#[derive(Args, Debug, Clone)]
+pub struct LiveArgs {
+    /// The daemon's HTTP address (default: from the config).
+    #[arg(long, global = true)]
+    pub http: Option<SocketAddr>,
+    /// A bearer token (default: the CLI's own, kept in the data directory).
+    #[arg(long, env = "REXIAN_TOKEN", global = true)]
+    pub token: Option<String>,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+impl LiveArgs {
+    async fn connect(self) -> Result<(SocketAddr, String)> {
+        let (store, config) = self.db.store().await?;
+        let token = crate::cli_live::token(self.token, &store, &config.data).await?;
+        store.close().await;
+        Ok((self.http.unwrap_or(config.http), token))
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RestrictCmd {
+    /// Callers restricted now.
+    List,
+    /// Restrict a caller for a while; they hear a prompt naming 110/119/120/122.
+    Add {
+        number: String,
+        #[arg(long)]
+        minutes: u64,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Lift a restriction before it expires.
+    Lift { number: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -203,6 +262,31 @@ pub async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                     println!("{t}");
                 }
             }
+        }
+        Command::Status { live, json } => {
+            let (addr, token) = live.connect().await?;
+            crate::cli_live::status(addr, &token, json)?;
+        }
+        Command::Reload { live } => {
+            let (addr, token) = live.connect().await?;
+            crate::cli_live::reload(addr, &token)?;
+        }
+        Command::Restrict { action, live } => {
+            let (addr, token) = live.connect().await?;
+            let action = match action {
+                RestrictCmd::List => crate::cli_live::RestrictAction::List,
+                RestrictCmd::Add {
+                    number,
+                    minutes,
+                    note,
+                } => crate::cli_live::RestrictAction::Add {
+                    number,
+                    minutes,
+                    note,
+                },
+                RestrictCmd::Lift { number } => crate::cli_live::RestrictAction::Lift { number },
+            };
+            crate::cli_live::restrict(addr, &token, action)?;
         }
         Command::Check { config, dialplans } => {
             return check(config, dialplans);

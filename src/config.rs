@@ -32,7 +32,6 @@ struct FileConfig {
     #[serde(default)]
     auth: Option<AuthConfig>,
     sms: Option<crate::sms::config::SmsConfig>,
-
     media: Option<crate::shell::media::MediaConfig>,
 }
 
@@ -102,7 +101,6 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[sms]`; `None` runs the daemon with SMS off.
     pub sms: Option<crate::sms::config::SmsConfig>,
-
     /// The `[media]` section: RTP ports, dead-media timeout, recordings.
     pub media: crate::shell::media::MediaConfig,
 }
@@ -124,7 +122,6 @@ impl Default for Config {
             max_message_bytes: 65_535,
             auth: AuthConfig::default(),
             sms: None,
-
             media: Default::default(),
         }
     }

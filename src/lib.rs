@@ -16,6 +16,8 @@
 
 pub mod call;
 pub mod cli;
+pub mod cli_live;
+
 mod cli_deadline;
 pub mod config;
 pub mod dialplan;

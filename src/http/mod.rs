@@ -6,6 +6,7 @@
 //! `{"error": "…"}` with a 4xx status that says whose fault it was.
 
 pub mod auth;
+pub mod calls;
 pub mod error;
 pub mod sms;
 pub mod tickets;
@@ -31,6 +32,11 @@ use error::ApiError;
 pub trait LiveState: Send + Sync + 'static {
     /// Current registrations as (account, contact URI, source address, seconds left).
     fn registrations(&self) -> Vec<RegistrationView>;
+
+    /// Where to ask the task that owns the calls; `None` when no call handling runs.
+    fn control(&self) -> Option<calls::ControlSender> {
+        None
+    }
 }
 
 /// One registered contact, as the API shows it.
@@ -57,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/registrations", get(registrations))
+        .merge(calls::routes())
         .merge(sms::routes())
         .merge(tickets::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })

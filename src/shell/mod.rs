@@ -6,11 +6,13 @@
 //! finish (bounded), and returns.
 //!
 //! Rooms: [`transport`] (UDP and the connection table), [`stream`] (TCP/TLS framing),
-//! [`tls`] (rustls setup), [`sip_task`] (the SIP event loop), [`recorder`] (recording files),
-//! [`media`] (the media engine: RTP sockets, relay, prompts, recording).
+//! [`tls`] (rustls setup), [`sip_task`] (the SIP event loop), [`calls`] (joins SIP legs, call
+//! control and media), [`recorder`] (recording files), [`media`] (the media engine: RTP
+//! sockets, relay, prompts, recording), [`lights`] (ticket red/yellow lights),
+//! [`sms_worker`] (the SMS outbox sender).
 
+pub mod calls;
 pub mod lights;
-
 pub mod media;
 pub mod recorder;
 pub mod sip_task;
@@ -51,6 +53,37 @@ pub enum ShellError {
     Tls(#[from] tls::TlsError),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error("dialplans refused: {0}")]
+    Dialplan(crate::dialplan::DialplanError),
+    #[error("{0}")]
+    Calls(String),
+}
+
+/// SIGHUP re-reads the dialplans, like `kamctl` or `asterisk -rx "dialplan reload"`: new
+/// calls follow the new plan, calls in progress keep theirs, and a plan that does not
+/// validate is refused (logged with file:line) while the old one stays.
+async fn reload_on_sighup(control: crate::http::calls::ControlSender) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if control
+                .send(crate::http::calls::ControlRequest::Reload(tx))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            // The SIP task logs the outcome.
+            let _ = rx.await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = control;
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -145,7 +178,8 @@ pub async fn run_daemon(
         })?;
     }
     let store = Store::open(&config.database_url()).await?;
-    let _media =
+    let plan = crate::dialplan::load::load(&config.dialplans).map_err(ShellError::Dialplan)?;
+    let mut media =
         media::MediaEngine::start(&config.media, config.recordings.clone()).map_err(|e| {
             ShellError::Dir {
                 path: "media engine".into(),
@@ -225,6 +259,26 @@ pub async fn run_daemon(
         metrics.clone(),
         transports,
     );
+    let calls = calls::Calls::new(
+        Arc::new(plan),
+        media.handle.clone(),
+        store.clone(),
+        metrics.clone(),
+        Some(sip_addr.ip()),
+        std::time::Instant::now(),
+    )
+    .await
+    .map_err(ShellError::Calls)?;
+    let (core, control) = match media.events.take() {
+        Some(events) => {
+            let (core, control) = core.with_calls(calls, events);
+            (core, Some(control))
+        }
+        None => (core, None),
+    };
+    if let Some(control) = control {
+        tokio::spawn(reload_on_sighup(control));
+    }
     let live = core.live_view();
     tasks.spawn(lights::start(&config, store.clone(), stop_rx.clone()));
     let sip = tokio::spawn(core.run(in_rx, stop_rx.clone()));

@@ -14,6 +14,11 @@ use crate::config::Config;
 use crate::http::{LiveState, RegistrationView};
 use crate::metrics::Metrics;
 use crate::sip::digest::{AccountCredentials, WallAnchor};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::http::calls::{ControlRequest, ControlSender};
+use crate::shell::calls::Calls;
+use crate::shell::media::MediaEvent;
 use crate::sip::endpoint::{Endpoint, EndpointConfig, EndpointEvent};
 use crate::store::security::SecurityEvent as StoredEvent;
 use crate::store::Store;
@@ -26,11 +31,15 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(32);
 
 /// The registrations as last published by the SIP task, for the HTTP API.
 #[derive(Default)]
-struct LiveRegistrations(Mutex<Vec<RegistrationView>>);
+struct LiveRegistrations(Mutex<Vec<RegistrationView>>, Option<ControlSender>);
 
 impl LiveState for LiveRegistrations {
     fn registrations(&self) -> Vec<RegistrationView> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn control(&self) -> Option<ControlSender> {
+        self.1.clone()
     }
 }
 
@@ -40,6 +49,11 @@ pub struct SipTask {
     store: Store,
     metrics: Arc<Metrics>,
     live: Arc<LiveRegistrations>,
+    /// Call handling; `None` runs a registrar only (every INVITE gets 480).
+    calls: Option<Calls>,
+    media_events: Option<UnboundedReceiver<MediaEvent>>,
+    control: Option<mpsc::Receiver<ControlRequest>>,
+    dialplans: std::path::PathBuf,
 }
 
 impl SipTask {
@@ -82,6 +96,90 @@ impl SipTask {
             store,
             metrics,
             live: Arc::new(LiveRegistrations::default()),
+            calls: None,
+            media_events: None,
+            control: None,
+            dialplans: config.dialplans.clone(),
+        }
+    }
+
+    /// Attaches call handling and the media engine's events. The returned sender asks the
+    /// task for status and reloads (the HTTP API and SIGHUP use it).
+    pub fn with_calls(
+        mut self,
+        calls: Calls,
+        media_events: UnboundedReceiver<MediaEvent>,
+    ) -> (Self, ControlSender) {
+        let (tx, rx) = mpsc::channel(16);
+        self.calls = Some(calls);
+        self.media_events = Some(media_events);
+        self.control = Some(rx);
+        self.live = Arc::new(LiveRegistrations(Mutex::default(), Some(tx.clone())));
+        (self, tx)
+    }
+
+    async fn on_control(&mut self, req: ControlRequest) {
+        let now = Instant::now();
+        match req {
+            ControlRequest::Status(reply) => {
+                let view = self
+                    .calls
+                    .as_ref()
+                    .map(|c| c.status_view(now))
+                    .unwrap_or_default();
+                let _ = reply.send(view);
+            }
+            ControlRequest::Reload(reply) => {
+                let result = match crate::dialplan::load::load(&self.dialplans) {
+                    Ok(plan) => {
+                        let summary = format!(
+                            "{} lines, {} queues, {} trunks",
+                            plan.lines.len(),
+                            plan.queues.len(),
+                            plan.trunks.len()
+                        );
+                        if let Some(c) = self.calls.as_mut() {
+                            c.reload(&mut self.endpoint, Arc::new(plan), now).await;
+                        }
+                        tracing::info!(%summary, "dialplans reloaded");
+                        Ok(summary)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dialplans refused; the old plan stays");
+                        Err(e.to_string())
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            ControlRequest::Restrictions(reply) => {
+                let list = self.calls.as_ref().map(|c| c.restrictions(now));
+                let _ = reply.send(list.unwrap_or_default());
+            }
+            ControlRequest::Restrict { mark, by, reply } => {
+                let list = match self.calls.as_mut() {
+                    Some(c) => c.restrict(&mut self.endpoint, mark, by, now).await,
+                    None => Vec::new(),
+                };
+                let _ = reply.send(list);
+            }
+            ControlRequest::Agent {
+                agent,
+                change,
+                reply,
+            } => {
+                let view = match self.calls.as_mut() {
+                    Some(c) => c.change_agent(&mut self.endpoint, agent, change, now).await,
+                    None => None,
+                };
+                let _ = reply.send(view);
+            }
+            ControlRequest::Lift { number, reply } => {
+                let list = match self.calls.as_mut() {
+                    Some(c) => c.lift(&mut self.endpoint, number, now).await,
+                    None => Vec::new(),
+                };
+                let _ = reply.send(list);
+            }
         }
     }
 
@@ -122,7 +220,27 @@ impl SipTask {
         let mut draining_since: Option<Instant> = None;
         let mut inbound_closed = false;
         loop {
-            let deadline = self.endpoint.poll_timeout();
+            let deadline = [
+                self.endpoint.poll_timeout(),
+                self.calls.as_ref().and_then(|c| c.poll_timeout()),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let control = self.control.as_mut();
+            let control_req = async move {
+                match control {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let media_events = self.media_events.as_mut();
+            let media_event = async move {
+                match media_events {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -149,10 +267,25 @@ impl SipTask {
                         draining_since.get_or_insert_with(Instant::now);
                     }
                 },
-                _ = sleep => self.endpoint.handle_timeout(Instant::now()),
+                _ = sleep => {
+                    let now = Instant::now();
+                    self.endpoint.handle_timeout(now);
+                    if let Some(c) = self.calls.as_mut() {
+                        c.handle_timeout(&mut self.endpoint, now).await;
+                    }
+                }
+                Some(req) = control_req => self.on_control(req).await,
+                Some(ev) = media_event => {
+                    if let Some(c) = self.calls.as_mut() {
+                        c.media_event(&mut self.endpoint, ev, Instant::now()).await;
+                    }
+                }
                 _ = refresh.tick() => {
                     self.refresh_accounts().await;
                     self.publish_registrations(Instant::now());
+                    if let Some(c) = self.calls.as_ref() {
+                        c.publish_gauges(&self.metrics, Instant::now());
+                    }
                 }
                 _ = stop.changed(), if draining_since.is_none() => {
                     draining_since = Some(Instant::now());
@@ -195,7 +328,7 @@ impl SipTask {
             }
             while let Some(ev) = self.endpoint.poll_event() {
                 busy = true;
-                self.on_event(ev);
+                self.on_event(ev).await;
             }
             if !busy {
                 break;
@@ -203,7 +336,7 @@ impl SipTask {
         }
     }
 
-    fn on_event(&mut self, ev: EndpointEvent) {
+    async fn on_event(&mut self, ev: EndpointEvent) {
         match ev {
             EndpointEvent::Metric { name, labels } => self.metrics.inc(name, &labels),
             EndpointEvent::Security(ev) => {
@@ -221,13 +354,25 @@ impl SipTask {
                     }
                 });
             }
-            EndpointEvent::RegistrationsChanged => self.publish_registrations(Instant::now()),
-            EndpointEvent::IncomingCall { leg } => {
-                // No call control is attached to this endpoint: nobody can take the call.
-                let _ = self.endpoint.reject(Instant::now(), leg, 480);
+            EndpointEvent::RegistrationsChanged => {
+                let now = Instant::now();
+                self.publish_registrations(now);
+                if let Some(c) = self.calls.as_mut() {
+                    c.registrations_changed(&mut self.endpoint, now).await;
+                }
             }
+            EndpointEvent::IncomingCall { leg } => match self.calls.as_mut() {
+                Some(c) => c.incoming(&mut self.endpoint, leg, Instant::now()).await,
+                // No call handling attached: nobody can take the call.
+                None => {
+                    let _ = self.endpoint.reject(Instant::now(), leg, 480);
+                }
+            },
             EndpointEvent::Leg { leg, event } => {
-                tracing::debug!(%leg, ?event, "call leg event");
+                if let Some(c) = self.calls.as_mut() {
+                    c.leg_event(&mut self.endpoint, leg, event, Instant::now())
+                        .await;
+                }
             }
         }
     }

@@ -61,7 +61,11 @@ impl Daemon {
         });
         let line = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(l) => l,
-            Err(_) => {
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().expect("wait for rexian");
+                panic!("rexian exited before it was ready ({status}); its stderr is above");
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = child.kill();
                 panic!("rexian did not report ready within 60 s");
             }
@@ -180,6 +184,17 @@ pub fn sipp(target: SocketAddr, args: &[&str]) -> SippRun {
 
 /// A tiny blocking HTTP GET over a raw socket, for /healthz and /metrics.
 pub fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
+    http_send(addr, "GET", path, token, "")
+}
+
+/// The same with a JSON body and any method.
+pub fn http_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect http");
     let auth = token
@@ -187,7 +202,9 @@ pub fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, Stri
         .unwrap_or_default();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut buf = String::new();
@@ -224,4 +241,61 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Optio
 pub fn free_udp_port() -> u16 {
     let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind ephemeral");
     s.local_addr().expect("local address").port()
+}
+
+/// The daemon's latest call record once `ready` holds for it; fails after `limit`.
+pub fn latest_call(
+    data_dir: &Path,
+    limit: Duration,
+    ready: impl Fn(&rexian::store::calls::CallRecordRow) -> bool,
+) -> rexian::store::calls::CallRecordRow {
+    use rexian::store::Store;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let start = std::time::Instant::now();
+    loop {
+        let latest = rt.block_on(async {
+            let store = Store::open(&Store::sqlite_url(data_dir)).await.ok()?;
+            let r = store.recent_call_records(1).await.ok()?.pop();
+            store.close().await;
+            r
+        });
+        match latest {
+            Some(r) if ready(&r) => return r,
+            _ => {
+                assert!(
+                    start.elapsed() < limit,
+                    "no such call record within {limit:?}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// The daemon's latest call record once its recording is noted in it (the file is then
+/// complete).
+pub fn recorded_call(data_dir: &Path, limit: Duration) -> rexian::store::calls::CallRecordRow {
+    latest_call(data_dir, limit, |r| r.recording.is_some())
+}
+
+/// A copy of the demo dialplans the test may break; prompts stay where they are.
+pub fn dialplans_copy(dir: &Path) -> std::path::PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plans = dir.join("dialplans");
+    std::fs::create_dir_all(plans.join("calendar")).unwrap();
+    for entry in std::fs::read_dir(repo.join("dialplans")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, plans.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    for entry in std::fs::read_dir(repo.join("dialplans/calendar")).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, plans.join("calendar").join(p.file_name().unwrap())).unwrap();
+    }
+    std::os::unix::fs::symlink(repo.join("prompts"), dir.join("prompts")).unwrap();
+    plans
 }

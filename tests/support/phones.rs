@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use super::free_udp_port;
+use super::{free_udp_port, sipp, sipp_scenario};
 
 /// One baresip process with one account.
 pub struct Baresip {
@@ -26,7 +26,7 @@ impl Baresip {
         let dir = tempfile::tempdir().expect("temporary directory");
         let sip_port = free_udp_port();
         let mut config = format!(
-            "sip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n\
+            "sip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\nrtp_ports 40000-49999\n\
              module_path /usr/lib/baresip/modules\nmodule g711.so\n\
              module_tmp account.so\nmodule_app menu.so\n"
         );
@@ -116,5 +116,57 @@ impl Drop for Linphonec {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A sipp agent phone: one process answers on `port`, another registers it there.
+pub struct SippAgent {
+    child: std::process::Child,
+}
+
+impl SippAgent {
+    pub fn start(registrar: SocketAddr, user: &str, password: &str, scenario: &str) -> SippAgent {
+        let port = free_udp_port();
+        let media = free_udp_port();
+        let child = Command::new("sipp")
+            .arg(registrar.to_string())
+            .arg("-sf")
+            .arg(sipp_scenario(scenario))
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-mp", &media.to_string(), "-m", "1", "-nostdin"])
+            .args(["-timeout", "60s", "-timeout_error"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run sipp");
+        let reg = sipp(
+            registrar,
+            &[
+                "-sf",
+                sipp_scenario("agent_register.xml").to_str().unwrap(),
+                "-s",
+                user,
+                "-au",
+                user,
+                "-ap",
+                password,
+                "-key",
+                "contact_port",
+                &port.to_string(),
+                "-m",
+                "1",
+            ],
+        );
+        assert!(
+            reg.status.success(),
+            "agent REGISTER: {}\n{}",
+            reg.stdout,
+            reg.stderr
+        );
+        SippAgent { child }
+    }
+
+    pub fn finish(self) -> std::process::Output {
+        self.child.wait_with_output().expect("agent sipp")
     }
 }

@@ -1,0 +1,88 @@
+//! Answering an inbound leg with media anchored at rexian: a media call and an RTP port pair,
+//! our SDP answer to the caller's offer (or our offer, for a late-offer INVITE), then 200 OK.
+//! Used for citizens' calls (the greeting follows) and agents' feature-code calls (a short
+//! confirmation follows).
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{local_ip_towards, Calls, MediaSide};
+use crate::media::sdp::{LocalMedia, SessionDescription};
+use crate::shell::media::{MediaCall, RemoteMedia};
+use crate::sip::endpoint::Endpoint;
+use crate::sip::legs::{Leg, LegId};
+
+impl Calls {
+    /// Answers `leg`; `None` when it could not be (it has then been refused: 488 for an offer
+    /// with no common codec, 503 when the media engine has no room).
+    pub(super) async fn anchor_and_answer(
+        &mut self,
+        ep: &mut Endpoint,
+        leg: LegId,
+        now: Instant,
+    ) -> Option<(MediaCall, MediaSide)> {
+        let Some(Leg::In(l)) = ep.leg(leg) else {
+            return None;
+        };
+        let offer = l.initial_offer().cloned();
+        let ip = self
+            .listen_ip
+            .or_else(|| l.invite().uri.host.parse().ok())
+            .or_else(|| local_ip_towards(l.peer().addr))
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let media_call = match self.media.new_call().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "media engine refused a call");
+                let _ = ep.reject(now, leg, 503);
+                return None;
+            }
+        };
+        let info = match self.media.open_leg(media_call, ip).await {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(error = %e, "no RTP port for a call");
+                let _ = self.media.end_call(media_call).await;
+                let _ = ep.reject(now, leg, 503);
+                return None;
+            }
+        };
+        let local = LocalMedia::new(ip, info.rtp.port(), rand::random::<u32>().into());
+        let (sdp, law) = match offer {
+            Some(offer) => {
+                let parsed = std::str::from_utf8(&offer)
+                    .ok()
+                    .and_then(|t| SessionDescription::parse(t).ok());
+                match parsed.map(|sd| local.answer(&sd)) {
+                    Some(Ok((answer, neg))) => {
+                        let _ = self
+                            .media
+                            .set_remote(info.leg, RemoteMedia::from(&neg))
+                            .await;
+                        (answer.to_sdp(), Some(neg.law))
+                    }
+                    _ => {
+                        // No common codec or unusable SDP: 488 (RFC 3264 §6).
+                        let _ = self.media.end_call(media_call).await;
+                        let _ = ep.reject(now, leg, 488);
+                        return None;
+                    }
+                }
+            }
+            None => (local.offer(None, false).to_sdp(), None),
+        };
+        if let Err(e) = ep.answer(now, leg, Some(Bytes::from(sdp))) {
+            tracing::debug!(error = %e, "leg could not be answered");
+        }
+        Some((
+            media_call,
+            MediaSide {
+                leg: info.leg,
+                local,
+                law,
+            },
+        ))
+    }
+}
