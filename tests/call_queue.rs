@@ -139,3 +139,61 @@ fn a_dual_number_line_overflows_to_12345_agents_when_its_own_seats_are_away() {
     assert!(waited >= 3000, "not before the overflow wait: {waited} ms");
     assert!(agent.finish().status.success());
 }
+
+#[test]
+fn a_reload_in_the_middle_of_a_call_leaves_the_call_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), &[("7001", "secret-7001")]);
+    let agent = SippAgent::start(d.sip, "7001", "secret-7001", "agent_100rel.xml");
+    let caller = std::thread::spawn({
+        let d_sip = d.sip;
+        move || {
+            let media = free_udp_port().to_string();
+            sipp(
+                d_sip,
+                &[
+                    "-sf",
+                    sipp_scenario("trunk_late_offer.xml").to_str().unwrap(),
+                    "-s",
+                    "12345",
+                    "-mp",
+                    &media,
+                    "-m",
+                    "1",
+                    "-d",
+                    "8000",
+                ],
+            )
+        }
+    });
+    // Once the agent talks, change the plan under the call and reload it.
+    let start = std::time::Instant::now();
+    while agent_state(&status(&d), "7001") != "talking" {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the agent never talked"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let queues = dir.path().join("dialplans/queues.toml");
+    let text = std::fs::read_to_string(&queues)
+        .unwrap()
+        .replace("wrap_up_secs = 30", "wrap_up_secs = 5");
+    std::fs::write(&queues, text).unwrap();
+    let out = Command::new(BIN)
+        .args(["reload", "--http", &d.http.to_string(), "--data"])
+        .arg(d.data_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = caller.join().unwrap();
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    let record = support::recorded_call(&d.data_dir(), Duration::from_secs(20));
+    assert_eq!(record.agent.as_deref(), Some("7001"));
+    assert_eq!(record.hangup_cause, "caller_hangup");
+    assert!(agent.finish().status.success());
+}
