@@ -207,6 +207,12 @@ impl Endpoint {
                     "rexian_sip_messages_in_total",
                     format!("kind=\"request\",method=\"{}\"", req.method),
                 );
+                if req.method == Method::Options && req.to.tag().is_none() {
+                    return self.options_stateless(req, from);
+                }
+                if req.method == Method::Register && !req.headers.contains("Authorization") {
+                    return self.challenge_stateless(now, req, from);
+                }
                 self.txl.receive(now, SipMessage::Request(req), from);
             }
             Ok(SipMessage::Response(resp)) => {
@@ -660,6 +666,46 @@ impl Endpoint {
         }
     }
 
+    /// OPTIONS outside a dialog is answered without a transaction, as Kamailio's `sl` does:
+    /// it is a keep-alive and a capability query, idempotent, and phones send it every few
+    /// seconds — keeping 32 s of transaction state for each would be waste. A retransmission
+    /// gets the same answer again (the To tag is derived from the request, not random).
+    fn options_stateless(&mut self, mut req: Request, from: Peer) {
+        stamp_received(&mut req.via, from);
+        let mut resp = match validate(&req, &self.caps) {
+            Err(rej) => reject_response(&req, &rej),
+            Ok(()) if self.draining => {
+                let mut r = req.response(503);
+                r.headers.push("Retry-After", "5");
+                r
+            }
+            Ok(()) => self.options(&req),
+        };
+        resp.to.set_tag(&stateless_tag(&req));
+        self.count_out(&resp);
+        self.txl.send_stateless(&resp, from);
+    }
+
+    /// A REGISTER without credentials can only be challenged (or refused as malformed), and
+    /// the challenge carries no state (the nonce authenticates itself), so it is answered
+    /// without a transaction, halving the transactions a registration costs. A retransmission
+    /// gets a fresh challenge, which the phone treats the same way.
+    fn challenge_stateless(&mut self, now: Instant, mut req: Request, from: Peer) {
+        stamp_received(&mut req.via, from);
+        let resp = match validate(&req, &self.caps) {
+            Err(rej) => reject_response(&req, &rej),
+            Ok(()) if self.draining => {
+                let mut r = req.response(503);
+                r.headers.push("Retry-After", "5");
+                r
+            }
+            Ok(()) => self.register(now, &req, from),
+        };
+        self.count_out(&resp);
+        self.txl.send_stateless(&resp, from);
+        self.drain_security_events();
+    }
+
     fn options(&self, req: &Request) -> Response {
         let mut r = req.response(200);
         r.headers.push("Allow", allow_value());
@@ -710,6 +756,17 @@ fn allow_value() -> String {
         .map(Method::as_str)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A To tag that is the same for every retransmission of a request (RFC 3261 §8.2.6.2 asks
+/// a stateless UAS for exactly that).
+fn stateless_tag(req: &Request) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    req.call_id.hash(&mut h);
+    req.from.tag().unwrap_or("").hash(&mut h);
+    req.cseq.seq.hash(&mut h);
+    format!("sl{:012x}", h.finish() & 0xffff_ffff_ffff)
 }
 
 /// A final response from a UAS carries a To tag (RFC 3261 §8.2.6.2).
