@@ -444,10 +444,25 @@ fn random_credentials_never_panic() {
 
 #[test]
 fn the_digest_uri_may_omit_the_request_uris_user_part_but_not_name_another_target() {
-    assert!(digest_uri_matches("sip:*21@10.0.0.1:5060", "sip:*21@10.0.0.1:5060"));
-    assert!(digest_uri_matches("sip:10.0.0.1:5060", "sip:*21@10.0.0.1:5060"));
-    assert!(digest_uri_matches("SIP:10.0.0.1:5060", "sip:*21@10.0.0.1:5060"));
-    assert!(!digest_uri_matches("sip:10.0.0.2:5060", "sip:*21@10.0.0.1:5060"));
-    assert!(!digest_uri_matches("sip:110@10.0.0.1:5060", "sip:*21@10.0.0.1:5060"));
+    assert!(digest_uri_matches(
+        "sip:*21@10.0.0.1:5060",
+        "sip:*21@10.0.0.1:5060"
+    ));
+    assert!(digest_uri_matches(
+        "sip:10.0.0.1:5060",
+        "sip:*21@10.0.0.1:5060"
+    ));
+    assert!(digest_uri_matches(
+        "SIP:10.0.0.1:5060",
+        "sip:*21@10.0.0.1:5060"
+    ));
+    assert!(!digest_uri_matches(
+        "sip:10.0.0.2:5060",
+        "sip:*21@10.0.0.1:5060"
+    ));
+    assert!(!digest_uri_matches(
+        "sip:110@10.0.0.1:5060",
+        "sip:*21@10.0.0.1:5060"
+    ));
     assert!(!digest_uri_matches("sip:10.0.0.1:5060", "sip:10.0.0.1"));
 }
