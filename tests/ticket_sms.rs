@@ -145,6 +145,44 @@ async fn dispatch_reminds_every_unit_phone_in_the_same_transaction(s: &Store) {
             ("dispatch_reminder", "13900000003"),
         ])
     );
+    // Reopened after an unsatisfied, reasonable return visit: u2 is reminded again.
+    let steps = [
+        (Command::Sign, unit("u2")),
+        (
+            Command::Handle {
+                summary: "已修复".into(),
+            },
+            unit("u2"),
+        ),
+        (Command::Reply, unit("u2")),
+        (
+            Command::RecordVisit {
+                satisfied: false,
+                reasonable: true,
+            },
+            agent(),
+        ),
+        (Command::Reopen, sup()),
+    ];
+    for (cmd, who) in steps {
+        s.apply_ticket_with_sms(
+            &id,
+            cmd,
+            &who,
+            t("2026-03-03T10:00:00+08:00"),
+            &rules,
+            Some(&sms),
+        )
+        .await
+        .unwrap();
+    }
+    let to_u2 = queued(s, &id)
+        .await
+        .into_iter()
+        .filter(|(k, p)| k == "dispatch_reminder" && p == "13900000003")
+        .count();
+    assert_eq!(to_u2, 2, "reminded on re-dispatch and on reopening");
+    assert_eq!(queued(s, &id).await.len(), 4, "nothing else was sent");
 }
 
 async fn lights_send_yellow_and_red_warnings(s: &Store) {

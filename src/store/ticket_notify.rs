@@ -112,7 +112,11 @@ async fn queue(
             Ok(false)
         }
         Err(SmsError::Db(e)) => Err(TicketError::Store(StoreError::Db(e))),
-        Err(e) => Err(TicketError::Invalid(e.to_string())),
+        // An empty text is a configuration slip; the ticket write must not fail for it.
+        Err(e) => {
+            tracing::warn!(%ticket, kind = kind.as_str(), error = %e, "no SMS sent");
+            Ok(false)
+        }
     }
 }
 
