@@ -55,6 +55,8 @@ pub struct AppState {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub live: Arc<dyn LiveState>,
+    /// The SMS ticket events send; `None` when `[sms]` is not configured.
+    pub sms: Option<Arc<crate::store::ticket_notify::TicketSms>>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -27,6 +27,7 @@ use super::auth::Authenticated;
 use super::error::ApiError;
 use super::AppState;
 use crate::pii::Pii;
+use crate::store::ticket_notify;
 use crate::store::ticket_search::TicketFilter;
 use crate::store::tickets::{
     self as store_tickets, HistoryEntry, NewTicket, TicketError, TicketRecord,
@@ -281,13 +282,17 @@ async fn create(
     let now = now();
     let mut tx = s.store.pool().begin().await.map_err(TicketError::from)?;
     let id = store_tickets::create_in_tx(&mut tx, &new, &actor, now).await?;
+    let sms = s.sms.as_deref();
     if let Some(unit) = b.dispatch_to {
         let cmd = Command::Dispatch { unit: UnitId(unit) };
-        store_tickets::apply_in_tx(&mut tx, &id, cmd, &actor, now, &rules).await?;
+        store_tickets::apply_with_sms_in_tx(&mut tx, &id, cmd, &actor, now, &rules, sms).await?;
     }
     if !b.assisting.is_empty() {
         let units: Vec<UnitId> = b.assisting.into_iter().map(UnitId).collect();
         store_tickets::set_assisting_in_tx(&mut tx, &id, &units, &actor, now).await?;
+    }
+    if let Some(sms) = sms {
+        ticket_notify::ticket_number_in_tx(&mut tx, sms, &id, now, &rules).await?;
     }
     tx.commit().await.map_err(TicketError::from)?;
     tracing::info!(ticket = %id, ty = %ticket_type, "ticket created");
@@ -421,7 +426,9 @@ async fn act(
     let rules = rules()?;
     let actor = actor(auth)?;
     let action = cmd.action();
-    s.store.apply_ticket(id, cmd, &actor, now(), &rules).await?;
+    s.store
+        .apply_ticket_with_sms(id, cmd, &actor, now(), &rules, s.sms.as_deref())
+        .await?;
     tracing::info!(ticket = %id, %action, role = %auth.0.role, "ticket command applied");
     Ok(Json(ticket_json(&visible(s, auth, id).await?)))
 }
@@ -449,7 +456,8 @@ async fn dispatch(
     let cmd = Command::Dispatch {
         unit: UnitId(b.unit),
     };
-    store_tickets::apply_in_tx(&mut tx, &id, cmd, &actor, now, &rules).await?;
+    store_tickets::apply_with_sms_in_tx(&mut tx, &id, cmd, &actor, now, &rules, s.sms.as_deref())
+        .await?;
     if let Some(list) = b.assisting {
         let units: Vec<UnitId> = list.into_iter().map(UnitId).collect();
         store_tickets::set_assisting_in_tx(&mut tx, &id, &units, &actor, now).await?;

@@ -18,6 +18,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::store::ticket_notify::TicketSms;
 use crate::store::Store;
 use crate::workflow::Rules;
 
@@ -32,13 +33,14 @@ const BATCH: i64 = 500;
 pub fn start(
     config: &Config,
     store: Store,
+    sms: Option<Arc<TicketSms>>,
     stop: watch::Receiver<bool>,
 ) -> impl Future<Output = ()> + Send + 'static {
     let rules = load(config);
     crate::http::tickets::install_rules(rules.clone());
     async move {
         match rules {
-            Ok(rules) => run(store, rules, stop).await,
+            Ok(rules) => run(store, rules, sms, stop).await,
             Err(e) => {
                 tracing::error!(error = %e, "ticket rules not loaded; lights and ticket API off");
                 let mut stop = stop;
@@ -58,10 +60,16 @@ fn load(config: &Config) -> Result<Arc<Rules>, String> {
     Ok(Arc::new(Rules { calendar, policy }))
 }
 
-/// Refreshes due lights until `stop` turns true.
-pub async fn run(store: Store, rules: Arc<Rules>, mut stop: watch::Receiver<bool>) {
+/// Refreshes due lights until `stop` turns true; with `sms`, yellow and red lights queue
+/// their warnings in the transaction that records the change.
+pub async fn run(
+    store: Store,
+    rules: Arc<Rules>,
+    sms: Option<Arc<TicketSms>>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
-        let wait = match tick(&store, &rules).await {
+        let wait = match tick(&store, &rules, sms.as_deref()).await {
             Ok(wait) => wait,
             Err(e) => {
                 tracing::warn!(error = %e, "light refresh failed; retrying");
@@ -82,11 +90,14 @@ pub async fn run(store: Store, rules: Arc<Rules>, mut stop: watch::Receiver<bool
 async fn tick(
     store: &Store,
     rules: &Rules,
+    sms: Option<&TicketSms>,
 ) -> Result<Duration, crate::store::tickets::TicketError> {
     let now = Utc::now().fixed_offset();
     let mut refreshed = 0;
     loop {
-        let n = store.refresh_due_lights(now, rules, BATCH).await?;
+        let n = store
+            .refresh_due_lights_with_sms(now, rules, BATCH, sms)
+            .await?;
         refreshed += n;
         if (n as i64) < BATCH {
             break;

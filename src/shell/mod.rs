@@ -166,6 +166,19 @@ fn set_udp_buffers(udp: &UdpSocket) -> std::io::Result<()> {
     sock.set_send_buffer_size(4 << 20)
 }
 
+/// The templates ticket events send SMS with, when `[sms]` is configured. The config loader
+/// has checked them already; should they still not parse, tickets go on without SMS.
+fn ticket_sms(config: &Config) -> Option<Arc<crate::store::ticket_notify::TicketSms>> {
+    let c = config.sms.as_ref()?;
+    match crate::store::ticket_notify::TicketSms::from_config(c) {
+        Ok(t) => Some(Arc::new(t)),
+        Err(e) => {
+            tracing::error!(error = %e, "SMS templates unusable; tickets send no SMS");
+            None
+        }
+    }
+}
+
 /// Runs the daemon until `shutdown` resolves.
 pub async fn run_daemon(
     config: Config,
@@ -280,12 +293,19 @@ pub async fn run_daemon(
         tokio::spawn(reload_on_sighup(control));
     }
     let live = core.live_view();
-    tasks.spawn(lights::start(&config, store.clone(), stop_rx.clone()));
+    let ticket_sms = ticket_sms(&config);
+    tasks.spawn(lights::start(
+        &config,
+        store.clone(),
+        ticket_sms.clone(),
+        stop_rx.clone(),
+    ));
     let sip = tokio::spawn(core.run(in_rx, stop_rx.clone()));
     let app = crate::http::AppState {
         store: store.clone(),
         metrics: metrics.clone(),
         live,
+        sms: ticket_sms,
     };
     if let Some(c) = config.sms.clone() {
         tasks.spawn(sms_worker::run(c, store.clone(), stop_rx.clone()));

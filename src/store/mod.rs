@@ -17,6 +17,7 @@ pub mod security;
 pub mod ticket_codec;
 pub mod ticket_group;
 pub mod ticket_lights;
+pub mod ticket_notify;
 pub mod ticket_search;
 pub mod tickets;
 pub mod tokens;

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, FixedOffset};
 
+use super::ticket_notify::TicketSms;
 use super::tickets::{from_unix, load_in_tx, lock, normalise, refresh_light, TicketError};
 use super::Store;
 use crate::workflow::Rules;
@@ -32,6 +33,19 @@ impl Store {
         rules: &Rules,
         batch: i64,
     ) -> Result<usize, TicketError> {
+        self.refresh_due_lights_with_sms(now, rules, batch, None)
+            .await
+    }
+
+    /// [`Store::refresh_due_lights`]; with `sms`, a light turning yellow or red queues the
+    /// warning to the lead unit in the same transaction as its history row.
+    pub async fn refresh_due_lights_with_sms(
+        &self,
+        now: DateTime<FixedOffset>,
+        rules: &Rules,
+        batch: i64,
+        sms: Option<&TicketSms>,
+    ) -> Result<usize, TicketError> {
         let now = normalise(now);
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM tickets WHERE light_next IS NOT NULL AND light_next <= $1 \
@@ -45,7 +59,7 @@ impl Store {
             let mut tx = self.pool().begin().await?;
             let locked = lock(&mut tx, id).await?;
             let (ticket, _) = load_in_tx(&mut tx, id).await?;
-            refresh_light(&mut tx, &ticket, &locked, now, rules).await?;
+            refresh_light(&mut tx, &ticket, &locked, now, rules, sms).await?;
             tx.commit().await?;
         }
         Ok(ids.len())

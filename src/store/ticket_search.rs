@@ -1,9 +1,15 @@
 //! Searching the ticket projection: filters by status, type, unit (lead or assisting), line,
-//! light, overdue, creation date range and free text, newest first, paged.
+//! light, overdue, creation date range and free text, newest first, paged; and the reads of
+//! one ticket (its projection and its history).
 
 use chrono::{DateTime, FixedOffset};
 
-use super::tickets::{row_to_ticket, TicketError, TicketRecord, TICKET_COLUMNS};
+use serde_json::Value;
+use sqlx::Row;
+
+use super::tickets::{
+    from_unix, row_to_ticket, HistoryEntry, TicketError, TicketRecord, TICKET_COLUMNS,
+};
 use super::Store;
 use crate::workflow::TicketType;
 
@@ -106,5 +112,46 @@ impl Store {
         }
         let rows = q.fetch_all(self.pool()).await?;
         rows.iter().map(row_to_ticket).collect()
+    }
+}
+
+/// Single-ticket reads.
+impl Store {
+    pub async fn ticket(&self, id: &str) -> Result<Option<TicketRecord>, TicketError> {
+        let r = sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        r.as_ref().map(row_to_ticket).transpose()
+    }
+
+    /// The whole history of a ticket, oldest first.
+    pub async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, TicketError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, role, kind, why, payload FROM ticket_events \
+             WHERE ticket_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        if rows.is_empty() {
+            return Err(TicketError::NotFound(id.to_string()));
+        }
+        rows.iter()
+            .map(|r| {
+                let payload: String = r.try_get("payload")?;
+                Ok(HistoryEntry {
+                    seq: r.try_get("seq")?,
+                    at: from_unix(r.try_get("at")?),
+                    actor: r.try_get("actor")?,
+                    role: r.try_get("role")?,
+                    kind: r.try_get("kind")?,
+                    why: r.try_get("why")?,
+                    payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+                })
+            })
+            .collect()
     }
 }

@@ -18,6 +18,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::ticket_codec::{self as codec, CodecError};
+use super::ticket_notify::{self as notify, TicketSms};
 use super::{Store, StoreError};
 use crate::pii::Pii;
 use crate::workflow::command::Action;
@@ -326,8 +327,9 @@ async fn project(
     seq: i64,
     now: DateTime<FixedOffset>,
     rules: &Rules,
+    sms: Option<&TicketSms>,
 ) -> Result<(), TicketError> {
-    let (light, light_next, seq) = light_row(tx, t, now, rules, &locked.light, seq).await?;
+    let (light, light_next, seq) = light_row(tx, t, now, rules, &locked.light, seq, sms).await?;
     let c = t.clocks.as_ref();
     let pending = if t.pending_return.is_some() {
         "return"
@@ -384,7 +386,8 @@ async fn project(
 }
 
 /// The light of `t` at `now`; when it differs from `stored`, appends a system `light` row
-/// after `seq`. Returns (light, next change, last seq).
+/// after `seq`, and with `sms` queues the warning a yellow or red light sends.
+/// Returns (light, next change, last seq).
 async fn light_row(
     tx: &mut Transaction<'_, Any>,
     t: &Ticket,
@@ -392,6 +395,7 @@ async fn light_row(
     rules: &Rules,
     stored: &str,
     seq: i64,
+    sms: Option<&TicketSms>,
 ) -> Result<(&'static str, Option<i64>, i64), TicketError> {
     let v = ticket_light(t, now, &rules.calendar, &rules.policy.lights);
     let light = v.light.map(|l| l.key()).unwrap_or("none");
@@ -404,6 +408,9 @@ async fn light_row(
             "due": v.due.map(|d| d.to_rfc3339()),
         });
         append_row(tx, &t.id.0, seq, now, None, "light", None, &payload).await?;
+        if let Some(sms) = sms {
+            notify::after_light(tx, sms, t, light).await?;
+        }
     }
     Ok((light, v.next_change.map(|d| d.timestamp()), seq))
 }
@@ -416,8 +423,9 @@ pub(crate) async fn refresh_light(
     locked: &Locked,
     now: DateTime<FixedOffset>,
     rules: &Rules,
+    sms: Option<&TicketSms>,
 ) -> Result<(), TicketError> {
-    let (light, next, seq) = light_row(tx, t, now, rules, &locked.light, locked.seq).await?;
+    let (light, next, seq) = light_row(tx, t, now, rules, &locked.light, locked.seq, sms).await?;
     sqlx::query("UPDATE tickets SET light = $1, light_next = $2, seq = $3 WHERE id = $4")
         .bind(light)
         .bind(next)
@@ -521,7 +529,8 @@ pub async fn create_in_tx(
 ///
 /// This is the form to use when something must be written atomically with the transition —
 /// e.g. the SMS outbox writes its message in the same transaction as the event that causes it.
-/// On any error the caller must drop (roll back) the transaction.
+/// On any error the caller must drop (roll back) the transaction. No SMS is queued; see
+/// [`apply_with_sms_in_tx`].
 pub async fn apply_in_tx(
     tx: &mut Transaction<'_, Any>,
     id: &str,
@@ -529,6 +538,20 @@ pub async fn apply_in_tx(
     actor: &Actor,
     now: DateTime<FixedOffset>,
     rules: &Rules,
+) -> Result<Vec<Event>, TicketError> {
+    apply_with_sms_in_tx(tx, id, cmd, actor, now, rules, None).await
+}
+
+/// [`apply_in_tx`], and with `sms` the messages the events cause ([`notify`]) are queued in
+/// the same transaction.
+pub async fn apply_with_sms_in_tx(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    cmd: Command,
+    actor: &Actor,
+    now: DateTime<FixedOffset>,
+    rules: &Rules,
+    sms: Option<&TicketSms>,
 ) -> Result<Vec<Event>, TicketError> {
     let now = normalise(now);
     let locked = lock(tx, id).await?;
@@ -582,8 +605,12 @@ pub async fn apply_in_tx(
         seq,
         now,
         rules,
+        sms,
     )
     .await?;
+    if let Some(sms) = sms {
+        notify::after_events(tx, sms, &ticket, &events).await?;
+    }
     Ok(events)
 }
 
@@ -717,8 +744,22 @@ impl Store {
         now: DateTime<FixedOffset>,
         rules: &Rules,
     ) -> Result<Vec<Event>, TicketError> {
+        self.apply_ticket_with_sms(id, cmd, actor, now, rules, None)
+            .await
+    }
+
+    /// Applies a command in its own transaction; see [`apply_with_sms_in_tx`].
+    pub async fn apply_ticket_with_sms(
+        &self,
+        id: &str,
+        cmd: Command,
+        actor: &Actor,
+        now: DateTime<FixedOffset>,
+        rules: &Rules,
+        sms: Option<&TicketSms>,
+    ) -> Result<Vec<Event>, TicketError> {
         let mut tx = self.pool().begin().await?;
-        let events = apply_in_tx(&mut tx, id, cmd, actor, now, rules).await?;
+        let events = apply_with_sms_in_tx(&mut tx, id, cmd, actor, now, rules, sms).await?;
         tx.commit().await?;
         Ok(events)
     }
@@ -735,16 +776,6 @@ impl Store {
         set_assisting_in_tx(&mut tx, id, units, actor, now).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    pub async fn ticket(&self, id: &str) -> Result<Option<TicketRecord>, TicketError> {
-        let r = sqlx::query(&format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        r.as_ref().map(row_to_ticket).transpose()
     }
 
     /// The folded ticket, as the workflow core sees it.
@@ -765,33 +796,5 @@ impl Store {
         .fetch_one(self.pool())
         .await?;
         Ok(n > 0)
-    }
-
-    /// The whole history of a ticket, oldest first.
-    pub async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, TicketError> {
-        let rows = sqlx::query(
-            "SELECT seq, at, actor, role, kind, why, payload FROM ticket_events \
-             WHERE ticket_id = $1 ORDER BY seq",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?;
-        if rows.is_empty() {
-            return Err(TicketError::NotFound(id.to_string()));
-        }
-        rows.iter()
-            .map(|r| {
-                let payload: String = r.try_get("payload")?;
-                Ok(HistoryEntry {
-                    seq: r.try_get("seq")?,
-                    at: from_unix(r.try_get("at")?),
-                    actor: r.try_get("actor")?,
-                    role: r.try_get("role")?,
-                    kind: r.try_get("kind")?,
-                    why: r.try_get("why")?,
-                    payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
-                })
-            })
-            .collect()
     }
 }

@@ -152,11 +152,7 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         id: &str,
     ) -> Result<Option<UnitRecord>, StoreError> {
-        let r = sqlx::query("SELECT id, name, parent, contacts FROM units WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        r.as_ref().map(row_to_unit).transpose()
+        unit_in_tx(tx, id).await
     }
 
     pub async fn units(&self) -> Result<Vec<UnitRecord>, StoreError> {
@@ -165,4 +161,16 @@ impl Store {
             .await?;
         rows.iter().map(row_to_unit).collect()
     }
+}
+
+/// A unit read inside the caller's transaction.
+pub(crate) async fn unit_in_tx(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+) -> Result<Option<UnitRecord>, StoreError> {
+    let r = sqlx::query("SELECT id, name, parent, contacts FROM units WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    r.as_ref().map(row_to_unit).transpose()
 }
