@@ -210,8 +210,8 @@ impl Endpoint {
                 if req.method == Method::Options && req.to.tag().is_none() {
                     return self.options_stateless(req, from);
                 }
-                if req.method == Method::Register && !req.headers.contains("Authorization") {
-                    return self.challenge_stateless(now, req, from);
+                if req.method == Method::Register && req.to.tag().is_none() {
+                    return self.register_stateless(now, req, from);
                 }
                 self.txl.receive(now, SipMessage::Request(req), from);
             }
@@ -686,11 +686,12 @@ impl Endpoint {
         self.txl.send_stateless(&resp, from);
     }
 
-    /// A REGISTER without credentials can only be challenged (or refused as malformed), and
-    /// the challenge carries no state (the nonce authenticates itself), so it is answered
-    /// without a transaction, halving the transactions a registration costs. A retransmission
-    /// gets a fresh challenge, which the phone treats the same way.
-    fn challenge_stateless(&mut self, now: Instant, mut req: Request, from: Peer) {
+    /// REGISTER is answered without a transaction, as Kamailio's `sl` and `save()` do: the
+    /// challenge carries no state (the nonce authenticates itself), and a binding update is
+    /// idempotent. A retransmitted challenge-less REGISTER gets a fresh challenge; a
+    /// retransmitted authenticated one reuses its `nc` and so gets `stale=true`, and the phone
+    /// answers the new nonce — the same outcome a lost 200 has anywhere.
+    fn register_stateless(&mut self, now: Instant, mut req: Request, from: Peer) {
         stamp_received(&mut req.via, from);
         let resp = match validate(&req, &self.caps) {
             Err(rej) => reject_response(&req, &rej),
