@@ -207,11 +207,13 @@ impl Endpoint {
                     "rexian_sip_messages_in_total",
                     format!("kind=\"request\",method=\"{}\"", req.method),
                 );
-                if req.method == Method::Options && req.to.tag().is_none() {
-                    return self.options_stateless(req, from);
+                // REGISTER creates no dialog, so a To tag (some phones keep the one of the
+                // last 200) does not make it an in-dialog request.
+                if req.method == Method::Register {
+                    return self.answer_stateless(req, from, |ep, req| ep.register(now, req, from));
                 }
-                if req.method == Method::Register && req.to.tag().is_none() {
-                    return self.register_stateless(now, req, from);
+                if req.method == Method::Options && req.to.tag().is_none() {
+                    return self.answer_stateless(req, from, |ep, req| ep.options(req));
                 }
                 self.txl.receive(now, SipMessage::Request(req), from);
             }
@@ -566,9 +568,9 @@ impl Endpoint {
         if req.to.tag().is_some() {
             return self.in_dialog(now, tx, req);
         }
+        // OPTIONS outside a dialog and REGISTER never reach the transaction layer (see
+        // `receive`), so they are not among these.
         let resp = match req.method {
-            Method::Options => self.options(&req),
-            Method::Register => self.register(now, &req, from),
             Method::Invite => return self.new_call(now, tx, req, from),
             Method::Bye
             | Method::Prack
@@ -666,11 +668,19 @@ impl Endpoint {
         }
     }
 
-    /// OPTIONS outside a dialog is answered without a transaction, as Kamailio's `sl` does:
-    /// it is a keep-alive and a capability query, idempotent, and phones send it every few
-    /// seconds — keeping 32 s of transaction state for each would be waste. A retransmission
-    /// gets the same answer again (the To tag is derived from the request, not random).
-    fn options_stateless(&mut self, mut req: Request, from: Peer) {
+    /// Answers a request without a transaction, as Kamailio's `sl` does. Used for OPTIONS
+    /// outside a dialog (a keep-alive and capability query, idempotent, sent by phones every
+    /// few seconds) and for REGISTER (a challenge carries no state — the nonce authenticates
+    /// itself — and a binding update is idempotent). Keeping 32 s of transaction state for
+    /// each of these was what capped the clean rate. A retransmission is answered again: the
+    /// same OPTIONS answer, a fresh challenge, or — for an authenticated REGISTER reusing its
+    /// `nc` — `stale=true`, which the phone answers with the new nonce.
+    fn answer_stateless(
+        &mut self,
+        mut req: Request,
+        from: Peer,
+        answer: impl FnOnce(&mut Self, &Request) -> Response,
+    ) {
         stamp_received(&mut req.via, from);
         let mut resp = match validate(&req, &self.caps) {
             Err(rej) => reject_response(&req, &rej),
@@ -679,29 +689,12 @@ impl Endpoint {
                 r.headers.push("Retry-After", "5");
                 r
             }
-            Ok(()) => self.options(&req),
+            Ok(()) => answer(self, &req),
         };
-        resp.to.set_tag(&stateless_tag(&req));
-        self.count_out(&resp);
-        self.txl.send_stateless(&resp, from);
-    }
-
-    /// REGISTER is answered without a transaction, as Kamailio's `sl` and `save()` do: the
-    /// challenge carries no state (the nonce authenticates itself), and a binding update is
-    /// idempotent. A retransmitted challenge-less REGISTER gets a fresh challenge; a
-    /// retransmitted authenticated one reuses its `nc` and so gets `stale=true`, and the phone
-    /// answers the new nonce — the same outcome a lost 200 has anywhere.
-    fn register_stateless(&mut self, now: Instant, mut req: Request, from: Peer) {
-        stamp_received(&mut req.via, from);
-        let resp = match validate(&req, &self.caps) {
-            Err(rej) => reject_response(&req, &rej),
-            Ok(()) if self.draining => {
-                let mut r = req.response(503);
-                r.headers.push("Retry-After", "5");
-                r
-            }
-            Ok(()) => self.register(now, &req, from),
-        };
+        if resp.to.tag().is_none() {
+            // The same tag for every retransmission (RFC 3261 §8.2.6.2).
+            resp.to.set_tag(&stateless_tag(&req));
+        }
         self.count_out(&resp);
         self.txl.send_stateless(&resp, from);
         self.drain_security_events();

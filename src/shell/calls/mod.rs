@@ -10,6 +10,7 @@
 //! recording hears both sides.
 
 mod answer;
+mod records;
 mod service;
 mod status;
 
@@ -27,7 +28,6 @@ use crate::call::control::{CallControl, WallClock};
 use crate::call::event::{Action, Arrival, Event, Leg as CallLeg, RingFailure};
 use crate::call::line::Dialled;
 use crate::call::plan::Dialplan;
-use crate::call::record::CallRecord;
 use crate::media::g711::Law;
 use crate::media::prompt::Prompt;
 use crate::media::sdp::{LocalMedia, SessionDescription};
@@ -41,7 +41,6 @@ use crate::sip::legs::{Leg, LegId};
 use crate::sip::message::{NameAddr, Request, Uri};
 use crate::sip::session::uac::OutboundCall;
 use crate::sip::session::{EndCause, SessionEvent};
-use crate::store::calls::CallRecordRow;
 use crate::store::Store;
 
 /// Which party of a call a leg carries.
@@ -85,8 +84,11 @@ pub struct Calls {
     calls: HashMap<CallId, CallState>,
     by_leg: HashMap<LegId, (CallId, Party)>,
     by_media: HashMap<MediaLeg, (CallId, Party)>,
-    /// Recording id → call record id, for when the file is finished.
-    recordings: HashMap<Uuid, String>,
+    /// Recordings still being written; a call record is named by its recording's id.
+    recordings: HashSet<Uuid>,
+    /// Call-record writes, done in order by one task: a recording's path is only ever noted
+    /// after its call record row is in.
+    records: tokio::sync::mpsc::UnboundedSender<records::RecordWrite>,
     registered: HashSet<String>,
     /// Feature-code calls from agents' phones, by their media leg and by their SIP leg.
     services: HashMap<MediaLeg, service::ServiceCall>,
@@ -137,12 +139,13 @@ impl Calls {
             control: CallControl::new(plan, clock),
             metrics,
             media,
-            store,
             prompts,
             calls: HashMap::new(),
             by_leg: HashMap::new(),
             by_media: HashMap::new(),
-            recordings: HashMap::new(),
+            recordings: HashSet::new(),
+            records: records::spawn_writer(store.clone()),
+            store,
             registered: HashSet::new(),
             services: HashMap::new(),
             service_legs: HashMap::new(),
@@ -461,14 +464,11 @@ impl Calls {
                 if let Some(e) = error {
                     tracing::warn!(%id, error = %e, "recording could not be finished");
                 }
-                if let Some(record_id) = self.recordings.remove(&id) {
-                    let store = self.store.clone();
-                    let path = path.display().to_string();
-                    tokio::spawn(async move {
-                        let secs = duration.as_secs_f64();
-                        if let Err(e) = store.set_call_recording(&record_id, &path, secs).await {
-                            tracing::warn!(error = %e, "cannot note a recording in its call record");
-                        }
+                if self.recordings.remove(&id) {
+                    let _ = self.records.send(records::RecordWrite::Recording {
+                        id: id.to_string(),
+                        path: path.display().to_string(),
+                        secs: duration.as_secs_f64(),
                     });
                 }
             }
@@ -759,54 +759,11 @@ impl Calls {
             None
         };
         if let Some(s) = &spec {
-            self.recordings.insert(s.id, s.id.to_string());
+            self.recordings.insert(s.id);
         }
         let _ = self.media.stop_play(caller_leg).await;
         if let Err(e) = self.media.bridge(caller_leg, agent_leg, spec).await {
             tracing::warn!(error = %e, "cannot bridge a call");
-        }
-    }
-
-    fn store_record(&mut self, r: CallRecord) {
-        status::count_record(&self.metrics, &r);
-        let Some(c) = self.calls.get(&r.call) else {
-            return;
-        };
-        // The record is named by the recording's id when there is one, so the file and the
-        // row share rexian's own call id; otherwise a fresh one.
-        let id = c.recording.unwrap_or_else(Uuid::new_v4).to_string();
-        let row = CallRecordRow {
-            id,
-            line: r.line.clone(),
-            line_name: r.line_name.clone(),
-            dialled: r.dialled.clone(),
-            trunk: r.trunk.clone(),
-            caller: r.caller.expose().clone(),
-            caller_kind: r.caller_kind.as_str().to_string(),
-            arrived_ms: r.arrived_ms,
-            queue: r.queue.clone(),
-            queued_ms: r.queued_ms,
-            wait_ms: r.wait_ms.map(|w| w as i64),
-            ring_attempts: i64::from(r.ring_attempts),
-            agent: r.agent.clone(),
-            answered_ms: r.answered_ms,
-            ended_ms: r.ended_ms,
-            hangup_cause: r.cause.as_str().to_string(),
-            recording: None,
-            recording_secs: None,
-            abandoned: r.abandoned,
-            rating: r.rating.map(|x| x.as_str().to_string()),
-            callback_requested: r.callback_requested,
-            service_level_met: r.service_level_met,
-        };
-        let store = self.store.clone();
-        tokio::spawn(async move {
-            if let Err(e) = store.insert_call_record(&row).await {
-                tracing::warn!(error = %e, "cannot store a call record");
-            }
-        });
-        if let Some(c) = self.calls.get_mut(&r.call) {
-            c.caller_gone = true;
         }
     }
 
