@@ -736,7 +736,10 @@ impl Endpoint {
             .handle_register(now, req, from, &contacts, account.as_ref());
         if resp.status == 200 {
             self.metric("rexian_registrations_total", String::new());
-            if before != self.registrar.binding_count() || !contacts.is_empty() {
+            // Only a binding that comes or goes is news: a refresh changes no one's
+            // reachability, and the shell rebuilds the registration view every few seconds
+            // anyway. Announcing every refresh would cost a walk over all bindings per REGISTER.
+            if before != self.registrar.binding_count() {
                 self.events.push_back(EndpointEvent::RegistrationsChanged);
             }
         }
