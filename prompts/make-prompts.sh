@@ -39,6 +39,7 @@ say goodbye "感谢来电，再见。"
 say rating_thanks "感谢您的评价，再见。"
 say callback_ack "已记录您的回电请求，我们会尽快给您回电，再见。"
 say transferring "正在为您转接，请不要挂机。"
+say transfer_failed "转接未成功，请稍候。"
 # Answers to agents' feature codes dialled from the softphone (*21 …).
 say agent_logged_in "已签入。"
 say agent_logged_out "已签出。"

@@ -130,6 +130,28 @@ pub enum Event {
     ForceHangup {
         call: CallId,
     },
+    /// An agent's in-call request from the API (the softphone's come as `FeatureCode`).
+    AgentRequest {
+        agent: String,
+        request: AgentRequest,
+    },
+    /// The third party's phone rings (180/183).
+    ThirdRinging {
+        call: CallId,
+    },
+    /// The third party answered (200 OK to our INVITE).
+    ThirdAnswered {
+        call: CallId,
+    },
+    /// Calling the third party failed before an answer.
+    ThirdFailed {
+        call: CallId,
+        cause: RingFailure,
+    },
+    /// The third party hung up after answering.
+    ThirdHungUp {
+        call: CallId,
+    },
 }
 
 /// Which leg of a call.
@@ -137,22 +159,85 @@ pub enum Event {
 pub enum Leg {
     Caller,
     Agent(String),
+    /// The expert seat, sub-centre or emergency centre brought in by the agent.
+    Third,
 }
 
-/// An in-call agent request for the transfer layer.
+/// An agent's in-call request: by feature code (DTMF) or the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentRequest {
-    ThreeWay {
-        target: String,
-    },
-    BlindTransfer {
-        target: String,
-    },
+    /// 三方通话 with an expert seat, a sub-centre or an allowed number.
+    ThreeWay { target: String },
+    /// Hand the caller to a queue, an agent, an expert seat or a number; the agent leaves.
+    BlindTransfer { target: String },
+    /// 110/119/120/122 …: three-way or blind as the dialplan says (or the request).
     Emergency {
         number: String,
-        name: String,
-        three_way: bool,
+        three_way: Option<bool>,
+        reason: String,
     },
+    /// End the third party's leg and go on with the caller.
+    DropThird,
+    /// The agent leaves a three-way call; caller and third party stay connected.
+    Leave,
+}
+
+/// Where a third party is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dest {
+    /// A registered account (an expert seat's or an agent's phone).
+    Account(String),
+    /// A SIP URI (a remote expert seat).
+    Uri(String),
+    /// A number over a trunk.
+    Trunk { trunk: String, number: String },
+}
+
+/// What the agent brought a third party in for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThirdKind {
+    ThreeWay,
+    Blind,
+}
+
+/// How an emergency hand-off went (for its record and the alarm).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoffOutcome {
+    /// Answered; the citizen was connected.
+    Connected,
+    /// No trunk reached the centre, or it refused.
+    Failed,
+    /// The citizen hung up before the centre answered.
+    CallerHungUp,
+}
+
+impl HandoffOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffOutcome::Connected => "connected",
+            HandoffOutcome::Failed => "failed",
+            HandoffOutcome::CallerHungUp => "caller_hung_up",
+        }
+    }
+}
+
+/// One emergency hand-off, start to outcome (times in Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handoff {
+    pub call: CallId,
+    pub agent: String,
+    pub number: String,
+    pub name: String,
+    pub caller: Pii<String>,
+    pub reason: String,
+    pub three_way: bool,
+    pub trunk: Option<String>,
+    pub asked_ms: i64,
+    pub ringing_ms: Option<i64>,
+    pub answered_ms: Option<i64>,
+    pub agent_left_ms: Option<i64>,
+    pub ended_ms: Option<i64>,
+    pub outcome: Option<HandoffOutcome>,
 }
 
 /// What operators' screens and the event stream see.
@@ -187,6 +272,25 @@ pub enum OperatorEvent {
         digits: String,
         reason: &'static str,
     },
+    /// The agent brought in a third party (or handed the caller over).
+    TransferStarted {
+        call: CallId,
+        agent: String,
+        kind: ThirdKind,
+        target: String,
+    },
+    /// The third party answered.
+    TransferConnected { call: CallId, target: String },
+    /// Calling the third party failed; the agent is told why.
+    TransferFailed {
+        call: CallId,
+        agent: String,
+        target: String,
+        cause: String,
+    },
+    /// An emergency hand-off was asked for, progressed or ended. Supervisors are alerted;
+    /// `alarm` is set when it failed or the citizen hung up first.
+    Handoff { handoff: Box<Handoff>, alarm: bool },
 }
 
 /// Outputs, drained with `CallControl::poll_action`.
@@ -247,12 +351,20 @@ pub enum Action {
         call: CallId,
         caller: Pii<String>,
     },
-    /// The agent asked for a transfer, three-way call or emergency hand-off.
-    AgentRequest {
-        agent: String,
-        call: Option<CallId>,
-        request: AgentRequest,
+    /// INVITE a third party into the call, with our offer. `present` is the number the far
+    /// end sees (the citizen's on emergency trunks that pass it, else the hotline's);
+    /// `caller` always travels in P-Asserted-Identity's place only when `present` is it.
+    Dial {
+        call: CallId,
+        dest: Dest,
+        present: Pii<String>,
+        line: String,
+        emergency: bool,
     },
+    /// Mix caller, agent and third party: each hears the other two.
+    Conference { call: CallId, agent: String },
+    /// Connect the caller and the third party only (the agent left or handed over).
+    BridgeThird { call: CallId },
     CallRecordReady(Box<CallRecord>),
     Operator(OperatorEvent),
 }

@@ -327,6 +327,10 @@ pub struct Prompts {
     pub all_busy: String,
     pub callback_ack: String,
     pub goodbye: String,
+    /// Played to the caller while a blind transfer rings (none: music on hold only).
+    pub transferring: Option<String>,
+    /// Played when a transfer failed, before the caller goes back to an agent.
+    pub transfer_failed: Option<String>,
 }
 
 /// Emergency hand-off (紧急类热线), carried out by the transfer layer.

@@ -34,6 +34,9 @@ pub enum HangupCause {
     UnknownNumber,
     /// An operator ended the call (强拆) or the daemon shut down.
     Operator,
+    /// The third party (expert seat, sub-centre, emergency centre) hung up after the agent
+    /// had left.
+    ThirdHangup,
 }
 
 impl HangupCause {
@@ -50,6 +53,7 @@ impl HangupCause {
             HangupCause::CallerFailed => "caller_failed",
             HangupCause::UnknownNumber => "unknown_number",
             HangupCause::Operator => "operator",
+            HangupCause::ThirdHangup => "third_hangup",
         }
     }
 }

@@ -28,6 +28,10 @@ struct File {
     callback_ack: Text,
     goodbye: Text,
     #[serde(default)]
+    transferring: Option<Text>,
+    #[serde(default)]
+    transfer_failed: Option<Text>,
+    #[serde(default)]
     files: BTreeMap<String, Text>,
 }
 
@@ -86,6 +90,14 @@ pub fn parse(cx: &Ctx, base: &Path) -> Result<Prompts, DialplanError> {
             )
         }
     };
+    // Optional purposes: a plan that does not name them uses the file of the default name when
+    // there is one; without it, that step simply goes on without a word.
+    let optional = |t: &Option<Text>, default: &str| -> Result<Option<String>, DialplanError> {
+        match t {
+            Some(t) => named(t).map(Some),
+            None => Ok(files.contains_key(default).then(|| default.to_string())),
+        }
+    };
     Ok(Prompts {
         restricted: named(&f.restricted)?,
         rating: named(&f.rating)?,
@@ -94,6 +106,8 @@ pub fn parse(cx: &Ctx, base: &Path) -> Result<Prompts, DialplanError> {
         all_busy: named(&f.all_busy)?,
         callback_ack: named(&f.callback_ack)?,
         goodbye: named(&f.goodbye)?,
+        transferring: optional(&f.transferring, "transferring")?,
+        transfer_failed: optional(&f.transfer_failed, "transfer_failed")?,
         files,
     })
 }

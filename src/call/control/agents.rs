@@ -169,15 +169,15 @@ impl CallControl {
         digits: String,
         now: Instant,
     ) {
-        let f = self.plan.features.clone();
-        let refuse = |s: &mut Self, reason| {
-            let ev = OperatorEvent::FeatureRefused {
-                agent: agent.clone(),
-                digits: digits.clone(),
-                reason,
-            };
-            s.push(Action::Operator(ev));
-        };
+        // Keys sent during a call arrive one by one: collect them into a code first.
+        if let (Some(call), Some(key), 1) = (call, digits.chars().next(), digits.chars().count()) {
+            return self.agent_key(agent, call, key, now);
+        }
+        // Codes typed during a call follow the plan the call arrived under.
+        let plan = call
+            .and_then(|c| self.calls.get(&c))
+            .map_or_else(|| self.plan.clone(), |c| c.plan.clone());
+        let f = &plan.features;
         let request = if digits == f.login {
             return self.handle(Event::AgentLogin { agent }, now);
         } else if digits == f.logout {
@@ -193,53 +193,26 @@ impl CallControl {
                 now,
             );
         } else if let Some(n) = digits.strip_prefix(f.emergency.as_str()) {
-            match self.plan.emergency.numbers.iter().find(|(x, _)| x == n) {
-                Some((number, name)) => AgentRequest::Emergency {
-                    number: number.clone(),
-                    name: name.clone(),
-                    three_way: self.plan.emergency.three_way,
-                },
-                None => return refuse(self, "not an emergency number"),
+            AgentRequest::Emergency {
+                number: n.to_string(),
+                three_way: None,
+                reason: "feature code".into(),
             }
         } else if let Some(n) = digits.strip_prefix(f.three_way.as_str()) {
-            if !self.transfer_target_allowed(n) {
-                return refuse(self, "target not allowed by the dialplans");
-            }
             AgentRequest::ThreeWay {
                 target: n.to_string(),
             }
         } else if let Some(n) = digits.strip_prefix(f.blind_transfer.as_str()) {
-            if !self.transfer_target_allowed(n) {
-                return refuse(self, "target not allowed by the dialplans");
-            }
             AgentRequest::BlindTransfer {
                 target: n.to_string(),
             }
         } else {
-            return refuse(self, "unknown feature code");
+            return self.refuse(&agent, &digits, "unknown feature code");
         };
-        if call.is_none() {
-            return refuse(self, "needs a call in progress");
+        match call {
+            Some(call) => self.agent_request(agent, call, request, now),
+            None => self.refuse(&agent, &digits, "needs a call in progress"),
         }
-        self.push(Action::AgentRequest {
-            agent,
-            call,
-            request,
-        });
-    }
-}
-
-impl CallControl {
-    /// A transfer or three-way target: a configured line (its queue), an agent or expert seat
-    /// account, or a number `outbound.toml`, the emergency list or a sub-centre allows.
-    pub fn transfer_target_allowed(&self, target: &str) -> bool {
-        let plan = &self.plan;
-        !target.is_empty()
-            && (plan.line(target).is_some()
-                || plan.outbound_allowed(target)
-                || plan.agents.listed.contains_key(target)
-                || self.acd.index(target).is_some()
-                || plan.experts.iter().any(|e| e.target == target))
     }
 }
 

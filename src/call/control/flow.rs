@@ -72,6 +72,9 @@ impl CallControl {
             rating: None,
             callback: false,
             abandoned: false,
+            third: None,
+            digits: String::new(),
+            digits_gen: 0,
             overflow_after: line.overflow_after,
             caller,
             plan: plan.clone(),
@@ -113,6 +116,10 @@ impl CallControl {
                 self.push(Action::StartMoh { call, prompt: moh });
             }
             Phase::Rating => self.arm(now + RATING_WAIT, Timer::Rating { call }),
+            Phase::Transferring => {
+                let moh = self.queue_of(&self.calls[&call]).moh.clone();
+                self.push(Action::StartMoh { call, prompt: moh });
+            }
             Phase::Closing(cause) => {
                 self.push(Action::Hangup {
                     call,
@@ -204,6 +211,7 @@ impl CallControl {
                 c.rating.get_or_insert(Rating::NoAnswer);
                 HangupCause::AgentHangup
             }
+            Phase::Transferring | Phase::WithThird => cause,
             Phase::Closing(c) => c,
         };
         self.finish(call, cause, now);
@@ -216,6 +224,11 @@ impl CallControl {
         let Phase::Talking { agent } = c.phase else {
             return;
         };
+        if c.third.is_some() {
+            // The agent leaves a three-way call (or one still ringing the third party): the
+            // caller stays with the third party.
+            return self.agent_left(call, agent, now);
+        }
         let rating = c
             .plan
             .line(&c.line)

@@ -27,13 +27,16 @@
 //! `CallRecordReady` → the store; `Operator`/`RestrictedNotice` → the event stream and audit log;
 //! `AgentRequest` → the transfer layer. Call ids are the SIP side's; agent ids are account IDs.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod agents;
 mod dispatch;
 mod flow;
+mod transfer;
+
+pub use transfer::DIGIT_TIMEOUT;
 
 use super::abuse::AbuseTracker;
 use super::acd::Acd;
@@ -78,6 +81,11 @@ enum Phase {
     Rating,
     /// Playing a last prompt; then hang up with the cause.
     Closing(HangupCause),
+    /// A blind transfer rings the third party; the agent has left, the caller hears music.
+    Transferring,
+    /// The caller talks to the third party alone (after a blind transfer, or the agent left a
+    /// three-way call).
+    WithThird,
 }
 
 #[derive(Debug)]
@@ -105,6 +113,11 @@ struct Call {
     rating: Option<Rating>,
     callback: bool,
     abandoned: bool,
+    /// The expert seat, sub-centre or emergency centre brought in.
+    third: Option<transfer::Third>,
+    /// Keys of an in-call feature code typed so far, and a counter for the pause timer.
+    digits: String,
+    digits_gen: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +128,7 @@ enum Timer {
     Announce { call: CallId },
     WrapUp { agent: usize, generation: u64 },
     Rating { call: CallId },
+    Digits { call: CallId, gen: u64 },
 }
 
 /// The call-control core. See the module docs.
@@ -130,6 +144,8 @@ pub struct CallControl {
     arrivals: u64,
     /// Calls in progress per trunk, against its `max_calls`.
     trunk_calls: HashMap<String, u32>,
+    /// Expert seats on a call now.
+    experts_busy: HashSet<String>,
     timers: BTreeMap<(Instant, u64), Timer>,
     seq: u64,
     actions: VecDeque<Action>,
@@ -144,6 +160,7 @@ impl CallControl {
             abuse: AbuseTracker::default(),
             calls: HashMap::new(),
             trunk_calls: HashMap::new(),
+            experts_busy: HashSet::new(),
             arrivals: 0,
             avg_handle: Duration::from_secs(180),
             timers: BTreeMap::new(),
@@ -191,6 +208,8 @@ impl CallControl {
                 Phase::Talking { .. } => "talking",
                 Phase::Rating => "rating",
                 Phase::Closing(_) => "closing",
+                Phase::Transferring => "transferring",
+                Phase::WithThird => "with_third",
             };
             (c.queue.as_str(), c.line.as_str(), phase, c.queued)
         })
@@ -240,7 +259,7 @@ impl CallControl {
                 let Some(c) = self.calls.get(&call) else {
                     return;
                 };
-                if let Phase::Talking { agent } = c.phase {
+                if let (Phase::Talking { agent }, None) = (c.phase, &c.third) {
                     let a = if on {
                         Action::StartMoh {
                             call,
@@ -282,6 +301,14 @@ impl CallControl {
                 let n = normalise(&number, false, &self.plan.area_code);
                 self.abuse.lift(n.number.expose());
             }
+            Event::AgentRequest { agent, request } => match self.call_of_agent(&agent) {
+                Some(call) => self.agent_request(agent, call, request, now),
+                None => self.refuse(&agent, &format!("{request:?}"), "needs a call in progress"),
+            },
+            Event::ThirdRinging { call } => self.third_ringing(call, now),
+            Event::ThirdAnswered { call } => self.third_answered(call, now),
+            Event::ThirdFailed { call, cause } => self.third_ring_failed(call, cause, now),
+            Event::ThirdHungUp { call } => self.third_hung_up(call, now),
             Event::ForceHangup { call } => {
                 if let Some(c) = self.calls.get(&call) {
                     if let Phase::Ringing { agent } | Phase::Talking { agent } = c.phase {
@@ -409,6 +436,7 @@ impl CallControl {
                     self.end_wrap_up(agent, now);
                 }
             }
+            Timer::Digits { call, gen } => self.digits_paused(call, gen, now),
             Timer::Rating { call } => {
                 if self
                     .calls
@@ -455,6 +483,8 @@ impl CallControl {
 
     /// Emits the call record and forgets the call.
     fn finish(&mut self, call: CallId, cause: HangupCause, now: Instant) {
+        // A third party still on the call (or still being rung) is released with it.
+        self.caller_left_third(call, now);
         let Some(c) = self.calls.remove(&call) else {
             return;
         };

@@ -13,6 +13,7 @@ mod answer;
 mod records;
 mod service;
 mod status;
+mod third;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -48,6 +49,8 @@ use crate::store::Store;
 enum Party {
     Caller,
     Agent(String),
+    /// The expert seat, sub-centre or emergency centre the agent brought in.
+    Third,
 }
 
 /// Our end of one leg's media.
@@ -69,6 +72,7 @@ struct CallState {
     media_call: Option<MediaCall>,
     caller_media: Option<MediaSide>,
     agents: HashMap<String, AgentLeg>,
+    third: Option<third::ThirdLeg>,
     recording: Option<Uuid>,
     /// The caller's leg has ended (the record may still be coming).
     caller_gone: bool,
@@ -96,6 +100,8 @@ pub struct Calls {
     next_call: CallId,
     /// The address we listen on, when it is a specific one.
     listen_ip: Option<IpAddr>,
+    /// Trunks' outbound addresses, resolved when the plan loads.
+    trunk_addrs: HashMap<String, std::net::SocketAddr>,
 }
 
 /// The address of ours `peer` reaches, as the routing table says (no packet is sent).
@@ -131,6 +137,7 @@ impl Calls {
                 .map_err(|e| format!("prompt {name} ({}): {e}", path.display()))?;
             prompts.insert(name.clone(), p);
         }
+        let trunk_addrs = third::resolve_trunks(&plan).await;
         let clock = WallClock {
             at: now,
             unix_ms: Utc::now().timestamp_millis(),
@@ -151,6 +158,7 @@ impl Calls {
             service_legs: HashMap::new(),
             next_call: 0,
             listen_ip: listen_ip.filter(|ip| !ip.is_unspecified()),
+            trunk_addrs,
         })
     }
 
@@ -183,6 +191,7 @@ impl Calls {
                 self.prompts.insert(name.clone(), p);
             }
         }
+        self.trunk_addrs = third::resolve_trunks(&plan).await;
         self.control.handle(Event::DialplanReloaded(plan), now);
         self.run_actions(ep, now).await;
     }
@@ -273,6 +282,7 @@ impl Calls {
                 media_call: None,
                 caller_media: None,
                 agents: HashMap::new(),
+                third: None,
                 recording: None,
                 caller_gone: false,
             },
@@ -306,6 +316,10 @@ impl Calls {
             return;
         };
         match (&party, event) {
+            (Party::Third, SessionEvent::Offer { sdp }) => {
+                self.reoffer(ep, call, &party, leg, &sdp, now).await;
+            }
+            (Party::Third, event) => self.third_event(call, leg, event, now).await,
             (_, SessionEvent::Ended { cause }) => {
                 self.leg_ended(call, &party, leg, cause, now).await
             }
@@ -382,6 +396,7 @@ impl Calls {
                 };
                 self.control.handle(event, now);
             }
+            Party::Third => {}
             Party::Agent(agent) => {
                 let removed = self
                     .calls
@@ -436,7 +451,7 @@ impl Calls {
                     },
                     now,
                 ),
-                None => {}
+                Some((_, Party::Third)) | None => {}
             },
             MediaEvent::DeadMedia { leg } => {
                 if let Some((call, party)) = self.by_media.get(&leg).cloned() {
@@ -448,6 +463,11 @@ impl Calls {
                             .get(&call)
                             .and_then(|c| c.agents.get(a))
                             .map(|a| a.sip),
+                        Party::Third => self
+                            .calls
+                            .get(&call)
+                            .and_then(|c| c.third.as_ref())
+                            .map(|t| t.sip),
                     };
                     if let Some(sip) = sip {
                         ep.hangup(now, sip);
@@ -533,6 +553,7 @@ impl Calls {
         match party {
             Party::Caller => c.caller_media.as_mut(),
             Party::Agent(a) => c.agents.get_mut(a).map(|a| &mut a.media),
+            Party::Third => c.third.as_mut().map(|t| &mut t.media),
         }
     }
 
@@ -600,6 +621,7 @@ impl Calls {
                 let sip = match &leg {
                     CallLeg::Caller => Some(c.caller),
                     CallLeg::Agent(a) => c.agents.get(a).map(|a| a.sip),
+                    CallLeg::Third => c.third.as_ref().map(|t| t.sip),
                 };
                 if let Some(sip) = sip {
                     ep.hangup(now, sip);
@@ -608,13 +630,18 @@ impl Calls {
             Action::RestrictedNotice { call, caller } => {
                 tracing::info!(call, %caller, "restricted caller told so");
             }
-            Action::AgentRequest {
-                agent,
+            Action::Dial {
                 call,
-                request,
+                dest,
+                present,
+                line,
+                emergency,
             } => {
-                tracing::info!(%agent, ?call, ?request, "agent request: transfers are not carried out yet");
+                self.dial_third(ep, call, dest, present, &line, emergency, now)
+                    .await
             }
+            Action::Conference { call, agent } => self.conference(call, &agent).await,
+            Action::BridgeThird { call } => self.bridge_third(call).await,
             Action::CallRecordReady(record) => self.store_record(*record),
             Action::Operator(ev) => tracing::info!(?ev, "operator event"),
         }
@@ -773,7 +800,7 @@ impl Calls {
         let done: Vec<CallId> = self
             .calls
             .iter()
-            .filter(|(_, c)| c.caller_gone && c.agents.is_empty())
+            .filter(|(_, c)| c.caller_gone && c.agents.is_empty() && c.third.is_none())
             .map(|(id, _)| *id)
             .collect();
         for id in done {

@@ -1,0 +1,247 @@
+//! The third party of a call on the SIP and media side: the INVITE to an expert seat, a
+//! sub-centre or an emergency centre (over a trunk, presenting the number call control chose),
+//! its leg events back to call control, and the media changes call control asks for (mix
+//! three, connect caller and third party, release a leg). The third party's leg lives in the
+//! caller's media call, so the one recording of the call hears it on the right channel.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use super::{local_ip_towards, Calls, MediaSide, Party};
+use crate::call::agent::CallId;
+use crate::call::event::{Dest, Event, RingFailure};
+use crate::call::plan::Dialplan;
+use crate::media::sdp::LocalMedia;
+use crate::pii::Pii;
+use crate::sip::endpoint::Endpoint;
+use crate::sip::legs::LegId;
+use crate::sip::message::{NameAddr, Uri};
+use crate::sip::peer::Peer;
+use crate::sip::session::uac::OutboundCall;
+use crate::sip::session::{EndCause, SessionEvent};
+
+/// The third party's leg of a call.
+pub(super) struct ThirdLeg {
+    pub sip: LegId,
+    pub media: MediaSide,
+    pub answered: bool,
+}
+
+/// The outbound address of every trunk that has one, resolved once per dialplan (a name is
+/// looked up when the plan loads, not while an emergency call waits).
+pub(super) async fn resolve_trunks(plan: &Dialplan) -> HashMap<String, SocketAddr> {
+    let mut out = HashMap::new();
+    for t in &plan.trunks {
+        let Some(addr) = &t.address else { continue };
+        match tokio::net::lookup_host(addr.as_str()).await {
+            Ok(mut a) => {
+                if let Some(a) = a.next() {
+                    out.insert(t.name.clone(), a);
+                }
+            }
+            Err(e) => tracing::warn!(trunk = %t.name, error = %e, "trunk address not resolved"),
+        }
+    }
+    out
+}
+
+/// Where a SIP URI's host and port point (literal addresses only: remote seats are named by
+/// address in the dialplans).
+fn uri_peer(uri: &Uri) -> Option<Peer> {
+    let ip: IpAddr = uri.host.trim_matches(['[', ']']).parse().ok()?;
+    Some(Peer::udp(SocketAddr::new(ip, uri.port.unwrap_or(5060))))
+}
+
+impl Calls {
+    /// Call control's `Dial`: INVITE the third party with our offer, in the caller's media call.
+    pub(super) async fn dial_third(
+        &mut self,
+        ep: &mut Endpoint,
+        call: CallId,
+        dest: Dest,
+        present: Pii<String>,
+        line: &str,
+        emergency: bool,
+        now: Instant,
+    ) {
+        let target = match &dest {
+            Dest::Account(id) => ep.contacts(id, now).into_iter().next(),
+            Dest::Uri(u) => crate::sip::uri::parse_uri(u)
+                .ok()
+                .and_then(|u| uri_peer(&u).map(|p| (u, p))),
+            Dest::Trunk { trunk, number } => self.trunk_addrs.get(trunk).map(|a| {
+                let uri = Uri::sip(Some(number), &a.ip().to_string(), Some(a.port()));
+                (uri, Peer::udp(*a))
+            }),
+        };
+        let Some((target, peer)) = target else {
+            tracing::warn!(call, ?dest, "third party cannot be reached: no address");
+            return self.control.handle(Event::ThirdFailed {
+                    call,
+                    cause: RingFailure::Unreachable,
+                }, now);
+        };
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let (Some(media_call), law) = (c.media_call, c.caller_media.as_ref().and_then(|m| m.law))
+        else {
+            return;
+        };
+        let ip = self
+            .listen_ip
+            .or_else(|| local_ip_towards(peer.addr))
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let info = match self.media.open_leg(media_call, ip).await {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(call, error = %e, "no RTP port for a third party");
+                let cause = RingFailure::Other(503);
+                return self.control.handle(Event::ThirdFailed { call, cause }, now);
+            }
+        };
+        let local = LocalMedia::new(ip, info.rtp.port(), rand::random::<u32>().into());
+        let offer = local.offer(law, false).to_sdp();
+        let shown = Some(present.expose().as_str()).filter(|s| !s.is_empty());
+        let from = NameAddr::new(Uri::sip(shown, &ip.to_string(), None));
+        let mut headers = vec![("X-Rexian-Line".to_string(), line.to_string())];
+        if let Some(n) = shown {
+            // The number the far end may call back (号码透传 where the trunk passes it).
+            headers.push((
+                "P-Asserted-Identity".into(),
+                format!("<sip:{n}@{ip}>"),
+            ));
+        }
+        if let Some(id) = c.recording {
+            headers.push(("X-Rexian-Call".into(), id.to_string()));
+        }
+        if emergency {
+            headers.push(("Priority".into(), "emergency".into()));
+        }
+        let outbound = OutboundCall {
+            to: NameAddr::new(target.clone()),
+            target,
+            peer,
+            from,
+            call_id: Uuid::new_v4().simple().to_string(),
+            sdp: Bytes::from(offer),
+            headers,
+        };
+        let sip = match ep.call(now, outbound, ip) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(call, error = %e, "cannot call the third party");
+                let _ = self.media.close_leg(info.leg).await;
+                let cause = RingFailure::Unreachable;
+                return self.control.handle(Event::ThirdFailed { call, cause }, now);
+            }
+        };
+        self.by_leg.insert(sip, (call, Party::Third));
+        self.by_media.insert(info.leg, (call, Party::Third));
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.third = Some(ThirdLeg {
+                sip,
+                media: MediaSide {
+                    leg: info.leg,
+                    local,
+                    law: None,
+                },
+                answered: false,
+            });
+        }
+    }
+
+    /// A SIP event on the third party's leg.
+    pub(super) async fn third_event(
+        &mut self,
+        call: CallId,
+        leg: LegId,
+        event: SessionEvent,
+        now: Instant,
+    ) {
+        match event {
+            SessionEvent::Progress { sdp, .. } => {
+                if let Some(sdp) = sdp {
+                    self.apply_answer(call, &Party::Third, &sdp).await;
+                }
+                self.control.handle(Event::ThirdRinging { call }, now);
+            }
+            SessionEvent::Answered { sdp } => {
+                if let Some(sdp) = sdp {
+                    self.apply_answer(call, &Party::Third, &sdp).await;
+                }
+                if let Some(t) = self.calls.get_mut(&call).and_then(|c| c.third.as_mut()) {
+                    t.answered = true;
+                }
+                self.control.handle(Event::ThirdAnswered { call }, now);
+            }
+            SessionEvent::Ended { cause } => {
+                self.by_leg.remove(&leg);
+                let gone = self
+                    .calls
+                    .get_mut(&call)
+                    .and_then(|c| c.third.take_if(|t| t.sip == leg));
+                let Some(t) = gone else {
+                    return;
+                };
+                self.by_media.remove(&t.media.leg);
+                let _ = self.media.close_leg(t.media.leg).await;
+                if cause == EndCause::Local {
+                    return; // ended on call control's word
+                }
+                let event = if t.answered {
+                    Event::ThirdHungUp { call }
+                } else {
+                    Event::ThirdFailed {
+                        call,
+                        cause: super::ring_failure(cause),
+                    }
+                };
+                self.control.handle(event, now);
+            }
+            _ => {}
+        }
+    }
+
+    /// Mixes caller, agent and third party.
+    pub(super) async fn conference(&mut self, call: CallId, agent: &str) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let legs: Vec<_> = [
+            c.caller_media.as_ref().map(|m| m.leg),
+            c.agents.get(agent).map(|a| a.media.leg),
+            c.third.as_ref().map(|t| t.media.leg),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if let Some(caller) = c.caller_media.as_ref().map(|m| m.leg) {
+            let _ = self.media.stop_play(caller).await;
+        }
+        if let Err(e) = self.media.conference(legs, None).await {
+            tracing::warn!(call, error = %e, "cannot mix a three-way call");
+        }
+    }
+
+    /// Connects the caller and the third party only.
+    pub(super) async fn bridge_third(&mut self, call: CallId) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let (Some(caller), Some(third)) = (
+            c.caller_media.as_ref().map(|m| m.leg),
+            c.third.as_ref().map(|t| t.media.leg),
+        ) else {
+            return;
+        };
+        let _ = self.media.stop_play(caller).await;
+        if let Err(e) = self.media.bridge(caller, third, None).await {
+            tracing::warn!(call, error = %e, "cannot connect the caller to the third party");
+        }
+    }
+}
