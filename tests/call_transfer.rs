@@ -91,7 +91,11 @@ fn emergency_keys_dial_110_with_the_citizens_number_then_three_talk_and_the_agen
         vec![(trunk("loopback", "110"), "13800138000".into(), true)],
         "the centre sees the citizen's own number (号码透传 on the demo trunk)"
     );
-    assert_eq!(handoffs(&a), vec![(None, false)], "supervisors hear at once");
+    assert_eq!(
+        handoffs(&a),
+        vec![(None, false)],
+        "supervisors hear at once"
+    );
     assert_eq!(h.state("7001"), "talking", "three-way: the agent stays");
     h.ev(Event::ThirdRinging { call: 1 });
     let a = h.ev(Event::ThirdAnswered { call: 1 });
@@ -172,11 +176,14 @@ fn a_failing_trunk_gives_way_to_the_next_and_emergency_calls_may_use_the_reserve
     });
     assert!(dials(&a).is_empty());
     assert_eq!(handoffs(&a), vec![(Some(HandoffOutcome::Failed), true)]);
-    assert!(a.iter().any(|x| matches!(
-        x,
-        Action::Operator(OperatorEvent::TransferFailed { .. })
-    )));
-    assert_eq!(h.state("7001"), "talking", "the agent is still with the caller");
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::Operator(OperatorEvent::TransferFailed { .. }))));
+    assert_eq!(
+        h.state("7001"),
+        "talking",
+        "the agent is still with the caller"
+    );
 }
 
 #[test]

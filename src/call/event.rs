@@ -280,7 +280,10 @@ pub enum OperatorEvent {
         target: String,
     },
     /// The third party answered.
-    TransferConnected { call: CallId, target: String },
+    TransferConnected {
+        call: CallId,
+        target: String,
+    },
     /// Calling the third party failed; the agent is told why.
     TransferFailed {
         call: CallId,
@@ -290,7 +293,10 @@ pub enum OperatorEvent {
     },
     /// An emergency hand-off was asked for, progressed or ended. Supervisors are alerted;
     /// `alarm` is set when it failed or the citizen hung up first.
-    Handoff { handoff: Box<Handoff>, alarm: bool },
+    Handoff {
+        handoff: Box<Handoff>,
+        alarm: bool,
+    },
 }
 
 /// Outputs, drained with `CallControl::poll_action`.
@@ -362,9 +368,14 @@ pub enum Action {
         emergency: bool,
     },
     /// Mix caller, agent and third party: each hears the other two.
-    Conference { call: CallId, agent: String },
+    Conference {
+        call: CallId,
+        agent: String,
+    },
     /// Connect the caller and the third party only (the agent left or handed over).
-    BridgeThird { call: CallId },
+    BridgeThird {
+        call: CallId,
+    },
     CallRecordReady(Box<CallRecord>),
     Operator(OperatorEvent),
 }

@@ -8,6 +8,9 @@
 use super::header::{parse_content_type, parse_token_list};
 use super::message::{reason_phrase, Method, Request, Response, Scheme, Via};
 
+/// Bodies an INFO may carry besides the accepted types: DTMF (`session::info`).
+const INFO_BODIES: &[&str] = &["application/dtmf-relay", "application/dtmf"];
+
 /// What this element accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Capabilities {
@@ -125,8 +128,12 @@ pub fn validate(req: &Request, caps: &Capabilities) -> Result<(), Reject> {
             r.reason = "Bad Request (body without Content-Type)".to_string();
             return Err(r);
         };
+        // INFO carries DTMF from softphones that do not send RFC 4733 events.
+        let info_dtmf = |t: &crate::sip::header::ContentType| {
+            req.method == Method::Info && INFO_BODIES.iter().any(|b| t.is(b))
+        };
         let accepted = parse_content_type(ct)
-            .map(|t| caps.accept.iter().any(|a| t.is(a)))
+            .map(|t| caps.accept.iter().any(|a| t.is(a)) || info_dtmf(&t))
             .unwrap_or(false);
         if !accepted {
             return Err(Reject::new(415).with("Accept", accept()));
@@ -315,6 +322,17 @@ mod tests {
         );
         let ack = req("ACK", "sip:1@gov.example", "Require: nothere\r\n", "");
         assert_eq!(status(&ack), None);
+    }
+
+    #[test]
+    fn info_may_carry_dtmf_but_no_other_request_may() {
+        let dtmf = "Content-Type: application/dtmf-relay\r\n";
+        let info = req("INFO", "sip:1@gov.example", dtmf, "Signal=5\r\n");
+        let mut with_info = caps();
+        with_info.allowed.push(Method::Info);
+        assert_eq!(validate(&info, &with_info).err().map(|r| r.status), None);
+        let invite = req("INVITE", "sip:1@gov.example", dtmf, "Signal=5\r\n");
+        assert_eq!(status(&invite), Some(415));
     }
 
     #[test]

@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use super::{CallControl, Phase, Timer};
 use crate::call::agent::{AgentState, CallId};
 use crate::call::event::{
-    Action, AgentRequest, Dest, Handoff, HandoffOutcome, Leg, OperatorEvent, RingFailure,
-    ThirdKind,
+    Action, AgentRequest, Dest, Handoff, HandoffOutcome, Leg, OperatorEvent, RingFailure, ThirdKind,
 };
 use crate::call::plan::{Dialplan, ExpertSeat, Role};
 use crate::call::queue::Waiter;
@@ -301,11 +300,7 @@ impl CallControl {
                 self.after_call(i, call, true, now);
                 self.offer(call, j, now);
             }
-            Resolved::Dial {
-                dest,
-                trunks,
-                seat,
-            } => {
+            Resolved::Dial { dest, trunks, seat } => {
                 let mut handoff = emergency.map(|mut h| {
                     h.call = call;
                     h.agent = agent.to_string();
@@ -520,7 +515,11 @@ impl CallControl {
         }
         self.acd.index(&seat.target).is_some_and(|i| {
             let a = self.acd.get(i);
-            a.registered && !matches!(a.state, AgentState::Ringing { .. } | AgentState::Talking { .. })
+            a.registered
+                && !matches!(
+                    a.state,
+                    AgentState::Ringing { .. } | AgentState::Talking { .. }
+                )
         })
     }
 
@@ -664,7 +663,10 @@ impl CallControl {
             }
             _ => {}
         }
-        self.push(Action::Operator(OperatorEvent::TransferConnected { call, target }));
+        self.push(Action::Operator(OperatorEvent::TransferConnected {
+            call,
+            target,
+        }));
         if let Some(h) = report {
             self.push(Action::Operator(OperatorEvent::Handoff {
                 handoff: h,
@@ -782,7 +784,10 @@ impl CallControl {
             if alarm {
                 h.outcome = Some(HandoffOutcome::Failed);
             }
-            self.push(Action::Operator(OperatorEvent::Handoff { handoff: h, alarm }));
+            self.push(Action::Operator(OperatorEvent::Handoff {
+                handoff: h,
+                alarm,
+            }));
         }
     }
 
@@ -803,7 +808,10 @@ impl CallControl {
             if alarm {
                 h.outcome = Some(HandoffOutcome::CallerHungUp);
             }
-            self.push(Action::Operator(OperatorEvent::Handoff { handoff: h, alarm }));
+            self.push(Action::Operator(OperatorEvent::Handoff {
+                handoff: h,
+                alarm,
+            }));
         }
     }
 

@@ -58,6 +58,7 @@ fn uri_peer(uri: &Uri) -> Option<Peer> {
 
 impl Calls {
     /// Call control's `Dial`: INVITE the third party with our offer, in the caller's media call.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn dial_third(
         &mut self,
         ep: &mut Endpoint,
@@ -80,10 +81,13 @@ impl Calls {
         };
         let Some((target, peer)) = target else {
             tracing::warn!(call, ?dest, "third party cannot be reached: no address");
-            return self.control.handle(Event::ThirdFailed {
+            return self.control.handle(
+                Event::ThirdFailed {
                     call,
                     cause: RingFailure::Unreachable,
-                }, now);
+                },
+                now,
+            );
         };
         let Some(c) = self.calls.get(&call) else {
             return;
@@ -111,10 +115,7 @@ impl Calls {
         let mut headers = vec![("X-Rexian-Line".to_string(), line.to_string())];
         if let Some(n) = shown {
             // The number the far end may call back (号码透传 where the trunk passes it).
-            headers.push((
-                "P-Asserted-Identity".into(),
-                format!("<sip:{n}@{ip}>"),
-            ));
+            headers.push(("P-Asserted-Identity".into(), format!("<sip:{n}@{ip}>")));
         }
         if let Some(id) = c.recording {
             headers.push(("X-Rexian-Call".into(), id.to_string()));

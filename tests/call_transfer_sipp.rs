@@ -1,0 +1,339 @@
+//! Transfers and emergency hand-offs end to end with real peers: sipp as the carrier trunk
+//! delivering a citizen's call (a 440 Hz tone as the caller's voice), sipp as agent 7001
+//! typing an in-call feature code as SIP INFO, and sipp as the far end behind the trunk
+//! (110, a sub-centre, an outside number) answering with its own 1.5 kHz tone. The far end's
+//! INVITE, the call record and the stereo recording show what happened.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rexian::media::tone::ToneDetector;
+use support::phones::SippAgent;
+use support::{free_udp_port, http_get, sipp, wait_for, Daemon};
+
+fn sox(args: &[&str]) {
+    let ok = Command::new("sox").args(args).status().expect("run sox");
+    assert!(ok.success(), "sox {args:?}");
+}
+
+fn tone(path: &Path, hz: &str) {
+    let p = path.to_str().unwrap();
+    sox(&[
+        "-n", "-r", "8000", "-c", "1", "-e", "u-law", p, "synth", "60", "sine", hz, "vol", "0.5",
+    ]);
+}
+
+/// A scenario from `tests/sipp` with its placeholders filled in, written to `dir`.
+fn scenario(dir: &Path, name: &str, fill: &[(&str, String)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(support::sipp_scenario(name)).unwrap();
+    for (k, v) in fill {
+        text = text.replace(k, v);
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// SIP INFO requests carrying `keys`, one per key, as the agent's phone sends them.
+fn info_keys(keys: &str) -> String {
+    let mut out = String::new();
+    for (i, k) in keys.chars().enumerate() {
+        if i > 0 {
+            out.push_str("<pause milliseconds=\"150\"/>\n  ");
+        }
+        out.push_str(&format!(
+            r#"<send retrans="500"><![CDATA[
+      INFO [$peer_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$own_to];tag=[pid]SIPpTag01[call_number]
+      To: [$peer_from]
+      [last_Call-ID:]
+      CSeq: {} INFO
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal={k}
+      Duration=160
+    ]]></send>
+  <recv response="200"/>
+  "#,
+            100 + i
+        ));
+    }
+    out
+}
+
+/// How the agent's call ends: its own BYE after `ms`, or rexian's BYE (blind transfer).
+enum AgentEnd {
+    LeavesAfter(u32),
+    Released,
+}
+
+fn agent_end(end: AgentEnd) -> String {
+    match end {
+        AgentEnd::LeavesAfter(ms) => format!(
+            r#"<pause milliseconds="{ms}"/>
+  <send retrans="500"><![CDATA[
+      BYE [$peer_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$own_to];tag=[pid]SIPpTag01[call_number]
+      To: [$peer_from]
+      [last_Call-ID:]
+      CSeq: 200 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <recv response="200"/>
+"#
+        ),
+        AgentEnd::Released => r#"<recv request="BYE"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]></send>
+"#
+        .to_string(),
+    }
+}
+
+/// The far end behind the trunk: answers one call, plays its tone, logs the messages.
+struct Centre {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Centre {
+    fn start(dir: &Path, port: u16) -> Centre {
+        let wav = dir.join("centre1500.wav");
+        tone(&wav, "1500");
+        let sf = scenario(
+            dir,
+            "centre_answer.xml",
+            &[("[centre_wav]", wav.display().to_string())],
+        );
+        let log = dir.join("centre.log");
+        let child = Command::new("sipp")
+            .arg("-sf")
+            .arg(&sf)
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-mp", &free_udp_port().to_string(), "-m", "1", "-nostdin"])
+            .args([
+                "-timeout",
+                "90s",
+                "-timeout_error",
+                "-trace_msg",
+                "-message_file",
+            ])
+            .arg(&log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run sipp");
+        Centre { child, log }
+    }
+
+    /// The INVITE the centre received.
+    fn invite(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let start = text.find("INVITE sip:").expect("the centre got an INVITE");
+        text[start..]
+            .split("\n\n")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn finish(self) -> std::process::Output {
+        self.child.wait_with_output().expect("centre sipp")
+    }
+}
+
+/// The demo dialplans with a short greeting, the trunk's outbound address at `centre`.
+fn plans(dir: &Path, centre: u16) -> PathBuf {
+    let plans = support::dialplans_copy(dir);
+    let edit = |file: &str, from: &str, to: &str| {
+        let p = plans.join(file);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains(from), "{file} holds {from}");
+        std::fs::write(&p, text.replace(from, to)).unwrap();
+    };
+    edit(
+        "queues.toml",
+        "greeting = [\"greeting\"]",
+        "greeting = [\"digit_1\"]",
+    );
+    edit(
+        "trunks.toml",
+        "address = \"127.0.0.1:5080\"",
+        &format!("address = \"127.0.0.1:{centre}\""),
+    );
+    plans
+}
+
+struct Run {
+    _work: tempfile::TempDir,
+    daemon: Daemon,
+    centre: Centre,
+    agent: SippAgent,
+    caller: support::SippRun,
+}
+
+/// One citizen call: agent 7001 answers, types `keys` after a second and ends as `end` says;
+/// the caller stays `hold_ms` in all.
+fn run(keys: &str, end: AgentEnd, hold_ms: u32) -> Run {
+    let work = tempfile::tempdir().unwrap();
+    let centre_port = free_udp_port();
+    let plans = plans(work.path(), centre_port);
+    let d = Daemon::start_with_agents(
+        &[("7001", "secret-7001")],
+        &["--dialplans", plans.to_str().unwrap()],
+    );
+    let token = String::from_utf8(d.cli(&["token", "create", "--role", "supervisor"]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let centre = Centre::start(work.path(), centre_port);
+    let agent_sf = scenario(
+        work.path(),
+        "agent_keys.xml",
+        &[
+            ("<!-- KEYS -->", info_keys(keys)),
+            ("<!-- END -->", agent_end(end)),
+        ],
+    );
+    let agent = SippAgent::start(d.sip, "7001", "secret-7001", agent_sf.to_str().unwrap());
+    wait_for("agent 7001 to register", Duration::from_secs(20), || {
+        let (_, regs) = http_get(d.http, "/api/v1/registrations", Some(&token));
+        regs.contains("\"account\":\"7001\"").then_some(())
+    });
+    let caller_wav = work.path().join("caller440.wav");
+    tone(&caller_wav, "440");
+    let sf = scenario(
+        work.path(),
+        "trunk_call.xml",
+        &[("[caller_wav]", caller_wav.display().to_string())],
+    );
+    let caller = sipp(
+        d.sip,
+        &[
+            "-sf",
+            sf.to_str().unwrap(),
+            "-s",
+            "12345",
+            "-mp",
+            &free_udp_port().to_string(),
+            "-m",
+            "1",
+            "-d",
+            &hold_ms.to_string(),
+        ],
+    );
+    Run {
+        _work: work,
+        daemon: d,
+        centre,
+        agent,
+        caller,
+    }
+}
+
+/// Left and right channels of the last two seconds of a stereo recording.
+fn tail_channels(path: &str) -> (Vec<i16>, Vec<i16>) {
+    let mut wav = hound::WavReader::open(path).expect("a readable WAV");
+    assert_eq!(wav.spec().channels, 2);
+    let s: Vec<i16> = wav.samples::<i16>().map(|s| s.unwrap()).collect();
+    let s = &s[s.len().saturating_sub(32_000)..];
+    let left = s.iter().step_by(2).copied().collect();
+    let right = s.iter().skip(1).step_by(2).copied().collect();
+    (left, right)
+}
+
+#[test]
+fn an_emergency_hand_off_reaches_110_with_the_citizens_number_and_the_agent_can_leave() {
+    // The agent types *0110, briefs 110 for 3 s in a three-way call, then hangs up; caller
+    // and 110 go on talking until the caller hangs up.
+    let r = run("*0110", AgentEnd::LeavesAfter(3000), 16_000);
+    assert!(
+        r.caller.status.success(),
+        "caller: {}\n{}",
+        r.caller.stdout,
+        r.caller.stderr
+    );
+    let agent = r.agent.finish();
+    assert!(
+        agent.status.success(),
+        "agent: {}",
+        String::from_utf8_lossy(&agent.stdout)
+    );
+    let invite = r.centre.invite();
+    let centre = r.centre.finish();
+    assert!(
+        centre.status.success(),
+        "centre: {}",
+        String::from_utf8_lossy(&centre.stdout)
+    );
+    assert!(invite.starts_with("INVITE sip:110@127.0.0.1"), "{invite}");
+    assert!(
+        invite.contains("From: <sip:13800138000@"),
+        "the centre sees the citizen's number: {invite}"
+    );
+    assert!(
+        invite.contains("P-Asserted-Identity: <sip:13800138000@"),
+        "{invite}"
+    );
+    assert!(invite.contains("Priority: emergency"), "{invite}");
+
+    let record = support::recorded_call(&r.daemon.data_dir(), Duration::from_secs(30));
+    assert_eq!(record.agent.as_deref(), Some("7001"));
+    assert_eq!(record.hangup_cause, "caller_hangup");
+    // One recording for the whole call: at its end the agent has gone and the caller talks
+    // with 110 — the caller on the left, the centre on the right.
+    let (left, right) = tail_channels(record.recording.as_deref().unwrap());
+    assert!(ToneDetector::new(440.0).present(&left), "the caller");
+    assert!(
+        ToneDetector::new(1500.0).present(&right),
+        "110 on the right"
+    );
+    assert!(!ToneDetector::new(1500.0).present(&left), "channels apart");
+}
+
+#[test]
+fn a_blind_transfer_to_a_sub_centre_connects_the_caller_and_releases_the_agent() {
+    // ##12366# hands the caller to the tax sub-centre over the trunk; the agent's phone gets
+    // rexian's BYE at once.
+    let r = run("##12366#", AgentEnd::Released, 12_000);
+    assert!(r.caller.status.success(), "caller: {}", r.caller.stderr);
+    let invite = r.centre.invite();
+    assert!(invite.starts_with("INVITE sip:12366@127.0.0.1"), "{invite}");
+    assert!(
+        invite.contains("From: <sip:12345@"),
+        "ordinary transfers present the hotline's number: {invite}"
+    );
+    assert!(!invite.contains("Priority: emergency"));
+    let record = support::recorded_call(&r.daemon.data_dir(), Duration::from_secs(30));
+    assert_eq!(record.agent.as_deref(), Some("7001"));
+    let (left, right) = tail_channels(record.recording.as_deref().unwrap());
+    assert!(ToneDetector::new(440.0).present(&left), "the caller");
+    assert!(
+        ToneDetector::new(1500.0).present(&right),
+        "the sub-centre on the right"
+    );
+    let agent = r.agent.finish();
+    assert!(
+        agent.status.success(),
+        "the agent was released: {}",
+        String::from_utf8_lossy(&agent.stdout)
+    );
+    let _ = r.centre.finish();
+}
