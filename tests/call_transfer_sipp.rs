@@ -184,9 +184,11 @@ fn plans(dir: &Path, centre: u16) -> PathBuf {
 struct Run {
     _work: tempfile::TempDir,
     daemon: Daemon,
+    token: String,
     centre: Centre,
     agent: SippAgent,
-    caller: support::SippRun,
+    /// The citizen's call, running.
+    caller: std::thread::JoinHandle<support::SippRun>,
 }
 
 /// One citizen call: agent 7001 answers, types `keys` after a second and ends as `end` says;
@@ -224,24 +226,28 @@ fn run(keys: &str, end: AgentEnd, hold_ms: u32) -> Run {
         "trunk_call.xml",
         &[("[caller_wav]", caller_wav.display().to_string())],
     );
-    let caller = sipp(
-        d.sip,
-        &[
-            "-sf",
-            sf.to_str().unwrap(),
-            "-s",
-            "12345",
-            "-mp",
-            &free_udp_port().to_string(),
-            "-m",
-            "1",
-            "-d",
-            &hold_ms.to_string(),
-        ],
-    );
+    let sip = d.sip;
+    let caller = std::thread::spawn(move || {
+        sipp(
+            sip,
+            &[
+                "-sf",
+                sf.to_str().unwrap(),
+                "-s",
+                "12345",
+                "-mp",
+                &free_udp_port().to_string(),
+                "-m",
+                "1",
+                "-d",
+                &hold_ms.to_string(),
+            ],
+        )
+    });
     Run {
         _work: work,
         daemon: d,
+        token,
         centre,
         agent,
         caller,
@@ -264,11 +270,12 @@ fn an_emergency_hand_off_reaches_110_with_the_citizens_number_and_the_agent_can_
     // The agent types *0110, briefs 110 for 3 s in a three-way call, then hangs up; caller
     // and 110 go on talking until the caller hangs up.
     let r = run("*0110", AgentEnd::LeavesAfter(3000), 16_000);
+    let caller = r.caller.join().unwrap();
     assert!(
-        r.caller.status.success(),
+        caller.status.success(),
         "caller: {}\n{}",
-        r.caller.stdout,
-        r.caller.stderr
+        caller.stdout,
+        caller.stderr
     );
     let agent = r.agent.finish();
     assert!(
@@ -313,7 +320,8 @@ fn a_blind_transfer_to_a_sub_centre_connects_the_caller_and_releases_the_agent()
     // ##12366# hands the caller to the tax sub-centre over the trunk; the agent's phone gets
     // rexian's BYE at once.
     let r = run("##12366#", AgentEnd::Released, 12_000);
-    assert!(r.caller.status.success(), "caller: {}", r.caller.stderr);
+    let caller = r.caller.join().unwrap();
+    assert!(caller.status.success(), "caller: {}", caller.stderr);
     let invite = r.centre.invite();
     assert!(invite.starts_with("INVITE sip:12366@127.0.0.1"), "{invite}");
     assert!(
@@ -336,4 +344,117 @@ fn a_blind_transfer_to_a_sub_centre_connects_the_caller_and_releases_the_agent()
         String::from_utf8_lossy(&agent.stdout)
     );
     let _ = r.centre.finish();
+}
+
+/// Reads the operator event stream until an event holds all of `wanted`; gives that event.
+fn watch_events(
+    http: std::net::SocketAddr,
+    token: &str,
+    wanted: &'static [&'static str],
+) -> std::thread::JoinHandle<Option<String>> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::net::TcpStream::connect(http).expect("connect http");
+    write!(
+        s,
+        "GET /api/v1/events HTTP/1.1\r\nHost: {http}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    std::thread::spawn(move || {
+        BufReader::new(s)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.starts_with("data:") && wanted.iter().all(|w| l.contains(w)))
+    })
+}
+
+#[test]
+fn the_desk_api_hands_a_caller_to_120_and_supervisors_see_it_live_and_on_record() {
+    // The agent's phone only talks; the hand-off is asked for from the agent's desk.
+    let r = run("", AgentEnd::LeavesAfter(6000), 14_000);
+    let d = &r.daemon;
+    let events = watch_events(
+        d.http,
+        &r.token,
+        &[
+            "\"kind\":\"handoff\"",
+            "\"outcome\":\"connected\"",
+            "\"number\":\"120\"",
+        ],
+    );
+    let call = wait_for("agent 7001 talking", Duration::from_secs(20), || {
+        let (_, body) = http_get(d.http, "/api/v1/status", Some(&r.token));
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        v["agents"]
+            .as_array()?
+            .iter()
+            .find(|a| a["id"] == "7001" && a["state"] == "talking")
+            .and_then(|a| a["call"].as_u64())
+    });
+    let other = String::from_utf8(
+        d.cli(&["token", "create", "--role", "agent", "--id", "7002"])
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let body = r#"{"action":"emergency","number":"120","reason":"chest pain"}"#;
+    let (status, _) = support::http_send(
+        d.http,
+        "POST",
+        "/api/v1/agents/7001/call",
+        Some(&other),
+        body,
+    );
+    assert_eq!(status, 403, "another agent may not act on 7001's call");
+    let (status, _) = support::http_send(
+        d.http,
+        "POST",
+        "/api/v1/agents/7001/call",
+        Some(&r.token),
+        r#"{"action":"dance"}"#,
+    );
+    assert_eq!(status, 400);
+    let own = String::from_utf8(
+        d.cli(&["token", "create", "--role", "agent", "--id", "7001"])
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let (status, answer) =
+        support::http_send(d.http, "POST", "/api/v1/agents/7001/call", Some(&own), body);
+    assert_eq!(status, 202, "{answer}");
+    assert!(answer.contains(&format!("\"call\":{call}")), "{answer}");
+
+    let seen = events
+        .join()
+        .unwrap()
+        .expect("the hand-off on the event stream");
+    assert!(seen.contains("\"caller\":\"13800138000\""), "{seen}");
+    let caller = r.caller.join().unwrap();
+    assert!(caller.status.success(), "caller: {}", caller.stderr);
+    assert!(r.centre.invite().starts_with("INVITE sip:120@127.0.0.1"));
+    let _ = r.agent.finish();
+    let _ = r.centre.finish();
+    let rows = wait_for(
+        "the hand-off's end on record",
+        Duration::from_secs(10),
+        || {
+            let (_, body) = http_get(d.http, "/api/v1/handoffs", Some(&r.token));
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let row = v.as_array()?.first()?.clone();
+            row["ended_ms"].is_i64().then_some(row)
+        },
+    );
+    assert_eq!(rows["number"], "120");
+    assert_eq!(rows["agent"], "7001");
+    assert_eq!(rows["caller"], "13800138000");
+    assert_eq!(rows["reason"], "chest pain");
+    assert_eq!(rows["outcome"], "connected");
+    assert_eq!(rows["alarm"], false);
+    assert!(
+        rows["answered_ms"].is_i64() && rows["agent_left_ms"].is_i64(),
+        "{rows}"
+    );
 }

@@ -198,3 +198,47 @@ async fn sqlite_call_records_are_written_once_and_get_their_recording() {
 async fn postgres_call_records_are_written_once_and_get_their_recording() {
     call_records_round_trip(&postgres_store().await).await;
 }
+
+async fn handoffs_are_brought_up_to_date_and_keep_their_alarm(store: &Store) {
+    use rexian::store::handoffs::HandoffRow;
+    let mut h = HandoffRow {
+        call_record: "c0ffee00-0000-4000-8000-000000000002".into(),
+        seq: 7,
+        agent: "7001".into(),
+        number: "110".into(),
+        name: "报警".into(),
+        caller: "13800138000".into(),
+        reason: "fight in the street".into(),
+        three_way: true,
+        trunk: Some("loopback".into()),
+        asked_ms: 1_790_000_000_000,
+        ringing_ms: None,
+        answered_ms: None,
+        agent_left_ms: None,
+        ended_ms: None,
+        outcome: None,
+        alarm: false,
+    };
+    store.save_handoff(&h).await.unwrap();
+    h.ringing_ms = Some(1_790_000_000_300);
+    h.ended_ms = Some(1_790_000_009_000);
+    h.outcome = Some("caller_hung_up".into());
+    h.alarm = true;
+    store.save_handoff(&h).await.unwrap();
+    // A later write without the alarm (the call's end) does not clear it.
+    let mut later = h.clone();
+    later.alarm = false;
+    store.save_handoff(&later).await.unwrap();
+    assert_eq!(store.recent_handoffs(10).await.unwrap(), vec![h]);
+}
+
+#[tokio::test]
+async fn sqlite_handoffs_are_brought_up_to_date_and_keep_their_alarm() {
+    let (store, _dir) = sqlite_store().await;
+    handoffs_are_brought_up_to_date_and_keep_their_alarm(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_handoffs_are_brought_up_to_date_and_keep_their_alarm() {
+    handoffs_are_brought_up_to_date_and_keep_their_alarm(&postgres_store().await).await;
+}

@@ -224,6 +224,8 @@ impl HandoffOutcome {
 /// One emergency hand-off, start to outcome (times in Unix ms).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handoff {
+    /// Numbers the hand-offs of a daemon's life (one call may have several).
+    pub id: u64,
     pub call: CallId,
     pub agent: String,
     pub number: String,
@@ -358,8 +360,8 @@ pub enum Action {
         caller: Pii<String>,
     },
     /// INVITE a third party into the call, with our offer. `present` is the number the far
-    /// end sees (the citizen's on emergency trunks that pass it, else the hotline's);
-    /// `caller` always travels in P-Asserted-Identity's place only when `present` is it.
+    /// end sees in From and P-Asserted-Identity: the citizen's on emergency trunks that pass
+    /// it (号码透传), the hotline's otherwise.
     Dial {
         call: CallId,
         dest: Dest,

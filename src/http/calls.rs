@@ -38,6 +38,19 @@ pub enum ControlRequest {
         number: String,
         reply: oneshot::Sender<Vec<RestrictionView>>,
     },
+    /// An agent's in-call request (three-way, transfer, emergency hand-off …): `Ok(call)`
+    /// when call control took it on, `Err(reason)` when it refused.
+    AgentCall {
+        agent: String,
+        request: crate::call::event::AgentRequest,
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
+    /// 强拆: a supervisor (`by`) ends a call; `false` when there is no such call.
+    Hangup {
+        call: u64,
+        by: String,
+        reply: oneshot::Sender<bool>,
+    },
     /// Logs an agent in or out, or sets ready / not ready (with a reason).
     Agent {
         agent: String,
@@ -191,7 +204,7 @@ async fn lift(
     ))
 }
 
-async fn ask<T>(
+pub(super) async fn ask<T>(
     s: &AppState,
     make: impl FnOnce(oneshot::Sender<T>) -> ControlRequest,
 ) -> Result<T, ApiError> {

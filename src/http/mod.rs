@@ -6,6 +6,7 @@
 //! `{"error": "…"}` with a 4xx status that says whose fault it was.
 
 pub mod auth;
+pub mod call_actions;
 pub mod calls;
 pub mod error;
 pub mod sms;
@@ -37,6 +38,11 @@ pub trait LiveState: Send + Sync + 'static {
     fn control(&self) -> Option<calls::ControlSender> {
         None
     }
+
+    /// Operator events from now on, as JSON text; `None` when no call handling runs.
+    fn events(&self) -> Option<tokio::sync::broadcast::Receiver<Arc<String>>> {
+        None
+    }
 }
 
 /// One registered contact, as the API shows it.
@@ -66,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/registrations", get(registrations))
         .merge(calls::routes())
+        .merge(call_actions::routes())
         .merge(sms::routes())
         .merge(tickets::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })

@@ -31,7 +31,11 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(32);
 
 /// The registrations as last published by the SIP task, for the HTTP API.
 #[derive(Default)]
-struct LiveRegistrations(Mutex<Vec<RegistrationView>>, Option<ControlSender>);
+struct LiveRegistrations(
+    Mutex<Vec<RegistrationView>>,
+    Option<ControlSender>,
+    Option<crate::shell::calls::EventSender>,
+);
 
 impl LiveState for LiveRegistrations {
     fn registrations(&self) -> Vec<RegistrationView> {
@@ -40,6 +44,10 @@ impl LiveState for LiveRegistrations {
 
     fn control(&self) -> Option<ControlSender> {
         self.1.clone()
+    }
+
+    fn events(&self) -> Option<tokio::sync::broadcast::Receiver<Arc<String>>> {
+        self.2.as_ref().map(|tx| tx.subscribe())
     }
 }
 
@@ -111,10 +119,15 @@ impl SipTask {
         media_events: UnboundedReceiver<MediaEvent>,
     ) -> (Self, ControlSender) {
         let (tx, rx) = mpsc::channel(16);
+        let events = calls.events();
         self.calls = Some(calls);
         self.media_events = Some(media_events);
         self.control = Some(rx);
-        self.live = Arc::new(LiveRegistrations(Mutex::default(), Some(tx.clone())));
+        self.live = Arc::new(LiveRegistrations(
+            Mutex::default(),
+            Some(tx.clone()),
+            Some(events),
+        ));
         (self, tx)
     }
 
@@ -172,6 +185,24 @@ impl SipTask {
                     None => None,
                 };
                 let _ = reply.send(view);
+            }
+            ControlRequest::AgentCall {
+                agent,
+                request,
+                reply,
+            } => {
+                let answer = match self.calls.as_mut() {
+                    Some(c) => c.agent_call(&mut self.endpoint, agent, request, now).await,
+                    None => Err("call handling is not running".into()),
+                };
+                let _ = reply.send(answer);
+            }
+            ControlRequest::Hangup { call, by, reply } => {
+                let done = match self.calls.as_mut() {
+                    Some(c) => c.force_hangup(&mut self.endpoint, call, &by, now).await,
+                    None => false,
+                };
+                let _ = reply.send(done);
             }
             ControlRequest::Lift { number, reply } => {
                 let list = match self.calls.as_mut() {

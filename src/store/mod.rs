@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod calls;
+pub mod handoffs;
 pub mod security;
 pub mod ticket_codec;
 pub mod ticket_group;

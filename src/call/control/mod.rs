@@ -192,6 +192,16 @@ impl CallControl {
         &self.abuse
     }
 
+    /// Whether call control knows this call (it is in progress).
+    pub fn has_call(&self, call: CallId) -> bool {
+        self.calls.contains_key(&call)
+    }
+
+    /// The call an agent is talking on, if any.
+    pub fn agent_call(&self, agent: &str) -> Option<CallId> {
+        self.call_of_agent(agent)
+    }
+
     pub(super) fn call_count(&self) -> usize {
         self.calls.len()
     }

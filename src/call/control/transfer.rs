@@ -301,7 +301,10 @@ impl CallControl {
                 self.offer(call, j, now);
             }
             Resolved::Dial { dest, trunks, seat } => {
+                self.seq += 1;
+                let id = self.seq;
                 let mut handoff = emergency.map(|mut h| {
+                    h.id = id;
                     h.call = call;
                     h.agent = agent.to_string();
                     h.caller = self.calls[&call].caller.number.clone();
@@ -849,6 +852,7 @@ fn emergency_handoff(plan: &Dialplan, number: &str, three_way: bool, reason: Str
         .map(|(_, name)| name.clone())
         .unwrap_or_default();
     Handoff {
+        id: 0,
         call: 0,
         agent: String::new(),
         number: number.to_string(),

@@ -10,10 +10,13 @@
 //! recording hears both sides.
 
 mod answer;
+mod events;
 mod records;
 mod service;
 mod status;
 mod third;
+
+pub use events::EventSender;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -100,6 +103,8 @@ pub struct Calls {
     next_call: CallId,
     /// The address we listen on, when it is a specific one.
     listen_ip: Option<IpAddr>,
+    /// Operator events for agents' screens and supervisors (`/api/v1/events`).
+    events: events::EventSender,
     /// Trunks' outbound addresses, resolved when the plan loads.
     trunk_addrs: HashMap<String, std::net::SocketAddr>,
 }
@@ -159,6 +164,7 @@ impl Calls {
             next_call: 0,
             listen_ip: listen_ip.filter(|ip| !ip.is_unspecified()),
             trunk_addrs,
+            events: events::channel(),
         })
     }
 
@@ -643,7 +649,7 @@ impl Calls {
             Action::Conference { call, agent } => self.conference(call, &agent).await,
             Action::BridgeThird { call } => self.bridge_third(call).await,
             Action::CallRecordReady(record) => self.store_record(*record),
-            Action::Operator(ev) => tracing::info!(?ev, "operator event"),
+            Action::Operator(ev) => self.operator(ev),
         }
     }
 

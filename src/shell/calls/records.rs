@@ -52,7 +52,13 @@ impl Calls {
 /// A write to the call records, in the order the calls produced them.
 pub(super) enum RecordWrite {
     Record(Box<CallRecordRow>),
-    Recording { id: String, path: String, secs: f64 },
+    Recording {
+        id: String,
+        path: String,
+        secs: f64,
+    },
+    /// An emergency hand-off's current state (after its call's record may be written or not).
+    Handoff(Box<crate::store::handoffs::HandoffRow>),
 }
 
 pub(super) fn spawn_writer(store: Store) -> tokio::sync::mpsc::UnboundedSender<RecordWrite> {
@@ -64,6 +70,7 @@ pub(super) fn spawn_writer(store: Store) -> tokio::sync::mpsc::UnboundedSender<R
                 RecordWrite::Recording { id, path, secs } => {
                     store.set_call_recording(&id, &path, secs).await.map(|_| ())
                 }
+                RecordWrite::Handoff(row) => store.save_handoff(&row).await,
             };
             if let Err(e) = done {
                 tracing::warn!(error = %e, "cannot write a call record");

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{local_ip_towards, Calls, MediaSide, Party};
 use crate::call::agent::CallId;
-use crate::call::event::{Dest, Event, RingFailure};
+use crate::call::event::{Action, AgentRequest, Dest, Event, OperatorEvent, RingFailure};
 use crate::call::plan::Dialplan;
 use crate::media::sdp::LocalMedia;
 use crate::pii::Pii;
@@ -206,6 +206,51 @@ impl Calls {
             }
             _ => {}
         }
+    }
+
+    /// An agent's in-call request from the API: carried out now; the answer says whether call
+    /// control took it on (and on which call) or why it refused.
+    pub async fn agent_call(
+        &mut self,
+        ep: &mut Endpoint,
+        agent: String,
+        request: AgentRequest,
+        now: Instant,
+    ) -> Result<CallId, String> {
+        let Some(call) = self.control.agent_call(&agent) else {
+            return Err(format!("agent {agent} has no call in progress"));
+        };
+        self.control
+            .handle(Event::AgentRequest { agent, request }, now);
+        let mut refused = None;
+        while let Some(action) = self.control.poll_action() {
+            if let Action::Operator(OperatorEvent::FeatureRefused { reason, .. }) = &action {
+                refused = Some(reason.to_string());
+            }
+            self.act(ep, action, now).await;
+        }
+        self.forget_finished();
+        match refused {
+            Some(reason) => Err(reason),
+            None => Ok(call),
+        }
+    }
+
+    /// 强拆: a supervisor ends a call (logged with who did it).
+    pub async fn force_hangup(
+        &mut self,
+        ep: &mut Endpoint,
+        call: CallId,
+        by: &str,
+        now: Instant,
+    ) -> bool {
+        if !self.control.has_call(call) {
+            return false;
+        }
+        tracing::warn!(target: "rexian::audit", call, %by, "call ended by a supervisor");
+        self.control.handle(Event::ForceHangup { call }, now);
+        self.run_actions(ep, now).await;
+        true
     }
 
     /// Mixes caller, agent and third party.
