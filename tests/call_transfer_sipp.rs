@@ -194,6 +194,21 @@ struct Run {
 /// One citizen call: agent 7001 answers, types `keys` after a second and ends as `end` says;
 /// the caller stays `hold_ms` in all.
 fn run(keys: &str, end: AgentEnd, hold_ms: u32) -> Run {
+    let keys = info_keys(keys);
+    run_with(
+        move |dir| {
+            scenario(
+                dir,
+                "agent_keys.xml",
+                &[("<!-- KEYS -->", keys), ("<!-- END -->", agent_end(end))],
+            )
+        },
+        hold_ms,
+    )
+}
+
+/// One citizen call answered by agent 7001 running the scenario `agent` writes.
+fn run_with(agent: impl FnOnce(&Path) -> PathBuf, hold_ms: u32) -> Run {
     let work = tempfile::tempdir().unwrap();
     let centre_port = free_udp_port();
     let plans = plans(work.path(), centre_port);
@@ -206,14 +221,7 @@ fn run(keys: &str, end: AgentEnd, hold_ms: u32) -> Run {
         .trim()
         .to_string();
     let centre = Centre::start(work.path(), centre_port);
-    let agent_sf = scenario(
-        work.path(),
-        "agent_keys.xml",
-        &[
-            ("<!-- KEYS -->", info_keys(keys)),
-            ("<!-- END -->", agent_end(end)),
-        ],
-    );
+    let agent_sf = agent(work.path());
     let agent = SippAgent::start(d.sip, "7001", "secret-7001", agent_sf.to_str().unwrap());
     wait_for("agent 7001 to register", Duration::from_secs(20), || {
         let (_, regs) = http_get(d.http, "/api/v1/registrations", Some(&token));
@@ -457,4 +465,80 @@ fn the_desk_api_hands_a_caller_to_120_and_supervisors_see_it_live_and_on_record(
         rows["answered_ms"].is_i64() && rows["agent_left_ms"].is_i64(),
         "{rows}"
     );
+}
+
+/// The agent's phone transfers with REFER to `refer_to`, expecting `frag` in the NOTIFY.
+fn refer_agent(
+    refer_to: &'static str,
+    frag: &'static str,
+    end: AgentEnd,
+) -> impl FnOnce(&Path) -> PathBuf {
+    move |dir| {
+        scenario(
+            dir,
+            "agent_refer.xml",
+            &[
+                ("[refer_to]", refer_to.to_string()),
+                ("[frag_status]", frag.to_string()),
+                ("<!-- END -->", agent_end(end)),
+            ],
+        )
+    }
+}
+
+#[test]
+fn a_refer_from_the_agents_phone_is_carried_out_by_rexian_and_reported_by_notify() {
+    let r = run_with(
+        refer_agent("sip:12366@127.0.0.1", "200", AgentEnd::Released),
+        12_000,
+    );
+    let caller = r.caller.join().unwrap();
+    assert!(caller.status.success(), "caller: {}", caller.stderr);
+    let agent = r.agent.finish();
+    assert!(
+        agent.status.success(),
+        "NOTIFY 200 then released: {}",
+        String::from_utf8_lossy(&agent.stdout)
+    );
+    let invite = r.centre.invite();
+    assert!(invite.starts_with("INVITE sip:12366@127.0.0.1"), "{invite}");
+    let record = support::recorded_call(&r.daemon.data_dir(), Duration::from_secs(30));
+    let (_, right) = tail_channels(record.recording.as_deref().unwrap());
+    assert!(ToneDetector::new(1500.0).present(&right), "the sub-centre");
+    let _ = r.centre.finish();
+}
+
+#[test]
+fn a_refer_to_a_number_no_dialplan_allows_is_refused_and_the_call_goes_on() {
+    let r = run_with(
+        refer_agent(
+            "sip:0012125550100@127.0.0.1",
+            "403",
+            AgentEnd::LeavesAfter(1000),
+        ),
+        6_000,
+    );
+    let caller = r.caller.join().unwrap();
+    assert!(caller.status.success(), "caller: {}", caller.stderr);
+    let agent = r.agent.finish();
+    assert!(
+        agent.status.success(),
+        "NOTIFY 403, still on the call: {}",
+        String::from_utf8_lossy(&agent.stdout)
+    );
+    let record = support::recorded_call(&r.daemon.data_dir(), Duration::from_secs(30));
+    assert_eq!(
+        record.hangup_cause, "agent_hangup",
+        "the agent hung up itself"
+    );
+    let centre = r.centre;
+    assert!(
+        !std::fs::read_to_string(&centre.log)
+            .unwrap_or_default()
+            .contains("INVITE sip:"),
+        "nothing reached the trunk"
+    );
+    let mut child = centre.child;
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -569,3 +569,63 @@ fn an_invite_without_contact_or_with_a_tiny_session_interval_is_refused() {
     assert!(finals.contains(&422), "{finals:?}");
     assert!(h.leg.is_none());
 }
+
+#[test]
+fn refer_is_accepted_reported_and_answered_with_a_sipfrag_notify() {
+    let mut h = Harness::new();
+    up(&mut h, "");
+    h.deliver(&in_dialog(
+        "REFER",
+        11,
+        "z9hG4bKrefer1",
+        "Refer-To: <sip:12366@127.0.0.1>\n",
+        "",
+    ));
+    assert_eq!(h.responses()[0].status, 202);
+    assert_eq!(
+        h.events,
+        vec![SessionEvent::Refer {
+            target: "12366".into(),
+            replaces: None
+        }]
+    );
+    let now = h.now;
+    let Harness { leg, txl, .. } = &mut h;
+    leg.as_mut()
+        .unwrap()
+        .notify_refer(now, txl, 200, "OK", true);
+    let notify = h
+        .sent()
+        .into_iter()
+        .find_map(|m| match m {
+            SipMessage::Request(r) if r.method.as_str() == "NOTIFY" => Some(r),
+            _ => None,
+        })
+        .expect("a NOTIFY");
+    assert_eq!(notify.headers.get("Event"), Some("refer"));
+    assert!(notify
+        .headers
+        .get("Subscription-State")
+        .unwrap()
+        .starts_with("terminated"));
+    assert_eq!(&notify.body[..], b"SIP/2.0 200 OK\r\n");
+    // An attended transfer names the dialog to replace; a REFER without Refer-To is refused.
+    h.events.clear();
+    h.deliver(&in_dialog(
+        "REFER",
+        12,
+        "z9hG4bKrefer2",
+        "Refer-To: <sip:7002@127.0.0.1?Replaces=abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2>\n",
+        "",
+    ));
+    assert_eq!(
+        h.events,
+        vec![SessionEvent::Refer {
+            target: "7002".into(),
+            replaces: Some("abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2".into())
+        }]
+    );
+    h.responses();
+    h.deliver(&in_dialog("REFER", 13, "z9hG4bKrefer3", "", ""));
+    assert_eq!(h.responses()[0].status, 400);
+}

@@ -379,6 +379,14 @@ impl Endpoint {
         });
     }
 
+    /// Tells the phone that asked for a transfer (REFER) how it went.
+    pub fn notify_refer(&mut self, now: Instant, id: LegId, status: u16, reason: &str, done: bool) {
+        let _ = self.with_leg(id, |l, txl| {
+            l.notify_refer(now, txl, status, reason, done);
+            Ok(())
+        });
+    }
+
     pub fn accept_offer(
         &mut self,
         now: Instant,
@@ -599,7 +607,7 @@ impl Endpoint {
         if let Ok(Some((tx, req))) = rest {
             let resp = match req.method {
                 Method::Options => self.options(&req),
-                // REFER, NOTIFY, MESSAGE … on a call: not carried out yet.
+                // NOTIFY, MESSAGE … on a call: not carried out (REFER is, by the leg).
                 _ => req.response(501),
             };
             self.respond(now, tx, resp);

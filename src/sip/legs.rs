@@ -101,6 +101,21 @@ impl Leg {
         }
     }
 
+    /// Reports a REFER's progress to the peer (NOTIFY with a sipfrag).
+    pub fn notify_refer(
+        &mut self,
+        now: Instant,
+        txl: &mut TransactionLayer,
+        status: u16,
+        reason: &str,
+        done: bool,
+    ) {
+        match self {
+            Leg::In(l) => l.notify_refer(now, txl, status, reason, done),
+            Leg::Out(l) => l.notify_refer(now, txl, status, reason, done),
+        }
+    }
+
     pub fn hangup(&mut self, now: Instant, txl: &mut TransactionLayer) {
         match self {
             Leg::In(l) => l.hangup(now, txl),

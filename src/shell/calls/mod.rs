@@ -365,6 +365,10 @@ impl Calls {
             (Party::Caller, SessionEvent::Dtmf { digit, .. }) => {
                 self.control.handle(Event::Dtmf { call, digit }, now);
             }
+            (Party::Agent(agent), SessionEvent::Refer { target, replaces }) => {
+                self.refer(ep, leg, agent.clone(), target, replaces, now)
+                    .await;
+            }
             (Party::Agent(agent), SessionEvent::Dtmf { digit, .. }) => {
                 self.control.handle(
                     Event::FeatureCode {

@@ -220,19 +220,73 @@ impl Calls {
         let Some(call) = self.control.agent_call(&agent) else {
             return Err(format!("agent {agent} has no call in progress"));
         };
-        self.control
-            .handle(Event::AgentRequest { agent, request }, now);
-        let mut refused = None;
-        while let Some(action) = self.control.poll_action() {
-            if let Action::Operator(OperatorEvent::FeatureRefused { reason, .. }) = &action {
-                refused = Some(reason.to_string());
-            }
+        let (actions, refused) = self.ask_control(agent, request, now);
+        for action in actions {
             self.act(ep, action, now).await;
         }
         self.forget_finished();
         match refused {
             Some(reason) => Err(reason),
             None => Ok(call),
+        }
+    }
+
+    /// Hands an agent's request to call control; returns what it decided to do (not done
+    /// yet) and its reason when it refused.
+    fn ask_control(
+        &mut self,
+        agent: String,
+        request: AgentRequest,
+        now: Instant,
+    ) -> (Vec<Action>, Option<String>) {
+        self.control
+            .handle(Event::AgentRequest { agent, request }, now);
+        let mut refused = None;
+        let actions: Vec<Action> = std::iter::from_fn(|| self.control.poll_action()).collect();
+        for a in &actions {
+            if let Action::Operator(OperatorEvent::FeatureRefused { reason, .. }) = a {
+                refused = Some(reason.to_string());
+            }
+        }
+        (actions, refused)
+    }
+
+    /// The agent's phone asked for a transfer (REFER, RFC 3515; already answered 202): a
+    /// blind transfer — or an emergency hand-off for 110/119/120/122 … — carried out by
+    /// rexian on the caller's leg, never forwarded. The phone hears how it went in a NOTIFY
+    /// before its leg is released. Attended transfer (Replaces) is refused for now.
+    pub(super) async fn refer(
+        &mut self,
+        ep: &mut Endpoint,
+        leg: LegId,
+        agent: String,
+        target: String,
+        replaces: Option<String>,
+        now: Instant,
+    ) {
+        if replaces.is_some() {
+            ep.notify_refer(now, leg, 501, "Not Implemented", true);
+            return;
+        }
+        let request = if self.control.plan().is_emergency(&target) {
+            AgentRequest::Emergency {
+                number: target,
+                three_way: None,
+                reason: "REFER from the phone".into(),
+            }
+        } else {
+            AgentRequest::BlindTransfer { target }
+        };
+        let (actions, refused) = self.ask_control(agent, request, now);
+        match refused {
+            Some(reason) => {
+                tracing::info!(%reason, "transfer asked by REFER refused");
+                ep.notify_refer(now, leg, 403, "Forbidden", true);
+            }
+            None => ep.notify_refer(now, leg, 200, "OK", true),
+        }
+        for action in actions {
+            self.act(ep, action, now).await;
         }
     }
 

@@ -126,6 +126,35 @@ impl DialogCore {
         }
     }
 
+    /// Tells the peer how the transfer it asked for (REFER) goes, as RFC 3515 says: a NOTIFY
+    /// with a `message/sipfrag` status line; `done` ends the implicit subscription.
+    pub fn notify_refer(
+        &mut self,
+        now: Instant,
+        txl: &mut TransactionLayer,
+        status: u16,
+        reason: &str,
+        done: bool,
+    ) {
+        let Ok(mut req) = self
+            .dialog
+            .new_request(Method::Notify, self.cfg.via.clone())
+        else {
+            return;
+        };
+        req.headers.push("Event", "refer");
+        let state = if done {
+            "terminated;reason=noresource"
+        } else {
+            "active;expires=60"
+        };
+        req.headers.push("Subscription-State", state);
+        req.headers
+            .push("Content-Type", "message/sipfrag;version=2.0");
+        req.body = bytes::Bytes::from(format!("SIP/2.0 {status} {reason}\r\n"));
+        let _ = txl.send_request(now, req, self.peer);
+    }
+
     pub fn send_bye(&mut self, now: Instant, txl: &mut TransactionLayer) {
         if let Ok(req) = self.dialog.new_request(Method::Bye, self.cfg.via.clone()) {
             let _ = txl.send_request(now, req, self.peer);
@@ -167,6 +196,28 @@ impl DialogCore {
                 self.end(EndCause::RemoteBye);
             }
             Method::Update | Method::Invite => self.on_offering_request(now, txl, tx, req, up),
+            Method::Refer => {
+                let target = req
+                    .headers
+                    .get("Refer-To")
+                    .and_then(|v| crate::sip::uri::parse_name_addr(v).ok())
+                    .map(|na| na.uri);
+                let Some(uri) = target else {
+                    let resp = req.response_with_reason(400, "Bad Request (Refer-To)");
+                    Self::respond(now, txl, tx, resp);
+                    return None;
+                };
+                let replaces = uri.headers.as_deref().and_then(|h| {
+                    h.split('&').find_map(|kv| {
+                        let (k, v) = kv.split_once('=')?;
+                        k.eq_ignore_ascii_case("Replaces").then(|| v.to_string())
+                    })
+                });
+                let target = uri.user.clone().unwrap_or_default();
+                Self::respond(now, txl, tx, req.response(202));
+                self.events
+                    .push_back(SessionEvent::Refer { target, replaces });
+            }
             Method::Info => {
                 let ct = req.headers.get("Content-Type").unwrap_or_default();
                 if let Some((digit, duration_ms)) = dtmf_from_info(ct, &req.body) {

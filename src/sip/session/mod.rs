@@ -75,6 +75,13 @@ pub enum SessionEvent {
     Answered { sdp: Option<Bytes> },
     /// A DTMF digit by SIP INFO (`application/dtmf-relay` or `application/dtmf`).
     Dtmf { digit: char, duration_ms: u32 },
+    /// The peer asked us to transfer the call (REFER, answered 202): `target` is the
+    /// Refer-To URI's user part (a number or account), `replaces` the raw `Replaces` value
+    /// of an attended transfer. Report the outcome with `notify_refer`.
+    Refer {
+        target: String,
+        replaces: Option<String>,
+    },
     /// The leg is over; no further events follow.
     Ended { cause: EndCause },
 }

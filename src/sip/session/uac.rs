@@ -321,6 +321,20 @@ impl UacSession {
         }
     }
 
+    /// See [`DialogCore::notify_refer`] (only once the dialog exists).
+    pub fn notify_refer(
+        &mut self,
+        now: Instant,
+        txl: &mut TransactionLayer,
+        status: u16,
+        reason: &str,
+        done: bool,
+    ) {
+        if let Some(core) = self.core.as_mut() {
+            core.notify_refer(now, txl, status, reason, done);
+        }
+    }
+
     /// Ends the leg from our side: CANCEL before the answer (the leg ends when the INVITE
     /// does), BYE after it.
     pub fn hangup(&mut self, now: Instant, txl: &mut TransactionLayer) {

@@ -420,6 +420,18 @@ impl UasSession {
         self.core.on_refresh_response(now, txl, tx, resp);
     }
 
+    /// See [`DialogCore::notify_refer`].
+    pub fn notify_refer(
+        &mut self,
+        now: Instant,
+        txl: &mut TransactionLayer,
+        status: u16,
+        reason: &str,
+        done: bool,
+    ) {
+        self.core.notify_refer(now, txl, status, reason, done);
+    }
+
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.core.events.pop_front()
     }
