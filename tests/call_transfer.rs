@@ -345,3 +345,76 @@ fn the_api_can_ask_for_a_blind_emergency_hand_off_and_only_on_the_agents_own_cal
     let a = h.ev(Event::ThirdAnswered { call: 1 });
     assert!(a.contains(&Action::BridgeThird { call: 1 }));
 }
+
+#[test]
+fn an_agent_who_hangs_up_while_the_expert_still_rings_leaves_the_caller_waiting_for_them() {
+    let mut h = H::demo();
+    h.agent("7001");
+    h.agent("8320");
+    talking(&mut h, 1, "12345");
+    keys(&mut h, "*312320#");
+    let a = h.ev(Event::AgentHungUp { call: 1 });
+    assert_eq!(played(&a), vec!["transferring"], "the caller is told");
+    assert_eq!(h.state("7001"), "wrap_up");
+    let a = h.ev(Event::ThirdAnswered { call: 1 });
+    assert!(a.contains(&Action::BridgeThird { call: 1 }));
+    // The expert was busy with this call: another three-way cannot take the seat meanwhile.
+    h.agent("7002");
+    h.queued(2, "12345", "13900139000");
+    h.ev(Event::AgentAnswered {
+        call: 2,
+        agent: "7002".into(),
+    });
+    let a = h.ev(Event::FeatureCode {
+        agent: "7002".into(),
+        call: Some(2),
+        digits: "*38320".into(),
+    });
+    assert_eq!(refused(&a), Some("the expert seat is busy"));
+}
+
+#[test]
+fn the_api_drops_the_third_party_or_lets_the_agent_leave_the_three_way_call() {
+    let mut h = H::demo();
+    h.agent("7001");
+    talking(&mut h, 1, "12345");
+    let leave = |h: &mut H| {
+        h.ev(Event::AgentRequest {
+            agent: "7001".into(),
+            request: AgentRequest::Leave,
+        })
+    };
+    assert_eq!(refused(&leave(&mut h)), Some("no three-way call to leave"));
+    keys(&mut h, "*312366#");
+    h.ev(Event::ThirdAnswered { call: 1 });
+    let a = h.ev(Event::AgentRequest {
+        agent: "7001".into(),
+        request: AgentRequest::DropThird,
+    });
+    assert!(a.contains(&Action::Hangup {
+        call: 1,
+        leg: Leg::Third,
+        cause: rexian::call::record::HangupCause::AgentHangup,
+    }));
+    assert!(a.contains(&Action::Bridge {
+        call: 1,
+        agent: "7001".into()
+    }));
+    keys(&mut h, "*312366#");
+    let a = h.ev(Event::AgentRequest {
+        agent: "7001".into(),
+        request: AgentRequest::ThreeWay {
+            target: "12366".into(),
+        },
+    });
+    assert_eq!(refused(&a), Some("a third party is already on the call"));
+    h.ev(Event::ThirdAnswered { call: 1 });
+    let a = leave(&mut h);
+    assert!(a.contains(&Action::Hangup {
+        call: 1,
+        leg: Leg::Agent("7001".into()),
+        cause: rexian::call::record::HangupCause::AgentHangup,
+    }));
+    assert!(a.contains(&Action::BridgeThird { call: 1 }));
+    assert_eq!(h.state("7001"), "wrap_up");
+}
