@@ -418,3 +418,31 @@ fn the_api_drops_the_third_party_or_lets_the_agent_leave_the_three_way_call() {
     assert!(a.contains(&Action::BridgeThird { call: 1 }));
     assert_eq!(h.state("7001"), "wrap_up");
 }
+
+#[test]
+fn a_supervisor_barges_in_from_its_phone_and_leaves_the_call_as_it_was() {
+    let mut h = H::demo();
+    h.agent("7001");
+    talking(&mut h, 1, "12345");
+    let a = h.ev(Event::Barge {
+        call: 1,
+        supervisor: "9001".into(),
+    });
+    assert_eq!(dials(&a)[0].0, Dest::Account("9001".into()));
+    let a = h.ev(Event::ThirdAnswered { call: 1 });
+    assert!(a.contains(&Action::Conference {
+        call: 1,
+        agent: "7001".into()
+    }));
+    let a = h.ev(Event::Barge {
+        call: 1,
+        supervisor: "9002".into(),
+    });
+    assert_eq!(refused(&a), Some("a third party is already on the call"));
+    let a = h.ev(Event::ThirdHungUp { call: 1 });
+    assert!(a.contains(&Action::Bridge {
+        call: 1,
+        agent: "7001".into()
+    }));
+    assert_eq!(h.state("7001"), "talking");
+}

@@ -28,11 +28,16 @@ fn tone(path: &Path, hz: &str) {
 
 /// A scenario from `tests/sipp` with its placeholders filled in, written to `dir`.
 fn scenario(dir: &Path, name: &str, fill: &[(&str, String)]) -> PathBuf {
+    scenario_as(dir, name, name, fill)
+}
+
+/// [`scenario`] written under another name (two phones from one template).
+fn scenario_as(dir: &Path, name: &str, out: &str, fill: &[(&str, String)]) -> PathBuf {
     let mut text = std::fs::read_to_string(support::sipp_scenario(name)).unwrap();
     for (k, v) in fill {
         text = text.replace(k, v);
     }
-    let path = dir.join(name);
+    let path = dir.join(out);
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -212,8 +217,9 @@ fn run_with(agent: impl FnOnce(&Path) -> PathBuf, hold_ms: u32) -> Run {
     let work = tempfile::tempdir().unwrap();
     let centre_port = free_udp_port();
     let plans = plans(work.path(), centre_port);
+    // 9001 is a supervisor's phone (it takes no queue calls until it registers).
     let d = Daemon::start_with_agents(
-        &[("7001", "secret-7001")],
+        &[("7001", "secret-7001"), ("9001", "secret-9001")],
         &["--dialplans", plans.to_str().unwrap()],
     );
     let token = String::from_utf8(d.cli(&["token", "create", "--role", "supervisor"]).stdout)
@@ -541,4 +547,55 @@ fn a_refer_to_a_number_no_dialplan_allows_is_refused_and_the_call_goes_on() {
     let mut child = centre.child;
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn a_supervisor_barges_in_from_its_registered_phone() {
+    let r = run("", AgentEnd::LeavesAfter(8000), 12_000);
+    let d = &r.daemon;
+    let phone = scenario_as(
+        r._work.path(),
+        "agent_keys.xml",
+        "supervisor.xml",
+        &[
+            ("<!-- KEYS -->", String::new()),
+            ("<!-- END -->", agent_end(AgentEnd::LeavesAfter(1500))),
+        ],
+    );
+    let supervisor = SippAgent::start(d.sip, "9001", "secret-9001", phone.to_str().unwrap());
+    let call = wait_for("agent 7001 talking", Duration::from_secs(20), || {
+        let (_, body) = http_get(d.http, "/api/v1/status", Some(&r.token));
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        v["agents"]
+            .as_array()?
+            .iter()
+            .find(|a| a["id"] == "7001" && a["state"] == "talking")
+            .and_then(|a| a["call"].as_u64())
+    });
+    let nameless = &r.token;
+    let path = format!("/api/v1/calls/{call}/barge");
+    let (status, _) = support::http_send(d.http, "POST", &path, Some(nameless), "");
+    assert_eq!(status, 400, "a token that names no phone cannot barge");
+    let token = String::from_utf8(
+        d.cli(&["token", "create", "--role", "supervisor", "--id", "9001"])
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let (status, body) = support::http_send(d.http, "POST", &path, Some(&token), "");
+    assert_eq!(status, 202, "{body}");
+    let out = supervisor.finish();
+    assert!(
+        out.status.success(),
+        "the supervisor's phone was called in and left: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let caller = r.caller.join().unwrap();
+    assert!(caller.status.success(), "caller: {}", caller.stderr);
+    let agent = r.agent.finish();
+    assert!(agent.status.success(), "the agent stayed until its own BYE");
+    let mut centre = r.centre.child;
+    let _ = centre.kill();
+    let _ = centre.wait();
 }

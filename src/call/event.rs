@@ -135,6 +135,12 @@ pub enum Event {
         agent: String,
         request: AgentRequest,
     },
+    /// 强插: a supervisor joins a call from its own registered phone (account `supervisor`);
+    /// the three hear each other, and the supervisor's hang-up leaves the call as it was.
+    Barge {
+        call: CallId,
+        supervisor: String,
+    },
     /// The third party's phone rings (180/183).
     ThirdRinging {
         call: CallId,

@@ -4,6 +4,8 @@
 //!   feature codes: `three_way`, `blind_transfer`, `emergency` (110/119/120/122 …, three-way
 //!   or blind), `drop_third`, `leave`. An agent acts on its own call; a supervisor on anyone's.
 //! - `POST /api/v1/calls/{id}/hangup` — 强拆: a supervisor ends a call.
+//! - `POST /api/v1/calls/{id}/barge` — 强插: the supervisor's registered phone (the token's
+//!   account) is called into the call; all three hear each other.
 //! - `GET /api/v1/events` — the operator event stream (Server-Sent Events, one JSON object per
 //!   event): supervisors get every event, an agent its own and the queue's.
 //! - `GET /api/v1/handoffs` — recent emergency hand-offs with their times and outcome.
@@ -33,6 +35,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/agents/{id}/call", post(agent_call))
         .route("/api/v1/calls/{id}/hangup", post(hangup))
+        .route("/api/v1/calls/{id}/barge", post(barge))
         .route("/api/v1/events", get(events))
         .route("/api/v1/handoffs", get(handoffs))
 }
@@ -142,6 +145,36 @@ async fn hangup(
         Ok(Json(serde_json::json!({ "call": call, "ended": true })))
     } else {
         Err(ApiError::not_found(format!("call {call}")))
+    }
+}
+
+async fn barge(
+    State(s): State<AppState>,
+    auth: Authenticated,
+    Path(call): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    auth.require(Role::Supervisor)?;
+    let call: u64 = call
+        .parse()
+        .map_err(|_| ApiError::bad_request("call: the number `rexian status` shows"))?;
+    let Some(supervisor) = auth.0.subject.clone() else {
+        return Err(ApiError::bad_request(
+            "this token names no phone account: create it with `rexian token create --role \
+             supervisor --id <account>`",
+        ));
+    };
+    match ask(&s, |reply| ControlRequest::Barge {
+        call,
+        supervisor,
+        reply,
+    })
+    .await?
+    {
+        Ok(()) => Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "call": call, "barging": true })),
+        )),
+        Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, reason)),
     }
 }
 

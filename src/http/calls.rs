@@ -45,6 +45,12 @@ pub enum ControlRequest {
         request: crate::call::event::AgentRequest,
         reply: oneshot::Sender<Result<u64, String>>,
     },
+    /// 强插: a supervisor joins a call from its registered phone; `Err(reason)` if it cannot.
+    Barge {
+        call: u64,
+        supervisor: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     /// 强拆: a supervisor (`by`) ends a call; `false` when there is no such call.
     Hangup {
         call: u64,

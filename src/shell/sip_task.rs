@@ -197,6 +197,17 @@ impl SipTask {
                 };
                 let _ = reply.send(answer);
             }
+            ControlRequest::Barge {
+                call,
+                supervisor,
+                reply,
+            } => {
+                let answer = match self.calls.as_mut() {
+                    Some(c) => c.barge(&mut self.endpoint, call, supervisor, now).await,
+                    None => Err("call handling is not running".into()),
+                };
+                let _ = reply.send(answer);
+            }
             ControlRequest::Hangup { call, by, reply } => {
                 let done = match self.calls.as_mut() {
                     Some(c) => c.force_hangup(&mut self.endpoint, call, &by, now).await,

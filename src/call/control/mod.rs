@@ -315,6 +315,7 @@ impl CallControl {
                 Some(call) => self.agent_request(agent, call, request, now),
                 None => self.refuse(&agent, &format!("{request:?}"), "needs a call in progress"),
             },
+            Event::Barge { call, supervisor } => self.barge(call, supervisor, now),
             Event::ThirdRinging { call } => self.third_ringing(call, now),
             Event::ThirdAnswered { call } => self.third_answered(call, now),
             Event::ThirdFailed { call, cause } => self.third_ring_failed(call, cause, now),

@@ -257,6 +257,42 @@ impl CallControl {
         }
     }
 
+    /// 强插: the supervisor's phone is called into the call as a third party.
+    pub(super) fn barge(&mut self, call: CallId, supervisor: String, now: Instant) {
+        let Some(c) = self.calls.get(&call) else {
+            return self.refuse(&supervisor, "barge", "no such call");
+        };
+        let Phase::Talking { agent } = c.phase else {
+            return self.refuse(&supervisor, "barge", "the call is not with an agent");
+        };
+        if c.third.is_some() {
+            return self.refuse(&supervisor, "barge", "a third party is already on the call");
+        }
+        let agent = self.acd.get(agent).id().to_string();
+        self.seq += 1;
+        let third = Third {
+            kind: ThirdKind::ThreeWay,
+            target: supervisor.clone(),
+            dest: Dest::Account(supervisor.clone()),
+            asker: agent.clone(),
+            state: ThirdState::Dialing,
+            trunks_left: Vec::new(),
+            seat: None,
+            emergency: false,
+            handoff: None,
+        };
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.third = Some(third);
+        }
+        self.push(Action::Operator(OperatorEvent::TransferStarted {
+            call,
+            agent: supervisor,
+            kind: ThirdKind::ThreeWay,
+            target: agent,
+        }));
+        self.dial_next(call, now);
+    }
+
     fn bring_in(
         &mut self,
         call: CallId,

@@ -290,6 +290,35 @@ impl Calls {
         }
     }
 
+    /// 强插: calls the supervisor's registered phone into the call (logged with who).
+    pub async fn barge(
+        &mut self,
+        ep: &mut Endpoint,
+        call: CallId,
+        supervisor: String,
+        now: Instant,
+    ) -> Result<(), String> {
+        if !self.control.has_call(call) {
+            return Err(format!("no call {call}"));
+        }
+        if ep.contacts(&supervisor, now).is_empty() {
+            return Err(format!("the phone of {supervisor} is not registered"));
+        }
+        tracing::warn!(target: "rexian::audit", call, %supervisor, "supervisor barges in");
+        self.control.handle(Event::Barge { call, supervisor }, now);
+        let actions: Vec<Action> = std::iter::from_fn(|| self.control.poll_action()).collect();
+        let refused = actions.iter().find_map(|a| match a {
+            Action::Operator(OperatorEvent::FeatureRefused { reason, .. }) => {
+                Some(reason.to_string())
+            }
+            _ => None,
+        });
+        for action in actions {
+            self.act(ep, action, now).await;
+        }
+        refused.map_or(Ok(()), Err)
+    }
+
     /// 强拆: a supervisor ends a call (logged with who did it).
     pub async fn force_hangup(
         &mut self,
