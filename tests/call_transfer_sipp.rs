@@ -268,6 +268,19 @@ fn run_with(agent: impl FnOnce(&Path) -> PathBuf, hold_ms: u32) -> Run {
     }
 }
 
+/// The call agent 7001 talks on, once it does (as `rexian status` shows it).
+fn talking_call(d: &Daemon, token: &str) -> u64 {
+    wait_for("agent 7001 talking", Duration::from_secs(20), || {
+        let (_, body) = http_get(d.http, "/api/v1/status", Some(token));
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        v["agents"]
+            .as_array()?
+            .iter()
+            .find(|a| a["id"] == "7001" && a["state"] == "talking")
+            .and_then(|a| a["call"].as_u64())
+    })
+}
+
 /// Left and right channels of the last two seconds of a stereo recording.
 fn tail_channels(path: &str) -> (Vec<i16>, Vec<i16>) {
     let mut wav = hound::WavReader::open(path).expect("a readable WAV");
@@ -396,15 +409,7 @@ fn the_desk_api_hands_a_caller_to_120_and_supervisors_see_it_live_and_on_record(
             "\"number\":\"120\"",
         ],
     );
-    let call = wait_for("agent 7001 talking", Duration::from_secs(20), || {
-        let (_, body) = http_get(d.http, "/api/v1/status", Some(&r.token));
-        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-        v["agents"]
-            .as_array()?
-            .iter()
-            .find(|a| a["id"] == "7001" && a["state"] == "talking")
-            .and_then(|a| a["call"].as_u64())
-    });
+    let call = talking_call(d, &r.token);
     let other = String::from_utf8(
         d.cli(&["token", "create", "--role", "agent", "--id", "7002"])
             .stdout,
@@ -563,15 +568,7 @@ fn a_supervisor_barges_in_from_its_registered_phone() {
         ],
     );
     let supervisor = SippAgent::start(d.sip, "9001", "secret-9001", phone.to_str().unwrap());
-    let call = wait_for("agent 7001 talking", Duration::from_secs(20), || {
-        let (_, body) = http_get(d.http, "/api/v1/status", Some(&r.token));
-        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-        v["agents"]
-            .as_array()?
-            .iter()
-            .find(|a| a["id"] == "7001" && a["state"] == "talking")
-            .and_then(|a| a["call"].as_u64())
-    });
+    let call = talking_call(d, &r.token);
     let nameless = &r.token;
     let path = format!("/api/v1/calls/{call}/barge");
     let (status, _) = support::http_send(d.http, "POST", &path, Some(nameless), "");

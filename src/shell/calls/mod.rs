@@ -63,7 +63,8 @@ pub(super) struct MediaSide {
     law: Option<Law>,
 }
 
-struct AgentLeg {
+/// A leg rexian called: an agent's phone, or the third party an agent brought in.
+pub(super) struct CalledLeg {
     sip: LegId,
     media: MediaSide,
     answered: bool,
@@ -74,8 +75,8 @@ struct CallState {
     caller: LegId,
     media_call: Option<MediaCall>,
     caller_media: Option<MediaSide>,
-    agents: HashMap<String, AgentLeg>,
-    third: Option<third::ThirdLeg>,
+    agents: HashMap<String, CalledLeg>,
+    third: Option<CalledLeg>,
     recording: Option<Uuid>,
     /// The caller's leg has ended (the record may still be coming).
     caller_gone: bool,
@@ -762,7 +763,7 @@ impl Calls {
         if let Some(c) = self.calls.get_mut(&call) {
             c.agents.insert(
                 agent.to_string(),
-                AgentLeg {
+                CalledLeg {
                     sip,
                     media: MediaSide {
                         leg: info.leg,

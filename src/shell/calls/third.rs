@@ -11,7 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use super::{local_ip_towards, Calls, MediaSide, Party};
+use super::{local_ip_towards, CalledLeg, Calls, MediaSide, Party};
 use crate::call::agent::CallId;
 use crate::call::event::{Action, AgentRequest, Dest, Event, OperatorEvent, RingFailure};
 use crate::call::plan::Dialplan;
@@ -23,13 +23,6 @@ use crate::sip::message::{NameAddr, Uri};
 use crate::sip::peer::Peer;
 use crate::sip::session::uac::OutboundCall;
 use crate::sip::session::{EndCause, SessionEvent};
-
-/// The third party's leg of a call.
-pub(super) struct ThirdLeg {
-    pub sip: LegId,
-    pub media: MediaSide,
-    pub answered: bool,
-}
 
 /// The outbound address of every trunk that has one, resolved once per dialplan (a name is
 /// looked up when the plan loads, not while an emergency call waits).
@@ -144,7 +137,7 @@ impl Calls {
         self.by_leg.insert(sip, (call, Party::Third));
         self.by_media.insert(info.leg, (call, Party::Third));
         if let Some(c) = self.calls.get_mut(&call) {
-            c.third = Some(ThirdLeg {
+            c.third = Some(CalledLeg {
                 sip,
                 media: MediaSide {
                     leg: info.leg,
