@@ -345,3 +345,30 @@ fn the_api_can_ask_for_a_blind_emergency_hand_off_and_only_on_the_agents_own_cal
     let a = h.ev(Event::ThirdAnswered { call: 1 });
     assert!(a.contains(&Action::BridgeThird { call: 1 }));
 }
+
+#[test]
+fn a_trunk_whose_health_check_fails_is_skipped_until_it_answers_again() {
+    let mut h = H::new(two_trunks(), MONDAY_10H);
+    h.agent("7001");
+    talking(&mut h, 1, "12345");
+    h.ev(Event::TrunkState {
+        trunk: "loopback".into(),
+        up: false,
+    });
+    let a = keys(&mut h, "*0110");
+    assert_eq!(dials(&a)[0].0, trunk("backup", "110"), "loopback is down");
+    // Backup fails too: nothing is left (the down trunk is not tried).
+    let a = h.ev(Event::ThirdFailed {
+        call: 1,
+        cause: RingFailure::Unreachable,
+    });
+    assert!(dials(&a).is_empty());
+    assert_eq!(handoffs(&a), vec![(Some(HandoffOutcome::Failed), true)]);
+    // Loopback answers its pings again: the next hand-off goes over it first.
+    h.ev(Event::TrunkState {
+        trunk: "loopback".into(),
+        up: true,
+    });
+    let a = keys(&mut h, "*0110");
+    assert_eq!(dials(&a)[0].0, trunk("loopback", "110"));
+}

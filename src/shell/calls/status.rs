@@ -15,6 +15,12 @@ use crate::metrics::Metrics;
 use crate::sip::endpoint::Endpoint;
 
 impl Calls {
+    /// A trunk's health check changed: call control skips trunks that are down.
+    pub async fn trunk_state(&mut self, ep: &mut Endpoint, trunk: String, up: bool, now: Instant) {
+        self.control.handle(Event::TrunkState { trunk, up }, now);
+        self.run_actions(ep, now).await;
+    }
+
     /// An agent's state change from the API; the agent as it stands afterwards.
     pub async fn change_agent(
         &mut self,
