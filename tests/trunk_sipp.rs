@@ -1,5 +1,5 @@
 //! Outbound trunks end to end with sipp as the carrier (`tests/sipp/carrier.xml`): rexian
-//! registers to it with digest (sipp checks the Authorization with `verify_auth`) and pings
+//! registers to it with digest (sipp checks the Authorization with `verifyauth`) and pings
 //! it with OPTIONS; an emergency hand-off skips a trunk whose pings go unanswered and goes
 //! over the carrier, answering its 407 with the trunk's account. The citizen's call, the agent
 //! typing `*0110` by SIP INFO and the recording are set up as in `call_transfer_sipp.rs`.
