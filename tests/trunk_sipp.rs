@@ -176,6 +176,49 @@ options_interval_secs = 0
     assert!(!pings.is_empty());
     // The status of a trunk that is not pinged is not shown.
     assert!(metric(&d, "rexian_trunk_up{trunk=\"loopback\"} 0").is_none());
+    // `rexian status` shows the trunk.
+    let out = Command::new(support::BIN)
+        .args(["status", "--data"])
+        .arg(d.data_dir())
+        .args(["--http", &d.http.to_string()])
+        .env("REXIAN_LOG", "warn")
+        .output()
+        .expect("run rexian status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("trunk carrier") && l.contains(" up ")
+                && l.contains("registered, expires in")),
+        "{text}"
+    );
+    assert!(d.terminate().success());
+}
+
+#[test]
+fn a_wrong_password_is_refused_by_the_carrier_and_the_trunk_stays_unregistered() {
+    let work = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let carrier = Carrier::start(work.path(), port);
+    let trunks = format!(
+        r#"
+[[trunk]]
+name = "loopback"
+acl = ["127.0.0.1/32"]
+address = "127.0.0.1:5080"
+max_calls = 500
+options_interval_secs = 0
+{}"#,
+        carrier_trunk(port).replace(PASSWORD, "not-the-password")
+    );
+    let plans = plans(work.path(), &trunks, "trunks = [\"loopback\"]");
+    let d = Daemon::start(&["--dialplans", plans.to_str().unwrap()]);
+    wait_for("the carrier to refuse the credentials", Duration::from_secs(20), || {
+        carrier.log().contains("SIP/2.0 403 Forbidden").then_some(())
+    });
+    wait_for("the trunk to be up all the same", Duration::from_secs(20), || {
+        metric(&d, "rexian_trunk_up{trunk=\"carrier\"} 1")
+    });
+    assert!(metric(&d, "rexian_trunk_registered{trunk=\"carrier\"} 1").is_none());
     assert!(d.terminate().success());
 }
 

@@ -126,11 +126,12 @@ impl SipTask {
         let now = Instant::now();
         match req {
             ControlRequest::Status(reply) => {
-                let view = self
+                let mut view = self
                     .calls
                     .as_ref()
                     .map(|c| c.status_view(now))
                     .unwrap_or_default();
+                view.trunks = super::trunks::views(&self.endpoint.trunk_status(now));
                 let _ = reply.send(view);
             }
             ControlRequest::Reload(reply) => {

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::call::plan::Dialplan;
+use crate::http::calls::TrunkView;
 use crate::metrics::Metrics;
 use crate::sip::digest_client::ClientCredentials;
 use crate::sip::peer::Peer;
@@ -98,6 +99,19 @@ pub fn on_event(metrics: &Metrics, ev: &TrunkEvent) {
             f64::from(u8::from(*registered)),
         ),
     }
+}
+
+/// The trunks for the status view.
+pub fn views(status: &[TrunkStatus]) -> Vec<TrunkView> {
+    status
+        .iter()
+        .map(|t| TrunkView {
+            name: t.name.clone(),
+            up: t.up,
+            registered: t.registered,
+            registration_expires_secs: t.expires_in,
+        })
+        .collect()
 }
 
 /// Gauges for every trunk's known state (called every few seconds).
