@@ -174,7 +174,7 @@ pub fn render(s: &StatusView) -> String {
             (Some(false), _) => "not registered".to_string(),
             (None, _) => String::new(),
         };
-        out.push_str(&format!("trunk {:<10} {:<8} {}\n", t.name, up, reg).trim_end().to_string());
+        out.push_str(format!("trunk {:<10} {:<8} {}", t.name, up, reg).trim_end());
         out.push('\n');
     }
     out.push_str(&format!(

@@ -70,7 +70,8 @@ pub struct UacSession {
     phase: Phase,
     /// Events raised before the dialog exists.
     early_events: Vec<SessionEvent>,
-    credentials: Option<ClientCredentials>,
+    /// Boxed: most legs (agents' phones) have none, and every leg pays for the field.
+    credentials: Option<Box<ClientCredentials>>,
     /// The INVITE was already sent again with credentials: a new challenge is final.
     authenticated: bool,
 }
@@ -143,7 +144,7 @@ impl UacSession {
             cancelled: false,
             phase: Phase::Calling,
             early_events: Vec::new(),
-            credentials: call.credentials,
+            credentials: call.credentials.map(Box::new),
             authenticated: false,
         })
     }
