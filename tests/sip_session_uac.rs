@@ -315,7 +315,11 @@ fn a_407_is_answered_once_with_credentials_in_a_new_transaction() {
     let first = h.invite.clone();
     h.reply(407, CHALLENGE, "");
     let sent = h.requests();
-    assert_eq!(methods(&sent), ["ACK", "INVITE"], "the 407 is ACKed, the INVITE sent again");
+    assert_eq!(
+        methods(&sent),
+        ["ACK", "INVITE"],
+        "the 407 is ACKed, the INVITE sent again"
+    );
     let again = &sent[1];
     assert_eq!(again.call_id, first.call_id);
     assert_eq!(again.from.tag(), first.from.tag());
@@ -323,9 +327,15 @@ fn a_407_is_answered_once_with_credentials_in_a_new_transaction() {
     assert_eq!(again.cseq.seq, first.cseq.seq + 1);
     assert_ne!(again.via[0].branch(), first.via[0].branch());
     assert_eq!(&again.body[..], OURS.as_bytes());
-    let auth = again.headers.get("Proxy-Authorization").expect("credentials");
+    let auth = again
+        .headers
+        .get("Proxy-Authorization")
+        .expect("credentials");
     assert!(auth.contains("username=\"0398123450\""), "{auth}");
-    assert!(auth.contains("realm=\"carrier\"") && auth.contains("nc=00000001"), "{auth}");
+    assert!(
+        auth.contains("realm=\"carrier\"") && auth.contains("nc=00000001"),
+        "{auth}"
+    );
     assert!(!auth.contains("trunk-secret"));
     assert!(h.events.is_empty(), "no end: {:?}", h.events);
     h.invite = again.clone();
@@ -354,7 +364,11 @@ fn a_second_challenge_or_none_to_answer_ends_the_leg_as_rejected() {
     );
     // Without credentials the first 401 is final.
     let mut h = Harness::start(None);
-    h.reply(401, "WWW-Authenticate: Digest realm=\"carrier\", nonce=\"n\"\r\n", "");
+    h.reply(
+        401,
+        "WWW-Authenticate: Digest realm=\"carrier\", nonce=\"n\"\r\n",
+        "",
+    );
     assert_eq!(methods(&h.requests()), ["ACK"]);
     assert_eq!(
         h.events,

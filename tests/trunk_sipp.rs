@@ -154,12 +154,16 @@ options_interval_secs = 0
     );
     let plans = plans(work.path(), &trunks, "trunks = [\"loopback\"]");
     let d = Daemon::start(&["--dialplans", plans.to_str().unwrap()]);
-    wait_for("the carrier to accept the registration", Duration::from_secs(20), || {
-        metric(&d, "rexian_trunk_registered{trunk=\"carrier\"} 1")
-    });
-    wait_for("the carrier to answer OPTIONS", Duration::from_secs(20), || {
-        metric(&d, "rexian_trunk_up{trunk=\"carrier\"} 1")
-    });
+    wait_for(
+        "the carrier to accept the registration",
+        Duration::from_secs(20),
+        || metric(&d, "rexian_trunk_registered{trunk=\"carrier\"} 1"),
+    );
+    wait_for(
+        "the carrier to answer OPTIONS",
+        Duration::from_secs(20),
+        || metric(&d, "rexian_trunk_up{trunk=\"carrier\"} 1"),
+    );
     let regs = carrier.received("REGISTER sip:127.0.0.1:");
     assert!(regs.len() >= 2, "{regs:?}");
     assert!(!regs[0].contains("Authorization:"), "{}", regs[0]);
@@ -169,7 +173,10 @@ options_interval_secs = 0
         "{authed}"
     );
     assert!(authed.contains("realm=\"carrier.test\""), "{authed}");
-    assert!(authed.contains("qop=auth") && authed.contains("nc=00000001"), "{authed}");
+    assert!(
+        authed.contains("qop=auth") && authed.contains("nc=00000001"),
+        "{authed}"
+    );
     assert!(!authed.contains(PASSWORD), "the password never travels");
     assert!(authed.contains(&format!("Contact: <sip:{USER}@127.0.0.1:{}>", d.sip.port())));
     let pings = carrier.received("OPTIONS sip:127.0.0.1:");
@@ -186,9 +193,9 @@ options_interval_secs = 0
         .expect("run rexian status");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.lines()
-            .any(|l| l.starts_with("trunk carrier") && l.contains(" up ")
-                && l.contains("registered, expires in")),
+        text.lines().any(|l| l.starts_with("trunk carrier")
+            && l.contains(" up ")
+            && l.contains("registered, expires in")),
         "{text}"
     );
     assert!(d.terminate().success());
@@ -212,12 +219,21 @@ options_interval_secs = 0
     );
     let plans = plans(work.path(), &trunks, "trunks = [\"loopback\"]");
     let d = Daemon::start(&["--dialplans", plans.to_str().unwrap()]);
-    wait_for("the carrier to refuse the credentials", Duration::from_secs(20), || {
-        carrier.log().contains("SIP/2.0 403 Forbidden").then_some(())
-    });
-    wait_for("the trunk to be up all the same", Duration::from_secs(20), || {
-        metric(&d, "rexian_trunk_up{trunk=\"carrier\"} 1")
-    });
+    wait_for(
+        "the carrier to refuse the credentials",
+        Duration::from_secs(20),
+        || {
+            carrier
+                .log()
+                .contains("SIP/2.0 403 Forbidden")
+                .then_some(())
+        },
+    );
+    wait_for(
+        "the trunk to be up all the same",
+        Duration::from_secs(20),
+        || metric(&d, "rexian_trunk_up{trunk=\"carrier\"} 1"),
+    );
     assert!(metric(&d, "rexian_trunk_registered{trunk=\"carrier\"} 1").is_none());
     assert!(d.terminate().success());
 }
@@ -301,18 +317,16 @@ options_interval_secs = 1
 {}"#,
         carrier_trunk(port)
     );
-    let plans = plans(
-        work.path(),
-        &trunks,
-        "trunks = [\"loopback\", \"carrier\"]",
-    );
+    let plans = plans(work.path(), &trunks, "trunks = [\"loopback\", \"carrier\"]");
     let d = Daemon::start_with_agents(
         &[("7001", "secret-7001")],
         &["--dialplans", plans.to_str().unwrap()],
     );
-    wait_for("the silent trunk to go down", Duration::from_secs(20), || {
-        metric(&d, "rexian_trunk_up{trunk=\"loopback\"} 0")
-    });
+    wait_for(
+        "the silent trunk to go down",
+        Duration::from_secs(20),
+        || metric(&d, "rexian_trunk_up{trunk=\"loopback\"} 0"),
+    );
     wait_for("the carrier to be up", Duration::from_secs(20), || {
         metric(&d, "rexian_trunk_up{trunk=\"carrier\"} 1")
     });
@@ -355,7 +369,12 @@ options_interval_secs = 1
             "16000",
         ],
     );
-    assert!(caller.status.success(), "caller: {}\n{}", caller.stdout, caller.stderr);
+    assert!(
+        caller.status.success(),
+        "caller: {}\n{}",
+        caller.stdout,
+        caller.stderr
+    );
     let agent = agent.finish();
     assert!(
         agent.status.success(),
@@ -366,7 +385,11 @@ options_interval_secs = 1
     // The carrier got the hand-off: first without credentials (407), then with them.
     let invites = carrier.received("INVITE sip:110@127.0.0.1");
     assert_eq!(invites.len(), 2, "{invites:?}");
-    assert!(!invites[0].contains("Proxy-Authorization"), "{}", invites[0]);
+    assert!(
+        !invites[0].contains("Proxy-Authorization"),
+        "{}",
+        invites[0]
+    );
     assert!(
         invites[1].contains(&format!("Proxy-Authorization: Digest username=\"{USER}\"")),
         "{}",
@@ -381,5 +404,8 @@ options_interval_secs = 1
     // At the end the caller talks with 110 over the carrier: the carrier's tone on the right.
     let (left, right) = tail_channels(record.recording.as_deref().unwrap());
     assert!(ToneDetector::new(440.0).present(&left), "the caller");
-    assert!(ToneDetector::new(1500.0).present(&right), "110 over the carrier");
+    assert!(
+        ToneDetector::new(1500.0).present(&right),
+        "110 over the carrier"
+    );
 }

@@ -174,7 +174,10 @@ pub fn parse(cx: &Ctx, lines: &[Line]) -> Result<Vec<Trunk>, DialplanError> {
             (Some(v), _) if !(0..=3600).contains(v.get_ref()) => {
                 return cx.err(
                     v.span(),
-                    format!("options_interval_secs must be between 0 (off) and 3600, not {}", v.get_ref()),
+                    format!(
+                        "options_interval_secs must be between 0 (off) and 3600, not {}",
+                        v.get_ref()
+                    ),
                 );
             }
             (Some(v), Some(_)) if *v.get_ref() > 0 => Some(*v.get_ref() as u32),

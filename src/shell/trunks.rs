@@ -63,7 +63,11 @@ pub async fn specs(plan: &Dialplan, listen: SocketAddr) -> Vec<TrunkSpec> {
 
 /// The local address the kernel would use towards `peer` (no packet is sent).
 fn local_ip_towards(peer: SocketAddr) -> Option<IpAddr> {
-    let bind = if peer.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let bind = if peer.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
     let s = std::net::UdpSocket::bind(bind).ok()?;
     s.connect(peer).ok()?;
     s.local_addr().ok().map(|a| a.ip())

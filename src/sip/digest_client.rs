@@ -62,9 +62,7 @@ impl DigestChallenge {
     /// Reads one header value, scheme included (`Digest realm="…", nonce="…", …`).
     pub fn parse(value: &str) -> Result<DigestChallenge, DigestClientError> {
         let v = value.trim_start();
-        let end = v
-            .find(|c: char| c.is_ascii_whitespace())
-            .unwrap_or(v.len());
+        let end = v.find(|c: char| c.is_ascii_whitespace()).unwrap_or(v.len());
         // `end` is an ASCII whitespace position or the length: a char boundary.
         if !v[..end].eq_ignore_ascii_case("Digest") {
             return Err(DigestClientError::NoChallenge);
@@ -83,7 +81,10 @@ impl DigestChallenge {
         let qop_auth = match get("qop") {
             None => false,
             Some(list) => {
-                if !list.split(',').any(|q| q.trim().eq_ignore_ascii_case("auth")) {
+                if !list
+                    .split(',')
+                    .any(|q| q.trim().eq_ignore_ascii_case("auth"))
+                {
                     return Err(DigestClientError::Unsupported);
                 }
                 true
@@ -165,7 +166,10 @@ impl DigestChallenge {
             out.push_str(&format!(", opaque={}", quote(o)));
         }
         if self.qop_auth {
-            out.push_str(&format!(", qop=auth, nc={nc_text}, cnonce={}", quote(cnonce)));
+            out.push_str(&format!(
+                ", qop=auth, nc={nc_text}, cnonce={}",
+                quote(cnonce)
+            ));
         }
         out
     }
@@ -242,7 +246,10 @@ mod tests {
         );
         assert_eq!(field(&a, "response"), "6629fae49393a05397450978507c4ef1");
         assert!(a.contains("nc=00000001"), "{a}");
-        assert!(a.contains("opaque=\"5ccc069c403ebaf9f0171e9517f40e41\""), "{a}");
+        assert!(
+            a.contains("opaque=\"5ccc069c403ebaf9f0171e9517f40e41\""),
+            "{a}"
+        );
     }
 
     #[test]
@@ -258,13 +265,25 @@ mod tests {
         let cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ";
         let best = DigestChallenge::choose(headers.iter().copied()).unwrap();
         assert_eq!(best.algorithm, Algorithm::Sha256, "SHA-256 is preferred");
-        let a = best.answer(&mufasa("Circle of Life"), "GET", "/dir/index.html", cnonce, 1);
+        let a = best.answer(
+            &mufasa("Circle of Life"),
+            "GET",
+            "/dir/index.html",
+            cnonce,
+            1,
+        );
         assert_eq!(
             field(&a, "response"),
             "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
         );
         let md5 = DigestChallenge::parse(headers[0]).unwrap();
-        let a = md5.answer(&mufasa("Circle of Life"), "GET", "/dir/index.html", cnonce, 1);
+        let a = md5.answer(
+            &mufasa("Circle of Life"),
+            "GET",
+            "/dir/index.html",
+            cnonce,
+            1,
+        );
         assert_eq!(field(&a, "response"), "8ca523f5e9506fed4657c9700eebdbec");
     }
 
@@ -311,7 +330,12 @@ mod tests {
             vec![Algorithm::Sha256],
             vec![Algorithm::Md5, Algorithm::Sha256],
         ] {
-            let mut cfg = DigestConfig::new("rexian", b"0123456789abcdef0123456789abcdef", anchor, [7; 32]);
+            let mut cfg = DigestConfig::new(
+                "rexian",
+                b"0123456789abcdef0123456789abcdef",
+                anchor,
+                [7; 32],
+            );
             cfg.algorithms = algs.clone();
             let mut server = DigestAuth::new(cfg);
             let account = AccountCredentials::from_password("0398123450", "rexian", "s3cret");
@@ -347,8 +371,8 @@ mod tests {
 
     #[test]
     fn authorize_picks_the_header_by_status_and_checks_the_realm() {
-        use crate::sip::parse::{parse, Limits};
         use crate::sip::message::SipMessage;
+        use crate::sip::parse::{parse, Limits};
         let raw = "INVITE sip:110@10.0.0.5 SIP/2.0\r\n\
             Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\n\
             From: <sip:12345@10.0.0.1>;tag=a\r\nTo: <sip:110@10.0.0.5>\r\n\
@@ -357,8 +381,10 @@ mod tests {
             panic!("test request parses");
         };
         let mut resp = req.response(407);
-        resp.headers
-            .push("Proxy-Authenticate", "Digest realm=\"carrier\", nonce=\"n1\", qop=\"auth\"");
+        resp.headers.push(
+            "Proxy-Authenticate",
+            "Digest realm=\"carrier\", nonce=\"n1\", qop=\"auth\"",
+        );
         let creds = ClientCredentials {
             username: "u".into(),
             password: "p".into(),

@@ -132,9 +132,12 @@ impl Harness {
             }
             Some(v) => {
                 let creds = DigestCredentials::parse(v).expect("credentials parse");
-                let account = AccountCredentials::from_password("0398123450", "carrier", "trunk-pw");
+                let account =
+                    AccountCredentials::from_password("0398123450", "carrier", "trunk-pw");
                 let uri = req.uri.to_string();
-                let ok = self.server.verify(self.now, &creds, "REGISTER", &uri, Some(&account));
+                let ok = self
+                    .server
+                    .verify(self.now, &creds, "REGISTER", &uri, Some(&account));
                 assert_eq!(ok, Verdict::Ok);
                 let contact = format!("{};expires={expires}", req.headers.get("Contact").unwrap());
                 self.answer(req, 200, &[("Contact", contact)]);
@@ -159,7 +162,10 @@ fn registers_with_digest_at_start_and_refreshes_at_half_the_granted_time() {
     let first = regs[0].clone();
     assert_eq!(first.uri.to_string(), "sip:10.20.0.5:5060");
     assert_eq!(first.headers.get("Expires"), Some("3600"));
-    assert_eq!(first.headers.get("Contact"), Some("<sip:0398123450@10.20.0.1:5060>"));
+    assert_eq!(
+        first.headers.get("Contact"),
+        Some("<sip:0398123450@10.20.0.1:5060>")
+    );
     h.carrier_register(&first, 600);
     let again = only(h.sent(), Method::Register);
     assert_eq!(again.len(), 1, "answered the 401");
@@ -246,7 +252,10 @@ fn a_second_challenge_a_timeout_and_a_lapse_are_failures() {
     let regs = only(h.sent(), Method::Register);
     let ch = h.server.challenges(h.now, false).remove(0);
     h.answer(&regs[0], 401, &[("WWW-Authenticate", ch)]);
-    assert!(only(h.sent(), Method::Register).is_empty(), "no third try at once");
+    assert!(
+        only(h.sent(), Method::Register).is_empty(),
+        "no third try at once"
+    );
     // From then on the carrier is silent: every retry times out (Timer F, 32 s), and the
     // registration lapses at 60 s.
     h.advance(Duration::from_secs(5));
@@ -285,12 +294,18 @@ fn options_mark_a_trunk_down_and_up_and_ping_faster_while_down() {
     // Unanswered for 5 s (retransmitted meanwhile): down.
     h.advance(Duration::from_secs(4));
     assert_eq!(h.status().up, Some(true));
-    assert!(only(h.sent(), Method::Options).len() >= 2, "retransmissions");
+    assert!(
+        only(h.sent(), Method::Options).len() >= 2,
+        "retransmissions"
+    );
     h.advance(Duration::from_secs(1));
     assert_eq!(h.status().up, Some(false));
     // While down the trunk is pinged every 5 s, from the unanswered ping.
     let pings = only(h.sent(), Method::Options);
-    assert!(pings.iter().all(|p| p.call_id == pings[0].call_id), "no new ping yet");
+    assert!(
+        pings.iter().all(|p| p.call_id == pings[0].call_id),
+        "no new ping yet"
+    );
     h.advance(Duration::from_secs(1));
     let pings = only(h.sent(), Method::Options);
     let fresh: Vec<_> = pings.iter().filter(|p| p.cseq.seq == 1).collect();
