@@ -162,6 +162,21 @@ pub fn render(s: &StatusView) -> String {
                 .unwrap_or_default()
         ));
     }
+    for t in &s.trunks {
+        let up = match t.up {
+            Some(true) => "up",
+            Some(false) => "down",
+            None => "unknown",
+        };
+        let reg = match (t.registered, t.registration_expires_secs) {
+            (Some(true), Some(e)) => format!("registered, expires in {e} s"),
+            (Some(true), None) => "registered".to_string(),
+            (Some(false), _) => "not registered".to_string(),
+            (None, _) => String::new(),
+        };
+        out.push_str(format!("trunk {:<10} {:<8} {}", t.name, up, reg).trim_end());
+        out.push('\n');
+    }
     out.push_str(&format!(
         "calls in progress: {}, longest wait {}, restricted callers: {}\n",
         s.calls_in_progress,

@@ -46,6 +46,16 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Successful REGISTER requests",
     ),
     (
+        "rexian_trunk_up",
+        "gauge",
+        "Whether a trunk answers its OPTIONS health check (1) or not (0), per trunk",
+    ),
+    (
+        "rexian_trunk_registered",
+        "gauge",
+        "Whether rexian is registered to the carrier of a trunk, per trunk",
+    ),
+    (
         "rexian_auth_failures_total",
         "counter",
         "Failed digest authentications",

@@ -445,4 +445,29 @@ fn a_supervisor_barges_in_from_its_phone_and_leaves_the_call_as_it_was() {
         agent: "7001".into()
     }));
     assert_eq!(h.state("7001"), "talking");
+
+fn a_trunk_whose_health_check_fails_is_skipped_until_it_answers_again() {
+    let mut h = H::new(two_trunks(), MONDAY_10H);
+    h.agent("7001");
+    talking(&mut h, 1, "12345");
+    h.ev(Event::TrunkState {
+        trunk: "loopback".into(),
+        up: false,
+    });
+    let a = keys(&mut h, "*0110");
+    assert_eq!(dials(&a)[0].0, trunk("backup", "110"), "loopback is down");
+    // Backup fails too: nothing is left (the down trunk is not tried).
+    let a = h.ev(Event::ThirdFailed {
+        call: 1,
+        cause: RingFailure::Unreachable,
+    });
+    assert!(dials(&a).is_empty());
+    assert_eq!(handoffs(&a), vec![(Some(HandoffOutcome::Failed), true)]);
+    // Loopback answers its pings again: the next hand-off goes over it first.
+    h.ev(Event::TrunkState {
+        trunk: "loopback".into(),
+        up: true,
+    });
+    let a = keys(&mut h, "*0110");
+    assert_eq!(dials(&a)[0].0, trunk("loopback", "110"));
 }

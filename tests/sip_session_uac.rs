@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rexian::sip::digest_client::ClientCredentials;
 use rexian::sip::message::{Method, NameAddr, Request, SipMessage, Uri, Via};
 use rexian::sip::parse::{parse, Limits};
 use rexian::sip::peer::Peer;
@@ -44,6 +45,10 @@ fn config() -> LegConfig {
 
 impl Harness {
     fn ring_agent() -> Harness {
+        Harness::start(None)
+    }
+
+    fn start(credentials: Option<ClientCredentials>) -> Harness {
         let mut txl = TransactionLayer::new(TransactionConfig::default());
         // The one real clock reading: every later instant is this plus virtual time.
         let now = Instant::now();
@@ -55,6 +60,7 @@ impl Harness {
             call_id: "agent-call-1".into(),
             sdp: Bytes::from_static(OURS.as_bytes()),
             headers: vec![("X-Rexian-Line".into(), "12345".into())],
+            credentials,
         };
         let leg = UacSession::start(now, &mut txl, call, "ourtag", config()).unwrap();
         let mut h = Harness {
@@ -288,6 +294,86 @@ fn a_phone_that_never_answers_ends_the_leg_after_timer_b() {
         h.events,
         vec![SessionEvent::Ended {
             cause: EndCause::NoResponse
+        }]
+    );
+}
+
+fn carrier_account() -> Option<ClientCredentials> {
+    Some(ClientCredentials {
+        username: "0398123450".into(),
+        password: "trunk-secret".into(),
+        realm: None,
+    })
+}
+
+const CHALLENGE: &str =
+    "Proxy-Authenticate: Digest realm=\"carrier\", nonce=\"n0nce\", qop=\"auth\"\r\n";
+
+#[test]
+fn a_407_is_answered_once_with_credentials_in_a_new_transaction() {
+    let mut h = Harness::start(carrier_account());
+    let first = h.invite.clone();
+    h.reply(407, CHALLENGE, "");
+    let sent = h.requests();
+    assert_eq!(
+        methods(&sent),
+        ["ACK", "INVITE"],
+        "the 407 is ACKed, the INVITE sent again"
+    );
+    let again = &sent[1];
+    assert_eq!(again.call_id, first.call_id);
+    assert_eq!(again.from.tag(), first.from.tag());
+    assert_eq!(again.to.tag(), None);
+    assert_eq!(again.cseq.seq, first.cseq.seq + 1);
+    assert_ne!(again.via[0].branch(), first.via[0].branch());
+    assert_eq!(&again.body[..], OURS.as_bytes());
+    let auth = again
+        .headers
+        .get("Proxy-Authorization")
+        .expect("credentials");
+    assert!(auth.contains("username=\"0398123450\""), "{auth}");
+    assert!(
+        auth.contains("realm=\"carrier\"") && auth.contains("nc=00000001"),
+        "{auth}"
+    );
+    assert!(!auth.contains("trunk-secret"));
+    assert!(h.events.is_empty(), "no end: {:?}", h.events);
+    h.invite = again.clone();
+    h.reply(200, "", THEIRS);
+    assert_eq!(methods(&h.requests()), ["ACK"]);
+    assert_eq!(
+        h.events,
+        vec![SessionEvent::Answered {
+            sdp: Some(Bytes::from_static(THEIRS.as_bytes()))
+        }]
+    );
+}
+
+#[test]
+fn a_second_challenge_or_none_to_answer_ends_the_leg_as_rejected() {
+    let mut h = Harness::start(carrier_account());
+    h.reply(407, CHALLENGE, "");
+    h.invite = h.requests().remove(1);
+    h.reply(407, CHALLENGE, "");
+    assert_eq!(methods(&h.requests()), ["ACK"]);
+    assert_eq!(
+        h.events,
+        vec![SessionEvent::Ended {
+            cause: EndCause::Rejected(407)
+        }]
+    );
+    // Without credentials the first 401 is final.
+    let mut h = Harness::start(None);
+    h.reply(
+        401,
+        "WWW-Authenticate: Digest realm=\"carrier\", nonce=\"n\"\r\n",
+        "",
+    );
+    assert_eq!(methods(&h.requests()), ["ACK"]);
+    assert_eq!(
+        h.events,
+        vec![SessionEvent::Ended {
+            cause: EndCause::Rejected(401)
         }]
     );
 }

@@ -116,6 +116,11 @@ pub enum Event {
     },
     /// A new validated dialplan: new calls follow it, calls in progress keep theirs.
     DialplanReloaded(Arc<Dialplan>),
+    /// A trunk's OPTIONS health check: a trunk that is down is skipped when dialling out.
+    TrunkState {
+        trunk: String,
+        up: bool,
+    },
     /// A supervisor restricts a caller (normalised number).
     MarkCaller {
         number: String,

@@ -302,6 +302,8 @@ pub struct Trunk {
     pub emergency_reserved: u32,
     /// Present the citizen's own number on outbound calls (号码透传).
     pub pass_caller_id: bool,
+    /// OPTIONS health-check interval; `None`: not checked (no address, or turned off).
+    pub options_interval_secs: Option<u32>,
 }
 
 impl Trunk {

@@ -135,6 +135,7 @@ const CASES: &[Case] = &[
     ("trunks.toml", "pass_caller_id = true ", "pass_caller_id = true\n\n[[trunk]]\nname = \"loopback\"\naddress = \"127.0.0.2:5060\"\nmax_calls = 1\n#", "name = \"loopback\"\naddress", "duplicate trunk"),
     ("trunks.toml", "pass_caller_id = true ", "pass_caller_id = true\n\n[[trunk]]\nname = \"x\"\nmax_calls = 1\n#", "name = \"x\"", "neither acl"),
     ("trunks.toml", "max_calls = 500", "max_calls = 0", "max_calls = 0", "max_calls must be between"),
+    ("trunks.toml", "options_interval_secs = 0 ", "options_interval_secs = 7200 ", "options_interval_secs = 7200", "options_interval_secs must be between"),
     ("trunks.toml", "pass_caller_id = true ", "pass_caller_id = true\n\n[[trunk]]\nname = \"y\"\nacl = [\"10.0.0.0/8\"]\nmax_calls = 1\nregister = true\n[trunk.auth]\nusername = \"u\"\npassword = \"p\"\n#", "register = true\n[trunk.auth]", "needs an address"),
     ("trunks.toml", "pass_caller_id = true ", "pass_caller_id = true\n\n[[trunk]]\nname = \"y\"\nacl = [\"10.0.0.0/8\"]\nmax_calls = 1\n[trunk.auth]\nusername = \"\"\npassword = \"p\"\n#", "username = \"\"", "username is empty"),
     // more emergency.toml

@@ -10,6 +10,7 @@
 //! emergency_reserved = 10        # kept free for 110/119/120/122 hand-offs
 //! pass_caller_id = true          # 号码透传 on outbound calls (needs the carrier's agreement)
 //! register = true                # REGISTER to the carrier (needs [trunk.auth])
+//! options_interval_secs = 30     # OPTIONS health check (default 30 with an address; 0: off)
 //! [trunk.auth]
 //! username = "0398123450"
 //! password = "…"
@@ -22,6 +23,9 @@ use super::{Ctx, DialplanError};
 use crate::call::plan::{Cidr, Line, Trunk, TrunkAuth};
 
 type Text = Spanned<String>;
+
+/// How often a trunk with an address is pinged when `trunks.toml` does not say.
+pub const DEFAULT_OPTIONS_INTERVAL_SECS: u32 = 30;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +53,8 @@ struct Entry {
     register: Option<Spanned<bool>>,
     #[serde(default)]
     auth: Option<Auth>,
+    #[serde(default)]
+    options_interval_secs: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,6 +170,23 @@ pub fn parse(cx: &Ctx, lines: &[Line]) -> Result<Vec<Trunk>, DialplanError> {
             }
             _ => false,
         };
+        let options_interval_secs = match (&e.options_interval_secs, &e.address) {
+            (Some(v), _) if !(0..=3600).contains(v.get_ref()) => {
+                return cx.err(
+                    v.span(),
+                    format!(
+                        "options_interval_secs must be between 0 (off) and 3600, not {}",
+                        v.get_ref()
+                    ),
+                );
+            }
+            (Some(v), Some(_)) if *v.get_ref() > 0 => Some(*v.get_ref() as u32),
+            (Some(v), None) if *v.get_ref() > 0 => {
+                return cx.err(v.span(), "options_interval_secs needs an address");
+            }
+            (None, Some(_)) => Some(DEFAULT_OPTIONS_INTERVAL_SECS),
+            _ => None,
+        };
         out.push(Trunk {
             name: name.clone(),
             address: e.address.as_ref().map(|a| a.get_ref().clone()),
@@ -174,6 +197,7 @@ pub fn parse(cx: &Ctx, lines: &[Line]) -> Result<Vec<Trunk>, DialplanError> {
             max_calls: max_calls as u32,
             emergency_reserved: reserved as u32,
             pass_caller_id: e.pass_caller_id,
+            options_interval_secs,
         });
     }
     Ok(out)

@@ -125,6 +125,20 @@ pub struct StatusView {
     pub calls_in_progress: usize,
     pub longest_wait_secs: Option<u64>,
     pub restricted_callers: usize,
+    /// Carrier trunks that register or are pinged.
+    #[serde(default)]
+    pub trunks: Vec<TrunkView>,
+}
+
+/// A carrier trunk's health check and registration.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TrunkView {
+    pub name: String,
+    /// `None` before the first answer, or when the trunk is not pinged.
+    pub up: Option<bool>,
+    /// `None` when the trunk does not register.
+    pub registered: Option<bool>,
+    pub registration_expires_secs: Option<u64>,
 }
 
 pub fn routes() -> Router<AppState> {

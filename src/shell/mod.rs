@@ -9,7 +9,8 @@
 //! [`tls`] (rustls setup), [`sip_task`] (the SIP event loop), [`calls`] (joins SIP legs, call
 //! control and media), [`recorder`] (recording files), [`media`] (the media engine: RTP
 //! sockets, relay, prompts, recording), [`lights`] (ticket red/yellow lights),
-//! [`sms_worker`] (the SMS outbox sender).
+//! [`sms_worker`] (the SMS outbox sender), [`trunks`] (carrier trunks' registration and
+//! health as specs, metrics and logs).
 
 pub mod calls;
 pub mod lights;
@@ -20,6 +21,7 @@ pub mod sms_worker;
 pub mod stream;
 pub mod tls;
 pub mod transport;
+pub mod trunks;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -20,6 +20,7 @@ use crate::http::calls::{ControlRequest, ControlSender};
 use crate::shell::calls::Calls;
 use crate::shell::media::MediaEvent;
 use crate::sip::endpoint::{Endpoint, EndpointConfig, EndpointEvent};
+use crate::sip::trunk_client::TrunkEvent;
 use crate::store::security::SecurityEvent as StoredEvent;
 use crate::store::Store;
 
@@ -62,6 +63,8 @@ pub struct SipTask {
     media_events: Option<UnboundedReceiver<MediaEvent>>,
     control: Option<mpsc::Receiver<ControlRequest>>,
     dialplans: std::path::PathBuf,
+    /// Our SIP address (the carriers' client side presents it).
+    sip_addr: SocketAddr,
 }
 
 impl SipTask {
@@ -108,6 +111,7 @@ impl SipTask {
             media_events: None,
             control: None,
             dialplans: config.dialplans.clone(),
+            sip_addr,
         }
     }
 
@@ -135,11 +139,12 @@ impl SipTask {
         let now = Instant::now();
         match req {
             ControlRequest::Status(reply) => {
-                let view = self
+                let mut view = self
                     .calls
                     .as_ref()
                     .map(|c| c.status_view(now))
                     .unwrap_or_default();
+                view.trunks = super::trunks::views(&self.endpoint.trunk_status(now));
                 let _ = reply.send(view);
             }
             ControlRequest::Reload(reply) => {
@@ -151,9 +156,12 @@ impl SipTask {
                             plan.queues.len(),
                             plan.trunks.len()
                         );
+                        let plan = Arc::new(plan);
                         if let Some(c) = self.calls.as_mut() {
-                            c.reload(&mut self.endpoint, Arc::new(plan), now).await;
+                            c.reload(&mut self.endpoint, plan.clone(), now).await;
                         }
+                        let specs = super::trunks::specs(&plan, self.sip_addr).await;
+                        self.endpoint.set_trunks(Instant::now(), specs);
                         tracing::info!(%summary, "dialplans reloaded");
                         Ok(summary)
                     }
@@ -257,6 +265,10 @@ impl SipTask {
         mut stop: watch::Receiver<bool>,
     ) {
         self.refresh_accounts().await;
+        if let Some(plan) = self.calls.as_ref().map(|c| c.plan().clone()) {
+            let specs = super::trunks::specs(&plan, self.sip_addr).await;
+            self.endpoint.set_trunks(Instant::now(), specs);
+        }
         let mut refresh = tokio::time::interval(ACCOUNT_REFRESH);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut draining_since: Option<Instant> = None;
@@ -328,10 +340,12 @@ impl SipTask {
                     if let Some(c) = self.calls.as_ref() {
                         c.publish_gauges(&self.metrics, Instant::now());
                     }
+                    super::trunks::publish(&self.metrics, &self.endpoint.trunk_status(Instant::now()));
                 }
                 _ = stop.changed(), if draining_since.is_none() => {
                     draining_since = Some(Instant::now());
                     self.endpoint.start_draining();
+                    self.endpoint.unregister_trunks(Instant::now());
                 }
             }
             self.flush().await;
@@ -410,6 +424,13 @@ impl SipTask {
                     let _ = self.endpoint.reject(Instant::now(), leg, 480);
                 }
             },
+            EndpointEvent::Trunk(ev) => {
+                super::trunks::on_event(&self.metrics, &ev);
+                if let (TrunkEvent::Health { trunk, up }, Some(c)) = (ev, self.calls.as_mut()) {
+                    c.trunk_state(&mut self.endpoint, trunk, up, Instant::now())
+                        .await;
+                }
+            }
             EndpointEvent::Leg { leg, event } => {
                 if let Some(c) = self.calls.as_mut() {
                     c.leg_event(&mut self.endpoint, leg, event, Instant::now())

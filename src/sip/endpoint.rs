@@ -4,6 +4,8 @@
 //! reason, `received`/`rport` stamped as RFC 3581 asks; the transaction layer stamps the
 //! rest), runs the UAS checks, feeds
 //! the transaction layer, and serves what this room serves itself: OPTIONS and REGISTER.
+//! It is also the carriers' client: REGISTER to trunks that require it and OPTIONS health
+//! checks ([`crate::sip::trunk_client`]), over client transactions of the same layer.
 //! Other methods get the answer RFC 3261 names until call control takes them. Sans-IO: the
 //! shell passes `now` and drains `poll_transmit`/`poll_event`/`poll_timeout`.
 
@@ -28,6 +30,7 @@ use crate::sip::session::uas::UasSession;
 use crate::sip::session::{LegConfig, SessionError, SessionEvent};
 use crate::sip::session_timer::SessionTimerConfig;
 use crate::sip::transaction::{TransactionConfig, TransactionLayer, TxEvent, TxId};
+use crate::sip::trunk_client::{TrunkClients, TrunkEvent, TrunkSpec, TrunkStatus, TrunkTiming};
 use crate::sip::validate::{reject_response, validate, Capabilities};
 
 /// Settings of one endpoint.
@@ -80,6 +83,8 @@ pub enum EndpointEvent {
     IncomingCall { leg: LegId },
     /// Something happened on a leg (answer, offer, DTMF, end).
     Leg { leg: LegId, event: SessionEvent },
+    /// A trunk went up or down, or its registration to the carrier changed.
+    Trunk(TrunkEvent),
 }
 
 impl SecurityEvent {
@@ -120,6 +125,8 @@ pub struct Endpoint {
     tls_addr: Option<SocketAddr>,
     /// Seeds the first RSeq of each leg (RFC 3262 wants it random); advanced per leg.
     rseq_seed: u32,
+    /// Registration to carriers and trunk health checks.
+    trunks: TrunkClients,
 }
 
 impl Endpoint {
@@ -175,7 +182,27 @@ impl Endpoint {
                 cfg.rng_seed[2],
                 cfg.rng_seed[3],
             ]),
+            trunks: TrunkClients::new(TrunkTiming::default()),
         }
+    }
+
+    /// The carriers' trunks to register to and ping (at start and after a reload); see
+    /// [`TrunkClients::set_trunks`].
+    pub fn set_trunks(&mut self, now: Instant, specs: Vec<TrunkSpec>) {
+        self.trunks.set_trunks(now, &mut self.txl, specs);
+        self.trunks.handle_timeout(now, &mut self.txl);
+        self.process(now);
+    }
+
+    /// Every trunk's health and registration.
+    pub fn trunk_status(&self, now: Instant) -> Vec<TrunkStatus> {
+        self.trunks.status(now)
+    }
+
+    /// Shutdown: un-REGISTER from the carriers (best effort) and stop pinging.
+    pub fn unregister_trunks(&mut self, now: Instant) {
+        self.trunks.unregister_all(now, &mut self.txl);
+        self.process(now);
     }
 
     /// Replaces the account cache (the shell reloads it from the store).
@@ -230,6 +257,7 @@ impl Endpoint {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.txl.handle_timeout(now);
+        self.trunks.handle_timeout(now, &mut self.txl);
         for id in self.legs.due(now) {
             if let Some(leg) = self.legs.get_mut(id) {
                 leg.handle_timeout(now, &mut self.txl);
@@ -255,8 +283,9 @@ impl Endpoint {
     }
 
     /// No call is up and nothing waits for a final response: a draining daemon may stop.
+    /// Requests to carriers (pings, the un-REGISTER) are not waited for.
     pub fn is_idle(&self) -> bool {
-        self.txl.in_flight() == 0 && self.legs.is_empty()
+        self.txl.in_flight() <= self.trunks.outstanding() && self.legs.is_empty()
     }
 
     /// Ends every call (BYE, or 480 before the answer): the last step of a shutdown.
@@ -438,6 +467,7 @@ impl Endpoint {
             self.txl.poll_timeout(),
             self.registrar.next_expiry(),
             self.legs.poll_timeout(),
+            self.trunks.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -488,7 +518,9 @@ impl Endpoint {
                 TxEvent::Request { tx, req, from } => self.on_request(now, tx, req, from),
                 TxEvent::TransportError { tx } | TxEvent::Timeout { tx } => {
                     let transport = matches!(ev, TxEvent::TransportError { .. });
-                    if let Some(id) = self.legs.by_invite(tx) {
+                    if self.trunks.owns(tx) {
+                        self.trunks.on_failure(now, tx, transport);
+                    } else if let Some(id) = self.legs.by_invite(tx) {
                         let _ = self.with_leg(id, |l, _| {
                             match l {
                                 Leg::In(l) if transport => l.on_transport_error(),
@@ -498,6 +530,9 @@ impl Endpoint {
                             Ok(())
                         });
                     }
+                }
+                TxEvent::Response { tx, resp } if self.trunks.owns(tx) => {
+                    self.trunks.on_response(now, &mut self.txl, tx, &resp);
                 }
                 TxEvent::Response { tx, resp } => {
                     let leg = self.legs.by_invite(tx).or_else(|| {
@@ -530,6 +565,9 @@ impl Endpoint {
                 }
                 TxEvent::StrayResponse { .. } | TxEvent::Terminated { .. } => {}
             }
+        }
+        while let Some(ev) = self.trunks.poll_event() {
+            self.events.push_back(EndpointEvent::Trunk(ev));
         }
         self.drain_security_events();
     }

@@ -204,6 +204,13 @@ impl Legs {
         if let Some(at) = leg.poll_timeout() {
             self.timers.push(Reverse((at, id)));
         }
+        let tx = leg.invite_tx();
+        if self.by_invite.get(&tx) != Some(&id) {
+            // The INVITE went again (with credentials) in a new transaction: rare, so a scan
+            // for the old entry costs nothing that matters.
+            self.by_invite.retain(|_, l| *l != id);
+            self.by_invite.insert(tx, id);
+        }
         if let Some(d) = leg.dialog_id() {
             if !self.by_dialog.contains_key(d) {
                 self.by_dialog.insert(d.clone(), id);

@@ -24,6 +24,8 @@
 //! - [`endpoint`]: parse → validate → transactions → OPTIONS and REGISTER; what the shell drives.
 //! - [`digest`]: digest authentication (RFC 3261 §22, RFC 7616, RFC 8760): challenges,
 //!   stateless nonces, credential parsing and verification against stored HA1 hashes.
+//! - [`digest_client`]: the client side: answering a carrier's 401/407.
+//! - [`trunk_client`]: registration to carriers and OPTIONS health checks of trunks.
 //! - [`lockout`]: brute-force lockout per (source IP, username) and security events.
 //! - [`registrar`]: REGISTER handling (RFC 3261 §10.3): authentication, bindings per
 //!   address-of-record with the source hop kept for NAT, expiry and metrics.
@@ -32,6 +34,7 @@ pub(crate) mod fields;
 
 pub mod dialog;
 pub mod digest;
+pub mod digest_client;
 pub mod endpoint;
 pub mod framing;
 pub mod header;
@@ -47,5 +50,6 @@ pub mod reliable;
 pub mod session;
 pub mod session_timer;
 pub mod transaction;
+pub mod trunk_client;
 pub mod uri;
 pub mod validate;

@@ -144,6 +144,8 @@ pub struct CallControl {
     arrivals: u64,
     /// Calls in progress per trunk, against its `max_calls`.
     trunk_calls: HashMap<String, u32>,
+    /// Trunks whose health check fails now; outbound calls skip them.
+    trunks_down: HashSet<String>,
     /// Expert seats on a call now.
     experts_busy: HashSet<String>,
     timers: BTreeMap<(Instant, u64), Timer>,
@@ -160,6 +162,7 @@ impl CallControl {
             abuse: AbuseTracker::default(),
             calls: HashMap::new(),
             trunk_calls: HashMap::new(),
+            trunks_down: HashSet::new(),
             experts_busy: HashSet::new(),
             arrivals: 0,
             avg_handle: Duration::from_secs(180),
@@ -286,6 +289,13 @@ impl CallControl {
             }
             Event::Dtmf { call, digit } => self.dtmf(call, digit, now),
             Event::PlaybackDone { call } => self.playback_done(call, now),
+            Event::TrunkState { trunk, up } => {
+                if up {
+                    self.trunks_down.remove(&trunk);
+                } else {
+                    self.trunks_down.insert(trunk);
+                }
+            }
             Event::DialplanReloaded(plan) => {
                 self.plan = plan;
                 for i in 0..self.acd.agents().len() {

@@ -430,6 +430,9 @@ impl CallControl {
                 let Some(tr) = plan.trunks.iter().find(|x| x.name == name) else {
                     continue;
                 };
+                if self.trunks_down.contains(&name) {
+                    continue; // its health check fails: the next trunk
+                }
                 let busy = self.trunk_calls.get(&name).copied().unwrap_or(0);
                 // Only emergency calls may use the reserved part of a trunk.
                 let limit = if emergency {

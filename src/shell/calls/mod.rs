@@ -747,6 +747,7 @@ impl Calls {
             call_id: Uuid::new_v4().simple().to_string(),
             sdp: Bytes::from(offer),
             headers: vec![("X-Rexian-Line".into(), line.to_string())],
+            credentials: None,
         };
         let sip = match ep.call(now, outbound, ip) {
             Ok(id) => id,

@@ -15,6 +15,12 @@ use crate::metrics::Metrics;
 use crate::sip::endpoint::Endpoint;
 
 impl Calls {
+    /// A trunk's health check changed: call control skips trunks that are down.
+    pub async fn trunk_state(&mut self, ep: &mut Endpoint, trunk: String, up: bool, now: Instant) {
+        self.control.handle(Event::TrunkState { trunk, up }, now);
+        self.run_actions(ep, now).await;
+    }
+
     /// An agent's state change from the API; the agent as it stands afterwards.
     pub async fn change_agent(
         &mut self,
@@ -126,6 +132,8 @@ impl Calls {
             calls_in_progress: s.calls_in_progress,
             longest_wait_secs: s.longest_wait.map(|d| d.as_secs()),
             restricted_callers: s.restricted_callers,
+            // Filled in by the SIP task, which owns the trunks' client side.
+            trunks: Vec::new(),
         }
     }
 

@@ -17,6 +17,7 @@ use crate::call::event::{Action, AgentRequest, Dest, Event, OperatorEvent, RingF
 use crate::call::plan::Dialplan;
 use crate::media::sdp::LocalMedia;
 use crate::pii::Pii;
+use crate::sip::digest_client::ClientCredentials;
 use crate::sip::endpoint::Endpoint;
 use crate::sip::legs::LegId;
 use crate::sip::message::{NameAddr, Uri};
@@ -116,6 +117,22 @@ impl Calls {
         if emergency {
             headers.push(("Priority".into(), "emergency".into()));
         }
+        // A trunk with an account at the carrier answers its digest challenge.
+        let credentials = match &dest {
+            Dest::Trunk { trunk, .. } => self
+                .control
+                .plan()
+                .trunks
+                .iter()
+                .find(|t| &t.name == trunk)
+                .and_then(|t| t.auth.as_ref())
+                .map(|a| ClientCredentials {
+                    username: a.username.clone(),
+                    password: a.password.clone(),
+                    realm: a.realm.clone(),
+                }),
+            _ => None,
+        };
         let outbound = OutboundCall {
             to: NameAddr::new(target.clone()),
             target,
@@ -124,6 +141,7 @@ impl Calls {
             call_id: Uuid::new_v4().simple().to_string(),
             sdp: Bytes::from(offer),
             headers,
+            credentials,
         };
         let sip = match ep.call(now, outbound, ip) {
             Ok(id) => id,

@@ -7,6 +7,9 @@
 //! answer sends CANCEL and the leg ends when the INVITE's final response arrives; a 2xx that
 //! crosses the CANCEL is ACKed and ended with BYE, so the far phone never keeps ringing or
 //! stays connected to nobody. Only the first dialog is followed: rexian sends to one contact.
+//! A call with credentials (a trunk with `[trunk.auth]`) answers one 401/407 by sending the
+//! INVITE again with them (new branch, next CSeq, same Call-ID and From tag); a second
+//! challenge ends the leg as `Rejected(401|407)`.
 
 use std::time::Instant;
 
@@ -15,6 +18,7 @@ use bytes::Bytes;
 use super::core::{contact_of, is_sdp, with_sdp, DialogCore, LegConfig};
 use super::{EndCause, SessionError, SessionEvent};
 use crate::sip::dialog::{Dialog, DialogId};
+use crate::sip::digest_client::{authorize, ClientCredentials};
 use crate::sip::header::parse_name_addr_list;
 use crate::sip::message::{CSeq, Headers, Method, NameAddr, Request, Response, Uri};
 use crate::sip::offer_answer::{Carrier, OfferAnswer, SdpRole};
@@ -38,6 +42,8 @@ pub struct OutboundCall {
     pub sdp: Bytes,
     /// Extra headers (P-Asserted-Identity, Diversion, the caller's context …).
     pub headers: Vec<(String, String)>,
+    /// Answer one digest challenge with these (a trunk's account at the carrier).
+    pub credentials: Option<ClientCredentials>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +70,10 @@ pub struct UacSession {
     phase: Phase,
     /// Events raised before the dialog exists.
     early_events: Vec<SessionEvent>,
+    /// Boxed: most legs (agents' phones) have none, and every leg pays for the field.
+    credentials: Option<Box<ClientCredentials>>,
+    /// The INVITE was already sent again with credentials: a new challenge is final.
+    authenticated: bool,
 }
 
 fn record_routes(headers: &Headers) -> Vec<NameAddr> {
@@ -134,6 +144,8 @@ impl UacSession {
             cancelled: false,
             phase: Phase::Calling,
             early_events: Vec::new(),
+            credentials: call.credentials.map(Box::new),
+            authenticated: false,
         })
     }
 
@@ -214,6 +226,7 @@ impl UacSession {
             100 => {}
             101..=199 => self.on_provisional(now, txl, resp),
             200..=299 => self.on_2xx(now, txl, resp),
+            401 | 407 if self.retry_with_credentials(now, txl, resp) => {}
             _ => {
                 let cause = if self.cancelled {
                     EndCause::Local
@@ -223,6 +236,37 @@ impl UacSession {
                 self.end(cause);
             }
         }
+    }
+
+    /// Sends the INVITE again answering the challenge in `resp`; false when it cannot or
+    /// must not (no credentials, already answered once, cancelled, an unusable challenge).
+    fn retry_with_credentials(
+        &mut self,
+        now: Instant,
+        txl: &mut TransactionLayer,
+        resp: &Response,
+    ) -> bool {
+        if self.cancelled || self.authenticated || self.phase != Phase::Calling {
+            return false;
+        }
+        let Some(creds) = self.credentials.as_ref() else {
+            return false;
+        };
+        let mut invite = self.invite.clone();
+        invite.via = vec![self.cfg.via.clone()];
+        invite.cseq.seq += 1;
+        let cnonce = txl.new_tag();
+        if let Err(e) = authorize(&mut invite, resp, creds, &cnonce) {
+            tracing::debug!(error = %e, "cannot answer the far end's challenge");
+            return false;
+        }
+        let Ok(tx) = txl.send_request(now, invite.clone(), self.peer) else {
+            return false;
+        };
+        self.authenticated = true;
+        self.invite_tx = tx;
+        self.invite = txl.invite(tx).cloned().unwrap_or(invite);
+        true
     }
 
     fn on_provisional(&mut self, now: Instant, txl: &mut TransactionLayer, resp: &Response) {
