@@ -1,8 +1,10 @@
 //! The ticket API under `/api/v1`: create, act on, search and read the history of tickets,
 //! manage handling units ([`units`]) and serve the OpenAPI document ([`openapi`]).
 //!
-//! Roles (from the bearer token): agents create tickets (optionally from a call) and record
-//! return visits; a unit token's subject is its unit id, and a unit sees and acts only on
+//! Roles (from the bearer token): agents create tickets — through the group-commit writer
+//! ([`crate::store::ticket_group`]), answered 201 after the commit; from a call record when a
+//! `call_id` is given, which must exist and fills line, contact and recording — record return
+//! visits, and close consultations they answered on the phone (直接办结); a unit token's subject is its unit id, and a unit sees and acts only on
 //! tickets where it is the lead or an assisting unit (others answer 404, as if absent);
 //! supervisors and admins see everything and review returns and extensions. The workflow core
 //! decides every transition: refusals come back as 409 (wrong state) or 403 (wrong actor) with
