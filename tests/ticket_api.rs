@@ -1,5 +1,7 @@
 //! The ticket API through the real daemon: tokens and roles, unit isolation, 4xx with a JSON
-//! message on bad input, a whole ticket life over HTTP, and the OpenAPI document.
+//! message on bad input, a whole ticket life over HTTP, the OpenAPI document, tickets linked
+//! to call records (written through the store API the daemon uses), direct answers, and many
+//! concurrent creations through the group-commit writer.
 
 mod support;
 
@@ -83,6 +85,49 @@ fn token(d: &Daemon, role: &str, id: Option<&str>) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// Writes a finished call to the daemon's store through the store API the daemon itself uses.
+fn call_record(d: &Daemon, id: &str, caller: &str, kind: &str, recording: Option<&str>) {
+    let url = rexian::store::Store::sqlite_url(&d.data_dir());
+    let row = rexian::store::calls::CallRecordRow {
+        id: id.into(),
+        line: "12315".into(),
+        line_name: "市场监管".into(),
+        dialled: "12315".into(),
+        trunk: Some("loopback".into()),
+        caller: caller.into(),
+        caller_kind: kind.into(),
+        arrived_ms: 1_790_000_000_000,
+        queue: Some("main".into()),
+        queued_ms: Some(1_790_000_001_000),
+        wait_ms: Some(4_000),
+        ring_attempts: 1,
+        agent: Some("7001".into()),
+        answered_ms: Some(1_790_000_005_000),
+        ended_ms: 1_790_000_100_000,
+        hangup_cause: "caller".into(),
+        recording: recording.map(str::to_string),
+        recording_secs: recording.map(|_| 95.0),
+        abandoned: false,
+        rating: None,
+        callback_requested: false,
+        service_level_met: true,
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let store = rexian::store::Store::open(&url)
+                .await
+                .expect("open the daemon's store");
+            store
+                .insert_call_record(&row)
+                .await
+                .expect("insert call record");
+            store.close().await;
+        });
+}
+
 struct Api {
     addr: SocketAddr,
 }
@@ -114,6 +159,13 @@ fn refused(r: (u16, Value), status: u16, says: &str) {
 #[test]
 fn tickets_over_http_with_roles_isolation_and_openapi() {
     let d = Daemon::start(&[]);
+    call_record(
+        &d,
+        "c-42",
+        "13800138000",
+        "mobile",
+        Some("recordings/c-42.wav"),
+    );
     let api = Api { addr: d.http };
     let admin = token(&d, "admin", Some("root"));
     let sup = token(&d, "supervisor", Some("s1"));
@@ -145,6 +197,7 @@ fn tickets_over_http_with_roles_isolation_and_openapi() {
         "/api/v1/tickets/{id}/close",
         "/api/v1/tickets/{id}/close-as-repeat",
         "/api/v1/tickets/{id}/reopen",
+        "/api/v1/tickets/{id}/answer",
         "/api/v1/tickets/{id}/assisting",
         "/api/v1/units",
         "/api/v1/units/{id}",
@@ -434,4 +487,175 @@ fn tickets_over_http_with_roles_isolation_and_openapi() {
         404,
         "not found",
     );
+}
+
+#[test]
+fn tickets_from_calls_direct_answers_and_concurrent_creations() {
+    let d = Daemon::start(&[]);
+    let api = Api { addr: d.http };
+    let admin = token(&d, "admin", Some("root"));
+    let agent = token(&d, "agent", Some("7001"));
+    let other_agent = token(&d, "agent", Some("7002"));
+    let sup = token(&d, "supervisor", Some("s1"));
+    let u1 = token(&d, "unit", Some("u1"));
+    api.ok(
+        "/api/v1/units",
+        &admin,
+        json!({ "id": "u1", "name": "市场监管局", "contacts": [{ "name": "李科长", "phone": "13900139000" }] }),
+    );
+    call_record(
+        &d,
+        "c-7",
+        "13800138007",
+        "mobile",
+        Some("recordings/2026/11/23/c-7.wav"),
+    );
+    call_record(&d, "c-anon", "", "anonymous", None);
+
+    // From a call: line, contact and recording come from the call record.
+    let t = api.ok(
+        "/api/v1/tickets",
+        &agent,
+        json!({ "type": "complaint", "facts": "商品质量问题", "call_id": "c-7", "dispatch_to": "u1" }),
+    );
+    assert_eq!(t["line"], "12315");
+    assert_eq!(t["contact"], "13800138007");
+    assert_eq!(t["recording"], "recordings/2026/11/23/c-7.wav");
+    assert_eq!(t["call_id"], "c-7");
+    assert_eq!(t["status"], "dispatched");
+    // What the agent gives wins over the record.
+    let t = api.ok(
+        "/api/v1/tickets",
+        &agent,
+        json!({ "type": "help", "facts": "代人求助", "call_id": "c-7", "contact": "13700137000", "line": "12345" }),
+    );
+    assert_eq!(
+        (t["line"].as_str(), t["contact"].as_str()),
+        (Some("12345"), Some("13700137000"))
+    );
+    // An anonymous caller leaves the contact empty.
+    let t = api.ok(
+        "/api/v1/tickets",
+        &agent,
+        json!({ "type": "consultation", "facts": "咨询", "call_id": "c-anon" }),
+    );
+    assert_eq!(t["contact"], Value::Null);
+    assert_eq!(t["recording"], Value::Null);
+    // An unknown call is refused with a message, and nothing is created.
+    let (_, before) = api.get("/api/v1/tickets", &sup);
+    refused(
+        api.post(
+            "/api/v1/tickets",
+            &agent,
+            json!({ "type": "help", "facts": "x", "call_id": "no-such-call" }),
+        ),
+        422,
+        "call no-such-call is not in the call records",
+    );
+    let (_, after) = api.get("/api/v1/tickets", &sup);
+    assert_eq!(
+        before["tickets"].as_array().unwrap().len(),
+        after["tickets"].as_array().unwrap().len()
+    );
+
+    // 直接办结: created and closed with the answer in one request.
+    let t = api.ok(
+        "/api/v1/tickets",
+        &agent,
+        json!({ "type": "consultation", "facts": "社保卡补办", "call_id": "c-7", "answer": "带身份证到社保大厅办理" }),
+    );
+    assert_eq!(t["status"], "closed");
+    let id = t["id"].as_str().unwrap().to_string();
+    let (_, h) = api.get(&format!("/api/v1/tickets/{id}/history"), &agent);
+    let events: Vec<(&str, &str)> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .filter(|(k, _)| *k != "light")
+        .collect();
+    assert_eq!(events, [("created", "7001"), ("answered_directly", "7001")]);
+    assert_eq!(h["events"][1]["why"], "带身份证到社保大厅办理");
+    refused(
+        api.get(&format!("/api/v1/tickets/{id}"), &u1),
+        404,
+        "not found",
+    );
+    refused(
+        api.post(
+            "/api/v1/tickets",
+            &agent,
+            json!({ "type": "complaint", "facts": "噪音", "answer": "已解释" }),
+        ),
+        422,
+        "complaint tickets go to a handling unit",
+    );
+    refused(
+        api.post(
+            "/api/v1/tickets",
+            &agent,
+            json!({ "type": "consultation", "facts": "x", "answer": "y", "dispatch_to": "u1" }),
+        ),
+        400,
+        "exclude each other",
+    );
+    // Or afterwards, by the agent who took it — not by another agent, nor by a unit.
+    let t = api.ok(
+        "/api/v1/tickets",
+        &agent,
+        json!({ "type": "consultation", "facts": "公积金提取条件" }),
+    );
+    let tp = format!("/api/v1/tickets/{}", t["id"].as_str().unwrap());
+    refused(
+        api.post(
+            &format!("{tp}/answer"),
+            &other_agent,
+            json!({ "reply": "x" }),
+        ),
+        403,
+        "did not take this ticket",
+    );
+    refused(
+        api.post(&format!("{tp}/answer"), &u1, json!({ "reply": "x" })),
+        404,
+        "not found",
+    );
+    refused(
+        api.post(&format!("{tp}/answer"), &agent, json!({ "reply": " " })),
+        422,
+        "reason",
+    );
+    let t = api.ok(
+        &format!("{tp}/answer"),
+        &agent,
+        json!({ "reply": "连续缴存满 6 个月" }),
+    );
+    assert_eq!(t["status"], "closed");
+
+    // Many concurrent creations share commits; each is answered 201 with its own ticket.
+    let threads: Vec<_> = (0..8)
+        .map(|w| {
+            let (addr, agent) = (d.http, agent.clone());
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|i| {
+                        let body = json!({ "type": "help", "facts": format!("并发 {w}-{i}"), "dispatch_to": "u1" });
+                        let (st, v) = call(addr, "POST", "/api/v1/tickets", Some(&agent), Some(&body));
+                        assert_eq!(st, 201, "{v}");
+                        assert_eq!(v["status"], "dispatched");
+                        v["id"].as_str().unwrap().to_string()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut ids: Vec<String> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 80);
+    let (_, mine) = api.get("/api/v1/tickets?unit=u1&limit=500", &u1);
+    assert_eq!(mine["tickets"].as_array().unwrap().len(), 81);
 }

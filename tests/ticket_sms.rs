@@ -2,7 +2,9 @@
 //! transaction of its event (a rolled-back dispatch queues none), dispatch reminders go to every
 //! phone of the lead unit, lights send warnings, closing sends the survey whose unsatisfied
 //! answer opens a return-visit task for the ticket, a caller without a mobile gets nothing while
-//! the ticket still commits, and with SMS off nothing is queued.
+//! the ticket still commits, and with SMS off nothing is queued. An unsatisfied survey answer
+//! on a closed ticket leads, through a person's return visit, to the ticket reopened at its unit
+//! with a fresh clock and a new reminder.
 
 mod store_support;
 
@@ -23,6 +25,7 @@ both!(
     closing_sends_the_survey_and_an_unsatisfied_reply_opens_a_return_visit,
     a_caller_without_a_mobile_gets_no_number_and_the_ticket_commits,
     with_sms_off_nothing_is_queued,
+    an_unsatisfied_survey_leads_to_a_return_visit_and_a_reopened_ticket,
 );
 
 fn sms() -> TicketSms {
@@ -391,4 +394,178 @@ async fn with_sms_off_nothing_is_queued(s: &Store) {
     }
     assert_eq!(status(s, &id).await, "closed");
     assert!(all(s).await.is_empty(), "SMS off: the outbox stays empty");
+}
+
+/// Runs the survey reply `text` from the ticket's contact.
+async fn reply(s: &Store, text: &str) -> ReplyOutcome {
+    survey::handle_reply(
+        s.pool(),
+        &Pii::new("13800138000".into()),
+        text,
+        "http",
+        unix_now(),
+        survey::SURVEY_WINDOW_SECS,
+    )
+    .await
+    .unwrap()
+}
+
+/// Creates, dispatches to u2 and takes a ticket through to closing with SMS on; returns it.
+async fn closed_with_survey(s: &Store, facts: &str) -> String {
+    let (sms, rules) = (sms(), rules());
+    let id = create(
+        s,
+        &new_ticket(TicketType::Complaint, facts),
+        "2026-03-02T10:00:00+08:00",
+    )
+    .await;
+    let visit = Command::RecordVisit {
+        satisfied: true,
+        reasonable: true,
+    };
+    let steps = [
+        (Command::Dispatch { unit: uid("u2") }, agent()),
+        (Command::Sign, unit("u2")),
+        (
+            Command::Handle {
+                summary: "已处理".into(),
+            },
+            unit("u2"),
+        ),
+        (Command::Reply, unit("u2")),
+        (visit, agent()),
+        (Command::Close, agent()),
+    ];
+    for (cmd, who) in steps {
+        s.apply_ticket_with_sms(
+            &id,
+            cmd,
+            &who,
+            t("2026-03-03T10:00:00+08:00"),
+            &rules,
+            Some(&sms),
+        )
+        .await
+        .unwrap();
+    }
+    id
+}
+
+async fn an_unsatisfied_survey_leads_to_a_return_visit_and_a_reopened_ticket(s: &Store) {
+    units_with_phones(s).await;
+    let (sms, rules) = (sms(), rules());
+    let id = closed_with_survey(s, "噪音扰民").await;
+    let visit = |satisfied, reasonable| Command::RecordVisit {
+        satisfied,
+        reasonable,
+    };
+    let at = |h: &str| t(&format!("2026-03-05T{h}:00+08:00"));
+
+    // Closed and no survey answered yet: no return visit can be recorded.
+    let e = s
+        .apply_ticket(&id, visit(false, true), &agent(), at("09:00"), &rules)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no unsatisfied survey reply"), "{e}");
+
+    let ReplyOutcome::Answered { return_visit, .. } = reply(s, "3").await else {
+        panic!("the reply matched no survey");
+    };
+    let task = return_visit.expect("an unsatisfied answer opens a return-visit task");
+    // A unit may not record it, nor may anyone reopen the ticket before the visit.
+    let e = s
+        .apply_ticket(&id, visit(false, true), &unit("u2"), at("09:00"), &rules)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("may not"), "{e}");
+    let e = s
+        .apply_ticket(&id, Command::Reopen, &sup(), at("09:00"), &rules)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("cannot reopen: ticket is Closed"),
+        "{e}"
+    );
+
+    // The person calls back: unsatisfied, and the request is reasonable.
+    s.apply_ticket_with_sms(
+        &id,
+        visit(false, true),
+        &agent(),
+        at("10:00"),
+        &rules,
+        Some(&sms),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(s, &id).await, "visited");
+    assert!(survey::return_visits(s.pool(), true, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let all_tasks = survey::return_visits(s.pool(), false, 10).await.unwrap();
+    assert_eq!(
+        (all_tasks[0].id, all_tasks[0].state.as_str()),
+        (task, "done")
+    );
+    let e = s
+        .apply_ticket(&id, Command::Close, &agent(), at("10:30"), &rules)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("reopen it"), "{e}");
+
+    // Reopened: back to the same unit, a fresh clock from now, and a new reminder.
+    let before = queued(s, &id).await.len();
+    s.apply_ticket_with_sms(
+        &id,
+        Command::Reopen,
+        &sup(),
+        at("11:00"),
+        &rules,
+        Some(&sms),
+    )
+    .await
+    .unwrap();
+    let r = s.ticket(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (r.status.as_str(), r.lead_unit.as_deref()),
+        ("dispatched", Some("u2"))
+    );
+    assert_eq!(r.started_at, Some(at("11:00")));
+    assert!(r.deadline.unwrap() > at("11:00"));
+    let reminders = queued(s, &id).await;
+    assert_eq!(reminders.len(), before + 1);
+    assert!(reminders.contains(&("dispatch_reminder".into(), "13900000003".into())));
+    let history = kinds(s, &id).await;
+    assert_eq!(
+        history[history.len() - 4..],
+        ["closed", "survey", "revisited", "reopened"]
+    );
+    // The task is done: a second visit finds none (the ticket is no longer closed anyway).
+    let e = s
+        .apply_ticket(&id, visit(true, true), &agent(), at("12:00"), &rules)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("ticket is Dispatched"), "{e}");
+
+    // Satisfied after all on the call back (or unreasonable): the ticket stays closed.
+    let other = closed_with_survey(s, "路灯不亮").await;
+    reply(s, "３").await;
+    s.apply_ticket(&other, visit(false, false), &agent(), at("10:00"), &rules)
+        .await
+        .unwrap();
+    assert_eq!(status(s, &other).await, "closed");
+    let e = s
+        .apply_ticket(&other, Command::Reopen, &sup(), at("10:00"), &rules)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("cannot reopen: ticket is Closed"),
+        "{e}"
+    );
+    assert_eq!(kinds(s, &other).await.last().unwrap(), "revisited");
+    assert!(survey::return_visits(s.pool(), true, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }

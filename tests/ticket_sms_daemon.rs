@@ -1,7 +1,9 @@
 //! Tickets and SMS together through the real daemon and the fake SMSC of
 //! `tests/support/fake_smsc.rs`: a ticket created and dispatched over the REST API reaches the
 //! caller (its number) and the unit's phone (the reminder); closing it sends the survey, and an
-//! unsatisfied reply on the webhook opens a return-visit task for that ticket.
+//! unsatisfied reply on the webhook opens a return-visit task for that ticket; the person's
+//! visit (unsatisfied, reasonable) closes the task and the reopened ticket reminds the unit
+//! again.
 
 #[path = "support/fake_smsc.rs"]
 mod fake_smsc;
@@ -106,7 +108,7 @@ fn dispatch_reminds_the_unit_and_an_unsatisfied_survey_opens_a_return_visit() {
         "/api/v1/tickets",
         &agent,
         json!({ "type": "complaint", "contact": "13800138000", "requester": "王女士",
-                "facts": "小区路灯不亮", "call_id": "call-1" }),
+                "facts": "小区路灯不亮" }),
     );
     let id = created["id"].as_str().expect("ticket id").to_string();
     wait_sms(&smsc, "13800138000", &id, "工单编号");
@@ -151,5 +153,52 @@ fn dispatch_reminds_the_unit_and_an_unsatisfied_survey_opens_a_return_visit() {
     let visits = visits.as_array().expect("a list of return visits").clone();
     assert_eq!(visits.len(), 1, "{visits:?}");
     assert_eq!(visits[0]["ticket_id"], id.as_str());
+
+    // A person calls back: unsatisfied, reasonable. The task is done, the ticket opens again
+    // and the supervisor reopens it: back to the unit, which gets a new reminder.
+    let v = ok(
+        &d,
+        &t("visit"),
+        &agent,
+        json!({ "satisfied": false, "reasonable": true }),
+    );
+    assert_eq!(v["status"], "visited", "{v}");
+    let (_, open) = call(
+        d.http,
+        "GET",
+        "/api/v1/sms/return-visits?open=true",
+        &sup,
+        None,
+    );
+    assert_eq!(open, json!([]));
+    let v = ok(&d, &t("reopen"), &sup, json!({}));
+    assert_eq!(
+        (v["status"].as_str(), v["lead_unit"].as_str()),
+        (Some("dispatched"), Some("zj"))
+    );
+    wait_for(
+        "a second reminder to the unit",
+        Duration::from_secs(60),
+        || {
+            let n = smsc
+                .received()
+                .iter()
+                .filter(|r| r.destination == "8613900000001" && r.text.contains(&id))
+                .count();
+            (n == 2).then_some(())
+        },
+    );
+    let (_, h) = call(d.http, "GET", &t("history"), &sup, None);
+    let kinds: Vec<&str> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .filter(|k| *k != "light")
+        .collect();
+    assert_eq!(
+        kinds[kinds.len() - 4..],
+        ["closed", "survey", "revisited", "reopened"]
+    );
     assert!(d.terminate().success());
 }

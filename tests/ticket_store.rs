@@ -1,9 +1,13 @@
 //! Ticket transitions in the store on both real backends (SQLite in a temporary directory,
 //! PostgreSQL on 127.0.0.1:5432 in a schema of its own per test): every transition, refusals
-//! that write nothing, an append-only history, serialised concurrent writers and rollback.
+//! that write nothing, an append-only history, serialised concurrent writers and rollback,
+//! direct answers (直接办结), and creation through the group-commit writer.
 
 mod store_support;
 
+use std::sync::Arc;
+
+use rexian::store::ticket_group::{CreateRequest, GroupCreator};
 use rexian::store::tickets::{apply_in_tx, TicketError};
 use rexian::store::Store;
 use rexian::workflow::command::Action;
@@ -21,6 +25,8 @@ both!(
     the_history_is_never_rewritten,
     concurrent_commands_serialise_without_gaps,
     a_rolled_back_transaction_leaves_no_trace,
+    an_agent_closes_a_consultation_answered_on_the_phone,
+    group_creations_commit_together_and_fail_alone,
 );
 
 /// The full history rows and the projection row, to compare before and after a refusal.
@@ -562,4 +568,203 @@ async fn a_rolled_back_transaction_leaves_no_trace(s: &Store) {
         tx.rollback().await.unwrap();
     }
     assert_eq!(snapshot(s, &id).await, before);
+}
+
+/// The refusal `e` must be, from the workflow core.
+fn refusal(e: TicketError) -> TransitionError {
+    match e {
+        TicketError::Refused { source, .. } => source,
+        other => panic!("expected a refusal, got {other}"),
+    }
+}
+
+async fn an_agent_closes_a_consultation_answered_on_the_phone(s: &Store) {
+    add_units(s).await;
+    let at = t("2026-03-02T10:00:00+08:00");
+    let answer = |reply: &str| Command::AnswerDirectly {
+        reply: reply.into(),
+    };
+    let consultation = s
+        .create_ticket(
+            &new_ticket(TicketType::Consultation, "社保卡补办流程"),
+            &agent(),
+            at,
+        )
+        .await
+        .unwrap()
+        .id;
+    // Another agent did not take it; a unit never does this; a blank answer is no answer.
+    let other = Actor::Agent("7002".into());
+    let e = s
+        .apply_ticket(
+            &consultation,
+            answer("带身份证到社保大厅"),
+            &other,
+            at,
+            &rules(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refusal(e),
+        TransitionError::NotTheCreator {
+            actor: "7002".into()
+        }
+    );
+    let e = s
+        .apply_ticket(&consultation, answer("x"), &unit("u1"), at, &rules())
+        .await
+        .unwrap_err();
+    assert!(matches!(refusal(e), TransitionError::Forbidden { .. }));
+    let e = s
+        .apply_ticket(&consultation, answer("  "), &agent(), at, &rules())
+        .await
+        .unwrap_err();
+    assert!(matches!(refusal(e), TransitionError::MissingReason { .. }));
+    assert_eq!(status(s, &consultation).await, "created");
+
+    ok(
+        s,
+        &consultation,
+        answer("带身份证到社保大厅办理"),
+        agent(),
+        "2026-03-02T10:05:00+08:00",
+    )
+    .await;
+    assert_eq!(status(s, &consultation).await, "closed");
+    let h = s.history(&consultation).await.unwrap();
+    let last = h.last().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.actor.as_str()),
+        ("answered_directly", "7001")
+    );
+    assert_eq!(last.why.as_deref(), Some("带身份证到社保大厅办理"));
+    let r = s.ticket(&consultation).await.unwrap().unwrap();
+    assert_eq!((r.light.as_str(), r.lead_unit), ("none", None));
+    // A supervisor may close one an agent took; closed is closed.
+    let e = s
+        .apply_ticket(&consultation, answer("again"), &sup(), at, &rules())
+        .await
+        .unwrap_err();
+    assert!(matches!(refusal(e), TransitionError::WrongState { .. }));
+
+    // A complaint goes to a unit; so does anything already dispatched.
+    let complaint = s
+        .create_ticket(&new_ticket(TicketType::Complaint, "噪音"), &agent(), at)
+        .await
+        .unwrap()
+        .id;
+    let e = s
+        .apply_ticket(&complaint, answer("已解释"), &agent(), at, &rules())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refusal(e),
+        TransitionError::NotAnswerableDirectly {
+            ticket_type: TicketType::Complaint
+        }
+    );
+    let sent = dispatched(s, TicketType::Consultation, "2026-03-02T10:00:00+08:00").await;
+    let e = s
+        .apply_ticket(&sent, answer("已解答"), &agent(), at, &rules())
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        refusal(e),
+        TransitionError::WrongState {
+            state: State::Dispatched,
+            ..
+        }
+    ));
+    // A supervisor may close a consultation someone else took.
+    let by_sup = s
+        .create_ticket(
+            &new_ticket(TicketType::Consultation, "公积金提取"),
+            &agent(),
+            at,
+        )
+        .await
+        .unwrap()
+        .id;
+    ok(
+        s,
+        &by_sup,
+        answer("可线上提取"),
+        sup(),
+        "2026-03-02T10:06:00+08:00",
+    )
+    .await;
+    assert_eq!(status(s, &by_sup).await, "closed");
+}
+
+async fn group_creations_commit_together_and_fail_alone(s: &Store) {
+    add_units(s).await;
+    let group = GroupCreator::spawn(s.clone(), 16);
+    let rules = Arc::new(rules());
+    let at = t("2026-03-02T10:00:00+08:00");
+    // 40 concurrent requests; every fifth names a unit that does not exist. Whatever groups
+    // they land in, the good ones commit with their dispatch and the bad ones leave nothing.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let group = group.clone();
+        let mut req = CreateRequest::plain(
+            new_ticket(TicketType::Help, &format!("第 {i} 件")),
+            agent(),
+            at,
+        );
+        req.dispatch_to = Some(uid(if i % 5 == 0 { "nowhere" } else { "u1" }));
+        req.assisting = vec![uid("u2")];
+        req.rules = Some(rules.clone());
+        tasks.push(tokio::spawn(async move { (i, group.submit(req).await) }));
+    }
+    let mut made = Vec::new();
+    for task in tasks {
+        let (i, r) = task.await.unwrap();
+        if i % 5 == 0 {
+            assert!(
+                matches!(r, Err(TicketError::UnknownUnit(ref u)) if u == "nowhere"),
+                "request {i}: {r:?}"
+            );
+        } else {
+            made.push(r.unwrap_or_else(|e| panic!("request {i}: {e}")));
+        }
+    }
+    assert_eq!(made.len(), 32);
+    for id in &made {
+        // Answered after the commit: another connection sees the whole creation.
+        let r = s.ticket(id).await.unwrap().expect("committed");
+        assert_eq!(r.status, "dispatched");
+        assert_eq!(r.assisting_units, ["u2"]);
+        assert_eq!(kinds(s, id).await, ["created", "dispatched", "assisting"]);
+    }
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 32, "a refused request leaves no ticket behind");
+    // A refused request's number is rolled back with it: no gaps, no repeats.
+    let mut nums: Vec<u32> = made.iter().map(|id| id[9..].parse().unwrap()).collect();
+    nums.sort();
+    assert_eq!(nums, (1..=32).collect::<Vec<u32>>());
+
+    // A direct answer in the same request closes the ticket; a unit may not create.
+    let mut req = CreateRequest::plain(
+        new_ticket(TicketType::Consultation, "办事时间"),
+        agent(),
+        at,
+    );
+    req.answer = Some("工作日 9:00–17:00".into());
+    req.rules = Some(rules.clone());
+    let id = group.submit(req).await.unwrap();
+    assert_eq!(status(s, &id).await, "closed");
+    assert_eq!(kinds(s, &id).await, ["created", "answered_directly"]);
+    let e = group
+        .submit(CreateRequest::plain(
+            new_ticket(TicketType::Help, "x"),
+            unit("u1"),
+            at,
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(refusal(e), TransitionError::Forbidden { .. }));
 }

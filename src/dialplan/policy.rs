@@ -36,6 +36,8 @@ struct PolicyFile {
     #[serde(default)]
     extension: Option<Extension>,
     #[serde(default)]
+    direct_answer: Option<DirectAnswer>,
+    #[serde(default)]
     lights: Option<Lights>,
     #[serde(default)]
     working_hours: Option<Hours>,
@@ -86,6 +88,12 @@ struct Supervision {
 struct Extension {
     max_requests: Option<Spanned<i64>>,
     not_extendable: Option<Vec<Text>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectAnswer {
+    types: Vec<Text>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,6 +214,18 @@ pub fn parse(file: &Path, text: &str) -> Result<Policy, DialplanError> {
                         })?;
                 policy.extension.not_extendable[ty as usize] = true;
             }
+        }
+    }
+    if let Some(d) = &doc.direct_answer {
+        policy.direct_answer = [false; 7];
+        for t in &d.types {
+            let ty: TicketType =
+                t.get_ref()
+                    .parse()
+                    .or_else(|e: crate::workflow::policy::UnknownName| {
+                        cx.err(t.span(), e.to_string())
+                    })?;
+            policy.direct_answer[ty as usize] = true;
         }
     }
     if let Some(l) = &doc.lights {

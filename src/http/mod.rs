@@ -63,6 +63,8 @@ pub struct AppState {
     pub live: Arc<dyn LiveState>,
     /// The SMS ticket events send; `None` when `[sms]` is not configured.
     pub sms: Option<Arc<crate::store::ticket_notify::TicketSms>>,
+    /// The group-commit writer every ticket creation goes through.
+    pub tickets: crate::store::ticket_group::GroupCreator,
 }
 
 pub fn router(state: AppState) -> Router {

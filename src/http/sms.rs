@@ -60,6 +60,10 @@ impl From<SmsError> for ApiError {
                 tracing::error!(error = %e, "store error in SMS");
                 ApiError::internal("store error")
             }
+            SmsError::History(e) => {
+                tracing::error!(error = %e, "ticket history error in SMS");
+                ApiError::internal("store error")
+            }
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The ticket API under `/api/v1`: create, act on, search and read the history of tickets,
 //! manage handling units ([`units`]) and serve the OpenAPI document ([`openapi`]).
 //!
-//! Roles (from the bearer token): agents create tickets (optionally from a call) and record
-//! return visits; a unit token's subject is its unit id, and a unit sees and acts only on
+//! Roles (from the bearer token): agents create tickets — through the group-commit writer
+//! ([`crate::store::ticket_group`]), answered 201 after the commit; from a call record when a
+//! `call_id` is given, which must exist and fills line, contact and recording — record return
+//! visits, and close consultations they answered on the phone (直接办结); a unit token's subject is its unit id, and a unit sees and acts only on
 //! tickets where it is the lead or an assisting unit (others answer 404, as if absent);
 //! supervisors and admins see everything and review returns and extensions. The workflow core
 //! decides every transition: refusals come back as 409 (wrong state) or 403 (wrong actor) with
@@ -27,7 +29,7 @@ use super::auth::Authenticated;
 use super::error::ApiError;
 use super::AppState;
 use crate::pii::Pii;
-use crate::store::ticket_notify;
+use crate::store::ticket_group::CreateRequest;
 use crate::store::ticket_search::TicketFilter;
 use crate::store::tickets::{
     self as store_tickets, HistoryEntry, NewTicket, TicketError, TicketRecord,
@@ -46,6 +48,14 @@ static RULES: RwLock<Option<Result<Arc<Rules>, String>>> = RwLock::new(None);
 pub fn install_rules(rules: Result<Arc<Rules>, String>) {
     if let Ok(mut slot) = RULES.write() {
         *slot = Some(rules);
+    }
+}
+
+/// The rules installed now, if they loaded.
+pub fn current_rules() -> Option<Arc<Rules>> {
+    match RULES.read().ok().as_deref() {
+        Some(Some(Ok(r))) => Some(r.clone()),
+        _ => None,
     }
 }
 
@@ -92,6 +102,7 @@ pub fn routes() -> Router<AppState> {
             post(close_as_repeat),
         )
         .route("/api/v1/tickets/{id}/reopen", post(reopen))
+        .route("/api/v1/tickets/{id}/answer", post(answer))
         .route("/api/v1/units", get(units::list).post(units::create))
         .route(
             "/api/v1/units/{id}",
@@ -140,7 +151,11 @@ impl From<TicketError> for ApiError {
                     | TransitionError::MissingBasis
                     | TransitionError::ExtensionTooLong { .. }
                     | TransitionError::ExtensionUnitMismatch { .. }
-                    | TransitionError::RepeatOfItself => StatusCode::UNPROCESSABLE_ENTITY,
+                    | TransitionError::RepeatOfItself
+                    | TransitionError::NotAnswerableDirectly { .. } => {
+                        StatusCode::UNPROCESSABLE_ENTITY
+                    }
+                    TransitionError::NotTheCreator { .. } => StatusCode::FORBIDDEN,
                     _ => StatusCode::CONFLICT,
                 };
                 ApiError::new(status, e.to_string())
@@ -224,18 +239,21 @@ pub struct CreateBody {
     ticket_type: String,
     #[serde(default)]
     urgency: Option<String>,
+    /// Defaults to the call's line, else 12345.
     #[serde(default)]
     line: Option<String>,
     #[serde(default)]
     requester: Option<String>,
+    /// Defaults to the caller's number of the call, when it has one.
     #[serde(default)]
     contact: Option<String>,
     facts: String,
     #[serde(default)]
     address: Option<String>,
-    /// The call it came from; stored as given (call records do not exist yet).
+    /// The call it came from: must be in the call records.
     #[serde(default)]
     call_id: Option<String>,
+    /// Defaults to the call's recording.
     #[serde(default)]
     recording: Option<String>,
     /// Dispatch at once to this unit.
@@ -243,6 +261,44 @@ pub struct CreateBody {
     dispatch_to: Option<String>,
     #[serde(default)]
     assisting: Vec<String>,
+    /// Answered on the phone: close at once with this answer (直接办结).
+    #[serde(default)]
+    answer: Option<String>,
+}
+
+/// Fills what the agent left out from the call record `call_id` names; 422 when there is no
+/// such call. A caller without a number (anonymous, withheld) leaves the contact empty.
+async fn from_call(s: &AppState, b: &mut CreateBody) -> Result<(), ApiError> {
+    let Some(call_id) = b.call_id.as_deref() else {
+        return Ok(());
+    };
+    let call = s
+        .store
+        .call_record(call_id)
+        .await
+        .map_err(TicketError::from)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "call {call_id} is not in the call records (calls are recorded when they end)"
+                ),
+            )
+        })?;
+    if b.line.is_none() {
+        b.line = Some(call.line);
+    }
+    let identified = !matches!(
+        call.caller_kind.as_str(),
+        "anonymous" | "withheld" | "unavailable"
+    );
+    if b.contact.is_none() && identified && !call.caller.is_empty() {
+        b.contact = Some(call.caller);
+    }
+    if b.recording.is_none() {
+        b.recording = call.recording;
+    }
+    Ok(())
 }
 
 async fn create(
@@ -253,7 +309,7 @@ async fn create(
     if auth.0.role == Role::Unit {
         return Err(ApiError::forbidden("handling units do not create tickets"));
     }
-    let b = body(b)?;
+    let mut b = body(b)?;
     let rules = rules()?;
     let actor = actor(&auth)?;
     let ticket_type: TicketType = b
@@ -268,6 +324,12 @@ async fn create(
             ))
         })?,
     };
+    if b.answer.is_some() && b.dispatch_to.is_some() {
+        return Err(ApiError::bad_request(
+            "answer and dispatch_to exclude each other: a ticket answered on the phone is closed",
+        ));
+    }
+    from_call(&s, &mut b).await?;
     let new = NewTicket {
         ticket_type,
         urgency,
@@ -279,22 +341,18 @@ async fn create(
         call_id: b.call_id,
         recording: b.recording,
     };
-    let now = now();
-    let mut tx = s.store.pool().begin().await.map_err(TicketError::from)?;
-    let id = store_tickets::create_in_tx(&mut tx, &new, &actor, now).await?;
-    let sms = s.sms.as_deref();
-    if let Some(unit) = b.dispatch_to {
-        let cmd = Command::Dispatch { unit: UnitId(unit) };
-        store_tickets::apply_with_sms_in_tx(&mut tx, &id, cmd, &actor, now, &rules, sms).await?;
-    }
-    if !b.assisting.is_empty() {
-        let units: Vec<UnitId> = b.assisting.into_iter().map(UnitId).collect();
-        store_tickets::set_assisting_in_tx(&mut tx, &id, &units, &actor, now).await?;
-    }
-    if let Some(sms) = sms {
-        ticket_notify::ticket_number_in_tx(&mut tx, sms, &id, now, &rules).await?;
-    }
-    tx.commit().await.map_err(TicketError::from)?;
+    let req = CreateRequest {
+        new,
+        actor,
+        now: now(),
+        dispatch_to: b.dispatch_to.map(UnitId),
+        assisting: b.assisting.into_iter().map(UnitId).collect(),
+        answer: b.answer,
+        rules: Some(rules),
+        sms: s.sms.clone(),
+    };
+    // Answered only after the commit: the group writer replies once the ticket is durable.
+    let id = s.tickets.submit(req).await?;
     tracing::info!(ticket = %id, ty = %ticket_type, "ticket created");
     let r = s
         .store
@@ -708,4 +766,21 @@ async fn reopen(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     act(&s, &auth, &id, Command::Reopen).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerBody {
+    reply: String,
+}
+
+/// 直接办结: the agent who took the ticket answered the caller on the phone and closes it.
+async fn answer(
+    State(s): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+    b: Result<Json<AnswerBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let b = body(b)?;
+    act(&s, &auth, &id, Command::AnswerDirectly { reply: b.reply }).await
 }

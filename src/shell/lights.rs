@@ -1,7 +1,8 @@
 //! The red/yellow light scheduler: keeps every ticket's light in the store current.
 //!
 //! At start it loads the calendar and policy from the dialplans (and hands them to the ticket
-//! API), then catches up on every light that changed while the daemon was down, and from then
+//! API; a reload — SIGHUP or `POST /api/v1/reload` — replaces them through [`reload`], and
+//! each pass of the scheduler uses whatever is installed then), then catches up on every light that changed while the daemon was down, and from then
 //! on sleeps until the next change the store knows of, refreshes what is due (each ticket in
 //! its own transaction, with a system `light` row in its history when the colour changed) and
 //! sleeps again. The state lives in the store, not here, so a restart loses nothing.
@@ -11,6 +12,7 @@
 //! at [`MAX_SLEEP`] — a light then changes at most that late.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +20,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::dialplan::DialplanError;
 use crate::store::ticket_notify::TicketSms;
 use crate::store::Store;
 use crate::workflow::Rules;
@@ -29,52 +32,50 @@ const BATCH: i64 = 500;
 
 /// Loads the rules, installs them for the ticket API and returns the scheduler to spawn.
 /// With rules that cannot be loaded, the ticket API answers 503 with the reason and the
-/// scheduler only waits for shutdown.
+/// scheduler idles until a reload installs valid ones.
 pub fn start(
     config: &Config,
     store: Store,
     sms: Option<Arc<TicketSms>>,
     stop: watch::Receiver<bool>,
 ) -> impl Future<Output = ()> + Send + 'static {
-    let rules = load(config);
-    crate::http::tickets::install_rules(rules.clone());
-    async move {
-        match rules {
-            Ok(rules) => run(store, rules, sms, stop).await,
-            Err(e) => {
-                tracing::error!(error = %e, "ticket rules not loaded; lights and ticket API off");
-                let mut stop = stop;
-                while !*stop.borrow() {
-                    if stop.changed().await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
+    let rules = load_rules(&config.dialplans)
+        .map(Arc::new)
+        .map_err(|e| e.to_string());
+    if let Err(e) = &rules {
+        tracing::error!(error = %e, "ticket rules not loaded; lights and ticket API off");
     }
+    crate::http::tickets::install_rules(rules);
+    run(store, sms, stop)
 }
 
-fn load(config: &Config) -> Result<Arc<Rules>, String> {
-    let calendar = crate::dialplan::calendar::load(&config.dialplans).map_err(|e| e.to_string())?;
-    let policy = crate::dialplan::policy::load(&config.dialplans).map_err(|e| e.to_string())?;
-    Ok(Arc::new(Rules { calendar, policy }))
+/// The calendar (`calendar/`) and policy (`policy.toml`) of a dialplans directory.
+pub fn load_rules(dialplans: &Path) -> Result<Rules, DialplanError> {
+    let calendar = crate::dialplan::calendar::load(dialplans)?;
+    let policy = crate::dialplan::policy::load(dialplans)?;
+    Ok(Rules { calendar, policy })
 }
 
-/// Refreshes due lights until `stop` turns true; with `sms`, yellow and red lights queue
-/// their warnings in the transaction that records the change.
-pub async fn run(
-    store: Store,
-    rules: Arc<Rules>,
-    sms: Option<Arc<TicketSms>>,
-    mut stop: watch::Receiver<bool>,
-) {
+/// Installs rules a reload has validated: new deadlines and the next light pass use them;
+/// deadlines already counted stay in the tickets' histories as they were.
+pub fn reload(rules: Rules) {
+    crate::http::tickets::install_rules(Ok(Arc::new(rules)));
+}
+
+/// Refreshes due lights until `stop` turns true, with the rules installed at each pass; with
+/// `sms`, yellow and red lights queue their warnings in the transaction that records the
+/// change.
+pub async fn run(store: Store, sms: Option<Arc<TicketSms>>, mut stop: watch::Receiver<bool>) {
     loop {
-        let wait = match tick(&store, &rules, sms.as_deref()).await {
-            Ok(wait) => wait,
-            Err(e) => {
-                tracing::warn!(error = %e, "light refresh failed; retrying");
-                Duration::from_secs(5)
-            }
+        let wait = match crate::http::tickets::current_rules() {
+            None => MAX_SLEEP,
+            Some(rules) => match tick(&store, &rules, sms.as_deref()).await {
+                Ok(wait) => wait,
+                Err(e) => {
+                    tracing::warn!(error = %e, "light refresh failed; retrying");
+                    Duration::from_secs(5)
+                }
+            },
         };
         if *stop.borrow() {
             return;

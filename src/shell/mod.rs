@@ -61,9 +61,13 @@ pub enum ShellError {
     Calls(String),
 }
 
-/// SIGHUP re-reads the dialplans, like `kamctl` or `asterisk -rx "dialplan reload"`: new
-/// calls follow the new plan, calls in progress keep theirs, and a plan that does not
-/// validate is refused (logged with file:line) while the old one stays.
+/// At most this many ticket creations share one commit (`store::ticket_group`).
+const TICKET_GROUP: usize = 128;
+
+/// SIGHUP re-reads the dialplans, like `kamctl` or `asterisk -rx "dialplan reload"`, with the
+/// working-day calendar and deadline policy: new calls follow the new plan, calls in progress
+/// keep theirs, and a plan, calendar or policy that does not validate is refused (logged with
+/// file:line) while the old ones stay.
 async fn reload_on_sighup(control: crate::http::calls::ControlSender) {
     #[cfg(unix)]
     {
@@ -308,6 +312,7 @@ pub async fn run_daemon(
         metrics: metrics.clone(),
         live,
         sms: ticket_sms,
+        tickets: crate::store::ticket_group::GroupCreator::spawn(store.clone(), TICKET_GROUP),
     };
     if let Some(c) = config.sms.clone() {
         tasks.spawn(sms_worker::run(c, store.clone(), stop_rx.clone()));

@@ -148,8 +148,14 @@ impl SipTask {
                 let _ = reply.send(view);
             }
             ControlRequest::Reload(reply) => {
-                let result = match crate::dialplan::load::load(&self.dialplans) {
-                    Ok(plan) => {
+                // The working-day calendar and deadline policy are reloaded with the plan:
+                // both validate or neither is replaced.
+                let loaded = crate::dialplan::load::load(&self.dialplans).and_then(|plan| {
+                    super::lights::load_rules(&self.dialplans).map(|rules| (plan, rules))
+                });
+                let result = match loaded {
+                    Ok((plan, rules)) => {
+                        super::lights::reload(rules);
                         let summary = format!(
                             "{} lines, {} queues, {} trunks",
                             plan.lines.len(),
@@ -162,11 +168,11 @@ impl SipTask {
                         }
                         let specs = super::trunks::specs(&plan, self.sip_addr).await;
                         self.endpoint.set_trunks(Instant::now(), specs);
-                        tracing::info!(%summary, "dialplans reloaded");
+                        tracing::info!(%summary, "dialplans, calendar and policy reloaded");
                         Ok(summary)
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "dialplans refused; the old plan stays");
+                        tracing::warn!(error = %e, "dialplans refused; the old plan, calendar and policy stay");
                         Err(e.to_string())
                     }
                 };

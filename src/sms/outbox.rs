@@ -36,6 +36,9 @@ pub enum SmsError {
     Db(#[from] sqlx::Error),
     #[error("SMS {0} not found")]
     NotFound(String),
+    /// The survey answer could not be noted in the ticket's history.
+    #[error("ticket history: {0}")]
+    History(String),
 }
 
 /// What a message is for; surveys are the only kind replies are matched to.

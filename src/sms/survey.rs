@@ -5,14 +5,22 @@
 //! accepted); the survey is then closed, the answer kept, and a `3` opens a return-visit task
 //! for a person. Anything that matches no open survey — another text, an unknown number, a
 //! second answer — is kept in `sms_unmatched` for a person to read. Each reply is handled in
-//! one transaction.
+//! one transaction, which also notes the answer in the ticket's history (a `survey` row).
+//!
+//! The task is done when the person records the visit on the ticket (`POST
+//! /api/v1/tickets/{id}/visit`, which the store turns into the core's `RecordRevisit`; see
+//! [`open_task_in_tx`] and [`finish_task_in_tx`]): unsatisfied and reasonable, the closed
+//! ticket opens again for reopening. A task without a result (the caller could not be reached)
+//! is closed with [`close_return_visit`].
 
 use serde::Serialize;
-use sqlx::{AnyPool, Row};
+use sqlx::{Any, AnyPool, Row, Transaction};
 
 use super::outbox::SmsError;
 use super::phone::normalise_mobile;
 use crate::pii::Pii;
+use crate::store::tickets::TicketError;
+use crate::store::StoreError;
 
 /// Replies match surveys sent at most this long ago (30 days).
 pub const SURVEY_WINDOW_SECS: i64 = 30 * 86_400;
@@ -114,6 +122,20 @@ pub async fn handle_reply(
                 .await?;
                 return_visit = Some(id);
             }
+            if let Some(ticket) = &ticket_id {
+                let payload = serde_json::json!({
+                    "answer": answer.code(),
+                    "sms_id": sms_id,
+                    "return_visit": return_visit,
+                });
+                let at = crate::store::tickets::from_unix(now);
+                crate::store::tickets::note_in_tx(&mut tx, ticket, at, "survey", &payload)
+                    .await
+                    .map_err(|e| match e {
+                        TicketError::Store(StoreError::Db(e)) => SmsError::Db(e),
+                        other => SmsError::History(other.to_string()),
+                    })?;
+            }
             tx.commit().await?;
             tracing::info!(%sms_id, answer = answer.code(), from = %from, "survey answered");
             return Ok(ReplyOutcome::Answered {
@@ -211,6 +233,32 @@ pub async fn return_visits(
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(SmsError::from)
+}
+
+/// The newest open return-visit task of ticket `ticket`.
+pub(crate) async fn open_task_in_tx(
+    tx: &mut Transaction<'_, Any>,
+    ticket: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM sms_return_visits WHERE ticket_id = $1 AND state = 'open' \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ticket)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Marks return-visit task `task` done, in the transaction that records its result.
+pub(crate) async fn finish_task_in_tx(
+    tx: &mut Transaction<'_, Any>,
+    task: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sms_return_visits SET state = 'done' WHERE id = $1")
+        .bind(task)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Marks a return-visit task done. False when it does not exist or is already done.

@@ -3,7 +3,8 @@
 //! summary the actor gave) and a JSON payload that holds everything needed to replay it.
 //!
 //! Besides the core's events the history holds *system* rows that the core does not fold:
-//! `light` (the red/yellow light changed) and `assisting` (the assisting units 协办 were set).
+//! `light` (the red/yellow light changed), `assisting` (the assisting units 协办 were set) and
+//! `survey` (the caller answered the SMS survey).
 //! [`decode`] returns `None` for those, so a replay sees only the core's events.
 
 use chrono::{DateTime, FixedOffset};
@@ -174,6 +175,15 @@ pub fn encode(kind: &EventKind) -> (&'static str, Option<String>, Value) {
             None,
             json!({ "satisfied": satisfied, "reasonable": reasonable }),
         ),
+        EventKind::Revisited {
+            satisfied,
+            reasonable,
+            task,
+        } => (
+            "revisited",
+            None,
+            json!({ "satisfied": satisfied, "reasonable": reasonable, "task": task }),
+        ),
         EventKind::Reopened { clocks } => {
             ("reopened", None, json!({ "clocks": clocks_json(clocks) }))
         }
@@ -182,6 +192,11 @@ pub fn encode(kind: &EventKind) -> (&'static str, Option<String>, Value) {
             "closed_as_repeat",
             Some(reason.clone()),
             json!({ "earlier": earlier.0, "reason": reason }),
+        ),
+        EventKind::AnsweredDirectly { reply } => (
+            "answered_directly",
+            Some(reply.clone()),
+            json!({ "reply": reply }),
         ),
     }
 }
@@ -263,7 +278,7 @@ pub fn decode(row: &Row<'_>) -> Result<Option<Event>, CodecError> {
 }
 
 fn decode_inner(row: &Row<'_>) -> Result<Option<Event>, String> {
-    if matches!(row.kind, "light" | "assisting") {
+    if matches!(row.kind, "light" | "assisting" | "survey") {
         return Ok(None);
     }
     let v: Value = serde_json::from_str(row.payload).map_err(|e| e.to_string())?;
@@ -317,6 +332,15 @@ fn decode_inner(row: &Row<'_>) -> Result<Option<Event>, String> {
             satisfied: p.bool("satisfied")?,
             reasonable: p.bool("reasonable")?,
         },
+        "revisited" => EventKind::Revisited {
+            satisfied: p.bool("satisfied")?,
+            reasonable: p.bool("reasonable")?,
+            task: p
+                .0
+                .get("task")
+                .and_then(Value::as_i64)
+                .ok_or("missing task")?,
+        },
         "reopened" => EventKind::Reopened {
             clocks: p.clocks("clocks")?,
         },
@@ -324,6 +348,9 @@ fn decode_inner(row: &Row<'_>) -> Result<Option<Event>, String> {
         "closed_as_repeat" => EventKind::ClosedAsRepeat {
             earlier: TicketId(p.str("earlier")?),
             reason: p.str("reason")?,
+        },
+        "answered_directly" => EventKind::AnsweredDirectly {
+            reply: p.str("reply")?,
         },
         other => return Err(format!("unknown kind {other:?}")),
     };

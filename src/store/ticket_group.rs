@@ -2,24 +2,68 @@
 //! task, which writes whatever is waiting (up to a limit) in one transaction and answers each
 //! caller after the commit. On SQLite the commit, not the statements, bounds one-ticket
 //! transactions (see docs/benchmarks.md); sharing it lifts the insert rate several times.
+//! The ticket API creates every ticket this way.
 //!
-//! Each request is checked (facts, line, a role that may create) before it joins a group, so
-//! only a database failure can fail a group — and then every caller in it gets the error and
-//! none of its tickets exists. A caller is answered only once its ticket is committed.
+//! A creation is more than the ticket row: a [`CreateRequest`] may also dispatch at once, set
+//! the assisting units, close with the agent's direct answer and queue the ticket-number SMS —
+//! all in the shared transaction. Each request runs inside a savepoint of its own, so a
+//! request the workflow refuses (an unknown unit, a type that cannot be answered directly)
+//! fails alone and leaves nothing behind, while the others of its group commit. Only a
+//! database failure of the shared transaction fails a whole group — then every caller in it
+//! gets the error and none of its tickets exists. A caller is answered only once its ticket is
+//! committed (or known not to be).
+
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
+use sqlx::{Any, Connection, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::tickets::{check_new, create_in_tx, NewTicket, TicketError};
+use super::ticket_notify::{self, TicketSms};
+use super::tickets::{
+    apply_with_sms_in_tx, check_new, create_in_tx, set_assisting_in_tx, NewTicket, TicketError,
+};
 use super::Store;
 use crate::workflow::command::Action;
 use crate::workflow::event::Role;
-use crate::workflow::{Actor, State, TransitionError};
+use crate::workflow::{Actor, Command, Rules, State, TransitionError, UnitId};
+
+/// One creation and what is done with the new ticket in the same transaction.
+#[derive(Clone, Debug)]
+pub struct CreateRequest {
+    pub new: NewTicket,
+    pub actor: Actor,
+    pub now: DateTime<FixedOffset>,
+    /// Dispatch at once to this unit.
+    pub dispatch_to: Option<UnitId>,
+    /// Assisting units (协办) to set.
+    pub assisting: Vec<UnitId>,
+    /// Answered on the phone: close at once with this answer (直接办结).
+    pub answer: Option<String>,
+    /// The calendar and policy; needed to dispatch, answer or send the ticket number.
+    pub rules: Option<Arc<Rules>>,
+    /// With templates, the SMS the events cause and the ticket number to the caller are queued.
+    pub sms: Option<Arc<TicketSms>>,
+}
+
+impl CreateRequest {
+    /// A plain creation: the ticket only, nothing dispatched, no SMS.
+    pub fn plain(new: NewTicket, actor: Actor, now: DateTime<FixedOffset>) -> CreateRequest {
+        CreateRequest {
+            new,
+            actor,
+            now,
+            dispatch_to: None,
+            assisting: Vec::new(),
+            answer: None,
+            rules: None,
+            sms: None,
+        }
+    }
+}
 
 struct Job {
-    new: NewTicket,
-    actor: Actor,
-    now: DateTime<FixedOffset>,
+    req: CreateRequest,
     reply: oneshot::Sender<Result<String, TicketError>>,
 }
 
@@ -51,8 +95,14 @@ impl GroupCreator {
         actor: Actor,
         now: DateTime<FixedOffset>,
     ) -> Result<String, TicketError> {
-        check_new(&new)?;
-        if actor.role() == Role::Unit {
+        self.submit(CreateRequest::plain(new, actor, now)).await
+    }
+
+    /// Runs a whole creation; returns the ticket number once it is committed. Nothing of a
+    /// refused request is written.
+    pub async fn submit(&self, req: CreateRequest) -> Result<String, TicketError> {
+        check_new(&req.new)?;
+        if req.actor.role() == Role::Unit {
             return Err(TicketError::Refused {
                 ticket: String::new(),
                 state: State::Created,
@@ -64,14 +114,11 @@ impl GroupCreator {
             });
         }
         let (reply, answer) = oneshot::channel();
-        let job = Job {
-            new,
-            actor,
-            now,
-            reply,
-        };
         let gone = || TicketError::Group("the ticket writer has stopped".into());
-        self.jobs.send(job).await.map_err(|_| gone())?;
+        self.jobs
+            .send(Job { req, reply })
+            .await
+            .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 }
@@ -86,9 +133,9 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max: usize) {
             }
         }
         match write(&store, &jobs).await {
-            Ok(ids) => {
-                for (job, id) in jobs.into_iter().zip(ids) {
-                    let _ = job.reply.send(Ok(id));
+            Ok(results) => {
+                for (job, r) in jobs.into_iter().zip(results) {
+                    let _ = job.reply.send(r);
                 }
             }
             Err(e) => {
@@ -101,12 +148,61 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max: usize) {
     }
 }
 
-async fn write(store: &Store, jobs: &[Job]) -> Result<Vec<String>, TicketError> {
+/// Writes a group: each request in a savepoint, then one commit. The outer error is the
+/// shared transaction's; the inner results are each request's.
+async fn write(
+    store: &Store,
+    jobs: &[Job],
+) -> Result<Vec<Result<String, TicketError>>, TicketError> {
     let mut tx = store.pool().begin().await?;
-    let mut ids = Vec::with_capacity(jobs.len());
+    let mut results = Vec::with_capacity(jobs.len());
     for j in jobs {
-        ids.push(create_in_tx(&mut tx, &j.new, &j.actor, j.now).await?);
+        let mut sp = Connection::begin(&mut *tx).await?;
+        match create_request_in_tx(&mut sp, &j.req).await {
+            Ok(id) => {
+                sp.commit().await?;
+                results.push(Ok(id));
+            }
+            Err(e) => {
+                sp.rollback().await?;
+                results.push(Err(e));
+            }
+        }
     }
     tx.commit().await?;
-    Ok(ids)
+    Ok(results)
+}
+
+/// One whole creation inside `tx`: the ticket, then dispatch, assisting units, a direct
+/// answer and the ticket-number SMS as asked (none after a direct answer). Returns the ticket
+/// number.
+pub async fn create_request_in_tx(
+    tx: &mut Transaction<'_, Any>,
+    req: &CreateRequest,
+) -> Result<String, TicketError> {
+    let rules = || {
+        req.rules
+            .as_deref()
+            .ok_or_else(|| TicketError::Invalid("the deadline rules are not loaded".into()))
+    };
+    let (actor, now, sms) = (&req.actor, req.now, req.sms.as_deref());
+    let id = create_in_tx(tx, &req.new, actor, now).await?;
+    if let Some(unit) = &req.dispatch_to {
+        let cmd = Command::Dispatch { unit: unit.clone() };
+        apply_with_sms_in_tx(tx, &id, cmd, actor, now, rules()?, sms).await?;
+    }
+    if !req.assisting.is_empty() {
+        set_assisting_in_tx(tx, &id, &req.assisting, actor, now).await?;
+    }
+    if let Some(reply) = &req.answer {
+        let cmd = Command::AnswerDirectly {
+            reply: reply.clone(),
+        };
+        apply_with_sms_in_tx(tx, &id, cmd, actor, now, rules()?, sms).await?;
+    }
+    // A caller answered on the phone needs no ticket number to follow up with.
+    if let (Some(sms), None) = (sms, &req.answer) {
+        ticket_notify::ticket_number_in_tx(tx, sms, &id, now, rules()?).await?;
+    }
+    Ok(id)
 }

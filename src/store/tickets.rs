@@ -25,8 +25,8 @@ use crate::workflow::command::Action;
 use crate::workflow::lights::ticket_light;
 use crate::workflow::ticket::FoldError;
 use crate::workflow::{
-    self, Actor, Command, Event, Rules, State, Ticket, TicketId, TicketType, TransitionError,
-    UnitId, Urgency,
+    self, Actor, Command, Event, EventKind, Rules, State, Ticket, TicketId, TicketType,
+    TransitionError, UnitId, Urgency,
 };
 
 /// What an agent writes down when creating a ticket (000 art. 2), plus where it came from.
@@ -40,8 +40,8 @@ pub struct NewTicket {
     pub contact: Option<Pii<String>>,
     pub facts: String,
     pub address: Option<String>,
-    /// The call the ticket came from. Call records are kept elsewhere (and do not exist yet);
-    /// the id and the recording path are stored as given, unchecked, for that later link.
+    /// The call the ticket came from (an id of `call_records`; the API checks it exists and
+    /// fills line, contact and recording from it) and its recording's path.
     pub call_id: Option<String>,
     pub recording: Option<String>,
 }
@@ -557,6 +557,7 @@ pub async fn apply_with_sms_in_tx(
     let locked = lock(tx, id).await?;
     let (mut ticket, last) = load_in_tx(tx, id).await?;
     let old_unit = ticket.unit.clone();
+    let cmd = revisit_of(tx, &ticket, cmd).await?;
     match &cmd {
         Command::Dispatch { unit } => need_unit(tx, unit).await?,
         Command::ApproveReturn {
@@ -595,6 +596,9 @@ pub async fn apply_with_sms_in_tx(
         )
         .await?;
         ticket.evolve(e);
+        if let EventKind::Revisited { task, .. } = &e.kind {
+            crate::sms::survey::finish_task_in_tx(tx, *task).await?;
+        }
     }
     project(
         tx,
@@ -612,6 +616,63 @@ pub async fn apply_with_sms_in_tx(
         notify::after_events(tx, sms, &ticket, &events).await?;
     }
     Ok(events)
+}
+
+/// A return visit recorded on a closed ticket is the person's call-back after an unsatisfied
+/// survey answer: it becomes [`Command::RecordRevisit`] naming the open return-visit task, or
+/// is refused when no such task is open. Other commands pass unchanged.
+async fn revisit_of(
+    tx: &mut Transaction<'_, Any>,
+    ticket: &Ticket,
+    cmd: Command,
+) -> Result<Command, TicketError> {
+    let Command::RecordVisit {
+        satisfied,
+        reasonable,
+    } = cmd
+    else {
+        return Ok(cmd);
+    };
+    if ticket.state != State::Closed {
+        return Ok(cmd);
+    }
+    match crate::sms::survey::open_task_in_tx(tx, &ticket.id.0).await? {
+        Some(task) => Ok(Command::RecordRevisit {
+            satisfied,
+            reasonable,
+            task,
+        }),
+        None => Err(TicketError::Refused {
+            ticket: ticket.id.0.clone(),
+            state: ticket.state,
+            action: Action::RecordVisit,
+            source: TransitionError::NoRevisitPending,
+        }),
+    }
+}
+
+/// Appends a system row (no core event, e.g. `survey`) to ticket `id`'s history inside `tx`,
+/// taking the ticket's row lock. False when the ticket does not exist.
+pub(crate) async fn note_in_tx(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    at: DateTime<FixedOffset>,
+    kind: &str,
+    payload: &Value,
+) -> Result<bool, TicketError> {
+    let at = normalise(at);
+    let seq: Option<i64> = sqlx::query_scalar(
+        "UPDATE tickets SET seq = seq + 1, updated_at = $1 WHERE id = $2 RETURNING seq",
+    )
+    .bind(at.timestamp())
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(seq) = seq else {
+        return Ok(false);
+    };
+    append_row(tx, id, seq, at, None, kind, None, payload).await?;
+    Ok(true)
 }
 
 /// Sets the assisting units (协办) of a ticket inside `tx`, with a history row.

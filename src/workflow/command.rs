@@ -49,11 +49,22 @@ pub enum Command {
         satisfied: bool,
         reasonable: bool,
     },
+    /// A person's return visit to a closed ticket whose satisfaction survey was answered
+    /// unsatisfied; `task` is that return-visit task (the store finds it).
+    RecordRevisit {
+        satisfied: bool,
+        reasonable: bool,
+        task: i64,
+    },
     Reopen,
     Close,
     CloseAsRepeat {
         earlier: TicketId,
         reason: String,
+    },
+    /// Close a ticket the agent answered on the phone, with the answer given (直接办结).
+    AnswerDirectly {
+        reply: String,
     },
 }
 
@@ -74,6 +85,7 @@ pub enum Action {
     Reopen,
     Close,
     CloseAsRepeat,
+    AnswerDirectly,
 }
 
 impl fmt::Display for Action {
@@ -93,6 +105,7 @@ impl fmt::Display for Action {
             Action::Reopen => "reopen",
             Action::Close => "close",
             Action::CloseAsRepeat => "close as a repeat",
+            Action::AnswerDirectly => "close with a direct answer",
         })
     }
 }
@@ -109,10 +122,11 @@ impl Command {
             Command::Supervise { .. } => Action::Supervise,
             Command::Handle { .. } => Action::Handle,
             Command::Reply => Action::Reply,
-            Command::RecordVisit { .. } => Action::RecordVisit,
+            Command::RecordVisit { .. } | Command::RecordRevisit { .. } => Action::RecordVisit,
             Command::Reopen => Action::Reopen,
             Command::Close => Action::Close,
             Command::CloseAsRepeat { .. } => Action::CloseAsRepeat,
+            Command::AnswerDirectly { .. } => Action::AnswerDirectly,
         }
     }
 }
@@ -162,6 +176,14 @@ pub enum TransitionError {
     NotReopenable,
     #[error("cannot close as a repeat: a ticket cannot repeat itself")]
     RepeatOfItself,
+    #[error(
+        "cannot record the return visit: ticket is Closed and no unsatisfied survey reply awaits one"
+    )]
+    NoRevisitPending,
+    #[error("cannot close with a direct answer: {ticket_type} tickets go to a handling unit")]
+    NotAnswerableDirectly { ticket_type: TicketType },
+    #[error("cannot close with a direct answer: agent {actor} did not take this ticket")]
+    NotTheCreator { actor: String },
     #[error("cannot {action}: {source}")]
     Deadline {
         action: Action,

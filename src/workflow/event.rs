@@ -185,6 +185,14 @@ pub enum EventKind {
         satisfied: bool,
         reasonable: bool,
     },
+    /// A person called back a caller who answered the survey of the closed ticket
+    /// unsatisfied (return-visit task `task`). Unsatisfied and reasonable, the ticket is open
+    /// again and must be reopened; otherwise it stays closed.
+    Revisited {
+        satisfied: bool,
+        reasonable: bool,
+        task: i64,
+    },
     /// Sent back to the same unit after an unsatisfied, reasonable return visit.
     Reopened {
         clocks: Clocks,
@@ -194,5 +202,9 @@ pub enum EventKind {
     ClosedAsRepeat {
         earlier: TicketId,
         reason: String,
+    },
+    /// Closed by the agent who answered the caller on the phone (直接办结).
+    AnsweredDirectly {
+        reply: String,
     },
 }

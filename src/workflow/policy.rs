@@ -6,7 +6,8 @@
 //! (art. 16); special matters first response 4 h and progress 3 working days, special emergencies
 //! 2 h and 2 working days (art. 17); return within 1 working day (art. 18); extensions each no
 //! longer than the original limit, at most two, none for consultations (art. 20); a special
-//! supervision (专项督办) answered in writing within 3 working days (art. 32).
+//! supervision (专项督办) answered in writing within 3 working days (art. 32). Consultations
+//! answered on the phone may be closed at once by the agent (直接办结, art. 13 直接解答).
 //!
 //! Shuangyashan has no 申诉 appeal type; its default here is 15 working days, like complaints
 //! (Meizhou 2014 gives appeals 30 — set `appeal = "30 wd"` for that).
@@ -189,6 +190,9 @@ pub struct Policy {
     pub emergency: SpecialLimits,
     pub supervision_reply: Limit,
     pub extension: ExtensionPolicy,
+    /// Types an agent may close at once when answered on the phone (直接办结), indexed like
+    /// [`TicketType::ALL`]; by default consultations only.
+    pub direct_answer: [bool; 7],
     pub lights: LightPolicy,
     pub working_hours: WorkingHours,
 }
@@ -199,6 +203,8 @@ impl Default for Policy {
         use Limit::WorkingDays as Wd;
         let mut not_extendable = [false; 7];
         not_extendable[TicketType::Consultation.index()] = true;
+        let mut direct_answer = [false; 7];
+        direct_answer[TicketType::Consultation.index()] = true;
         Policy {
             sign: [Wd(1); 7],
             // consultation, help, suggestion, praise, complaint, report, appeal
@@ -217,6 +223,7 @@ impl Default for Policy {
                 max_requests: 2,
                 not_extendable,
             },
+            direct_answer,
             lights: LightPolicy::default(),
             working_hours: WorkingHours::standard(),
         }
@@ -224,6 +231,11 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// Whether a ticket of type `ty` may be closed at once with the agent's own answer.
+    pub fn answerable_directly(&self, ty: TicketType) -> bool {
+        self.direct_answer[ty.index()]
+    }
+
     /// The limit of `step` for a ticket of type `ty` (the special steps do not depend on the
     /// type).
     pub fn limit(&self, ty: TicketType, step: Step) -> Limit {

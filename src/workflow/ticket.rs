@@ -17,8 +17,13 @@
 //! - re-open (art. 22): a return visit that found the caller unsatisfied and the request
 //!   reasonable sends the ticket back to the same unit with fresh clocks; such a ticket cannot
 //!   be closed until it is;
+//!   A closed ticket whose SMS survey was answered unsatisfied gets a person's return visit
+//!   ([`Command::RecordRevisit`]); unsatisfied and reasonable, it is open again (`Visited`) and
+//!   is reopened the same way;
 //! - repeat (art. 23): an open ticket repeating the facts of an earlier one is closed with a
-//!   reference to it.
+//!   reference to it;
+//! - direct answer (直接办结): a ticket not yet dispatched, of a type the policy lets agents
+//!   answer (consultations), is closed by the agent who took it with the answer given.
 
 use std::fmt;
 
@@ -81,6 +86,8 @@ pub struct Ticket {
     pub ticket_type: TicketType,
     pub urgency: Urgency,
     pub created_at: DateTime<FixedOffset>,
+    /// Who took the ticket.
+    pub creator: Actor,
     pub state: State,
     /// The unit the ticket is dispatched to (主办), if any.
     pub unit: Option<UnitId>,
@@ -174,6 +181,7 @@ impl Ticket {
             ticket_type: *ticket_type,
             urgency: *urgency,
             created_at: event.at,
+            creator: event.actor.clone(),
             state: State::Created,
             unit: None,
             clocks: None,
@@ -252,11 +260,25 @@ impl Ticket {
                     reasonable: *reasonable,
                 });
             }
+            EventKind::Revisited {
+                satisfied,
+                reasonable,
+                ..
+            } => {
+                let visit = Visit {
+                    satisfied: *satisfied,
+                    reasonable: *reasonable,
+                };
+                self.visit = Some(visit);
+                if visit.needs_reopen() {
+                    self.state = State::Visited;
+                }
+            }
             EventKind::Reopened { clocks } => {
                 self.reopened += 1;
                 self.new_round(*clocks);
             }
-            EventKind::Closed => self.state = State::Closed,
+            EventKind::Closed | EventKind::AnsweredDirectly { .. } => self.state = State::Closed,
             EventKind::ClosedAsRepeat { earlier, .. } => {
                 self.state = State::Closed;
                 self.repeat_of = Some(earlier.clone());
@@ -569,6 +591,23 @@ pub fn apply(
                 reasonable,
             }
         }
+        Command::RecordRevisit {
+            satisfied,
+            reasonable,
+            task,
+        } => {
+            need_state(ticket, action, &[Closed])?;
+            need_role(&actor, action, STAFF)?;
+            if ticket.unit.is_none() || ticket.repeat_of.is_some() {
+                // Only a handled ticket's survey opens a return visit; nothing to reopen here.
+                return Err(TransitionError::NoRevisitPending);
+            }
+            EventKind::Revisited {
+                satisfied,
+                reasonable,
+                task,
+            }
+        }
         Command::Reopen => {
             need_state(ticket, action, &[Visited])?;
             need_role(&actor, action, AUTHORITY)?;
@@ -597,6 +636,22 @@ pub fn apply(
                 return Err(TransitionError::RepeatOfItself);
             }
             EventKind::ClosedAsRepeat { earlier, reason }
+        }
+        Command::AnswerDirectly { reply } => {
+            need_state(ticket, action, &[Created])?;
+            need_role(&actor, action, STAFF)?;
+            if !cx.policy.answerable_directly(ticket.ticket_type) {
+                return Err(TransitionError::NotAnswerableDirectly {
+                    ticket_type: ticket.ticket_type,
+                });
+            }
+            if let Actor::Agent(id) = &actor {
+                if ticket.creator != actor {
+                    return Err(TransitionError::NotTheCreator { actor: id.clone() });
+                }
+            }
+            non_blank(&reply, action)?;
+            EventKind::AnsweredDirectly { reply }
         }
     };
     Ok(vec![event(kind)])

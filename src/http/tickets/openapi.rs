@@ -102,10 +102,11 @@ fn schemas() -> Value {
             "contact": { "type": "string" },
             "facts": { "type": "string" },
             "address": { "type": "string" },
-            "call_id": { "type": "string", "description": "stored as given; call records are linked later" },
+            "call_id": { "type": "string", "description": "the call record it came from (422 when there is none); line, contact and recording default to the call's" },
             "recording": { "type": "string" },
             "dispatch_to": { "type": "string", "description": "dispatch at once to this unit" },
-            "assisting": { "type": "array", "items": { "type": "string" } }
+            "assisting": { "type": "array", "items": { "type": "string" } },
+            "answer": { "type": "string", "description": "answered on the phone (直接办结): close at once with this answer; consultations by default; not with dispatch_to" }
         })),
         "Contact": obj(&["name", "phone"], json!({ "name": { "type": "string" }, "phone": { "type": "string" } })),
         "Unit": obj(&["name"], json!({
@@ -261,7 +262,7 @@ pub fn spec() -> Value {
         (
             "visit",
             command(
-                "Record the return visit (回访)",
+                "Record the return visit (回访); on a closed ticket, the call-back after an unsatisfied SMS survey answer (unsatisfied and reasonable opens it again for reopening)",
                 "agent, supervisor, admin",
                 Some(obj(
                     &["satisfied", "reasonable"],
@@ -290,6 +291,14 @@ pub fn spec() -> Value {
                 "Reopen after an unsatisfied, reasonable return visit",
                 "supervisor, admin",
                 None,
+            ),
+        ),
+        (
+            "answer",
+            command(
+                "Close with the answer given on the phone (直接办结), before dispatch",
+                "the agent who took the ticket, supervisor, admin",
+                Some(obj(&["reply"], json!({ "reply": s() }))),
             ),
         ),
     ];
