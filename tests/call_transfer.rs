@@ -445,7 +445,9 @@ fn a_supervisor_barges_in_from_its_phone_and_leaves_the_call_as_it_was() {
         agent: "7001".into()
     }));
     assert_eq!(h.state("7001"), "talking");
+}
 
+#[test]
 fn a_trunk_whose_health_check_fails_is_skipped_until_it_answers_again() {
     let mut h = H::new(two_trunks(), MONDAY_10H);
     h.agent("7001");
