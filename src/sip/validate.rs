@@ -5,7 +5,7 @@
 //! Checks that need state (merged requests, §8.2.2.2) belong to the transaction layer. Loop
 //! detection tells loops from spirals by the [`loop_token`] the sender put in its branch.
 
-use super::header::{parse_content_type, parse_token_list};
+use super::header::{parse_content_type, parse_token_list, ContentType};
 use super::message::{reason_phrase, Method, Request, Response, Scheme, Via};
 
 /// What this element accepts.
@@ -125,8 +125,13 @@ pub fn validate(req: &Request, caps: &Capabilities) -> Result<(), Reject> {
             r.reason = "Bad Request (body without Content-Type)".to_string();
             return Err(r);
         };
+        // INFO also carries DTMF as softphones and trunks send it (`session::info`).
+        let info_dtmf = |t: &ContentType| {
+            req.method == Method::Info
+                && (t.is("application/dtmf-relay") || t.is("application/dtmf"))
+        };
         let accepted = parse_content_type(ct)
-            .map(|t| caps.accept.iter().any(|a| t.is(a)))
+            .map(|t| caps.accept.iter().any(|a| t.is(a)) || info_dtmf(&t))
             .unwrap_or(false);
         if !accepted {
             return Err(Reject::new(415).with("Accept", accept()));
@@ -330,6 +335,20 @@ mod tests {
             (e.status, e.headers[0].1.as_str()),
             (415, "application/sdp")
         );
+    }
+
+    #[test]
+    fn info_may_carry_dtmf_bodies_other_requests_may_not() {
+        let mut c = caps();
+        c.allowed.push(Method::Info);
+        let status = |r: &Request| validate(r, &c).err().map(|e| e.status);
+        for ct in ["application/dtmf-relay", "application/dtmf"] {
+            let headers = format!("Content-Type: {ct}\r\n");
+            let info = req("INFO", "sip:1@gov.example", &headers, "Signal=5\r\n");
+            assert_eq!(status(&info), None, "{ct}");
+            let invite = req("INVITE", "sip:1@gov.example", &headers, "Signal=5\r\n");
+            assert_eq!(status(&invite), Some(415), "{ct}");
+        }
     }
 
     #[test]
