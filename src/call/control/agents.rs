@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use super::{CallControl, Timer};
+use super::{CallControl, Phase, Timer, DIGIT_TIMEOUT};
 use crate::call::agent::{AgentState, CallId};
 use crate::call::event::{Action, AgentRequest, Event, OperatorEvent};
+use crate::call::plan::Dialplan;
 
 impl CallControl {
     pub(super) fn agent_event(&mut self, event: Event, now: Instant) {
@@ -169,7 +170,15 @@ impl CallControl {
         digits: String,
         now: Instant,
     ) {
-        let f = self.plan.features.clone();
+        // Keys sent during a call arrive one by one: collect them into a code first.
+        if let (Some(call), Some(key), 1) = (call, digits.chars().next(), digits.chars().count()) {
+            return self.agent_key(agent, call, key, now);
+        }
+        // Codes typed during a call follow the plan the call arrived under.
+        let plan = call
+            .and_then(|c| self.calls.get(&c))
+            .map_or_else(|| self.plan.clone(), |c| c.plan.clone());
+        let f = &plan.features;
         let refuse = |s: &mut Self, reason| {
             let ev = OperatorEvent::FeatureRefused {
                 agent: agent.clone(),
@@ -193,23 +202,23 @@ impl CallControl {
                 now,
             );
         } else if let Some(n) = digits.strip_prefix(f.emergency.as_str()) {
-            match self.plan.emergency.numbers.iter().find(|(x, _)| x == n) {
+            match plan.emergency.numbers.iter().find(|(x, _)| x == n) {
                 Some((number, name)) => AgentRequest::Emergency {
                     number: number.clone(),
                     name: name.clone(),
-                    three_way: self.plan.emergency.three_way,
+                    three_way: plan.emergency.three_way,
                 },
                 None => return refuse(self, "not an emergency number"),
             }
         } else if let Some(n) = digits.strip_prefix(f.three_way.as_str()) {
-            if !self.transfer_target_allowed(n) {
+            if !self.target_allowed(&plan, n) {
                 return refuse(self, "target not allowed by the dialplans");
             }
             AgentRequest::ThreeWay {
                 target: n.to_string(),
             }
         } else if let Some(n) = digits.strip_prefix(f.blind_transfer.as_str()) {
-            if !self.transfer_target_allowed(n) {
+            if !self.target_allowed(&plan, n) {
                 return refuse(self, "target not allowed by the dialplans");
             }
             AgentRequest::BlindTransfer {
@@ -227,13 +236,125 @@ impl CallControl {
             request,
         });
     }
+
+    /// One key from an agent on a call: collects feature codes (`*3` 12320 `#`, `*0110` …)
+    /// against the plan the call arrived under.
+    fn agent_key(&mut self, agent: String, call: CallId, key: char, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if c.digits.is_empty() && key != '*' && key != '#' {
+            return; // an ordinary key press (an IVR at the far end, say): not ours
+        }
+        c.digits.push(key);
+        c.digits_gen += 1;
+        let gen = c.digits_gen;
+        match classify(&c.plan, &c.digits, false) {
+            Digits::More => self.arm(now + DIGIT_TIMEOUT, Timer::Digits { call, gen }),
+            Digits::Done(code) => {
+                c.digits.clear();
+                self.feature(agent, Some(call), code, now);
+            }
+            Digits::Invalid => {
+                let typed = std::mem::take(&mut c.digits);
+                self.refuse_code(&agent, &typed);
+            }
+        }
+    }
+
+    /// The agent paused while typing a code.
+    pub(super) fn digits_paused(&mut self, call: CallId, gen: u64, now: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if c.digits_gen != gen || c.digits.is_empty() {
+            return;
+        }
+        let typed = std::mem::take(&mut c.digits);
+        let Phase::Talking { agent } = c.phase else {
+            return;
+        };
+        let agent = self.acd.get(agent).id().to_string();
+        match classify(&self.calls[&call].plan, &typed, true) {
+            Digits::Done(code) => self.feature(agent, Some(call), code, now),
+            _ => self.refuse_code(&agent, &typed),
+        }
+    }
+
+    fn refuse_code(&mut self, agent: &str, typed: &str) {
+        self.push(Action::Operator(OperatorEvent::FeatureRefused {
+            agent: agent.to_string(),
+            digits: typed.to_string(),
+            reason: "unknown feature code",
+        }));
+    }
+}
+
+/// A feature code typed on the keypad during a call, as far as it has come.
+#[derive(Debug, PartialEq, Eq)]
+enum Digits {
+    /// Wait for more (or the `#` terminator, or the pause).
+    More,
+    /// A whole code: carry it out.
+    Done(String),
+    /// Not a code.
+    Invalid,
+}
+
+/// Classifies the keys typed so far against the call's feature codes and emergency numbers.
+/// Emergency codes complete on the last digit of a listed number that no other listed number
+/// extends; the other codes with a number complete on `#` or after a pause.
+fn classify(plan: &Dialplan, typed: &str, paused: bool) -> Digits {
+    let f = &plan.features;
+    let simple = [&f.login, &f.logout, &f.ready, &f.not_ready];
+    let with_number = [&f.three_way, &f.emergency, &f.blind_transfer];
+    if simple.iter().any(|c| c.as_str() == typed) {
+        return Digits::Done(typed.to_string());
+    }
+    if let Some(n) = typed.strip_prefix(f.emergency.as_str()) {
+        let numbers = || plan.emergency.numbers.iter().map(|(x, _)| x);
+        let listed = numbers().any(|x| x == n);
+        let longer = numbers().any(|x| x.len() > n.len() && x.starts_with(n));
+        if listed && !longer {
+            return Digits::Done(typed.to_string());
+        }
+    }
+    if let Some(body) = typed.strip_suffix('#') {
+        let is_prefix_code = with_number.iter().any(|c| c.as_str() == typed);
+        if !is_prefix_code && with_number.iter().any(|c| body.starts_with(c.as_str())) {
+            return Digits::Done(body.to_string());
+        }
+    }
+    let has_number = with_number
+        .iter()
+        .any(|c| typed.len() > c.len() && typed.starts_with(c.as_str()));
+    if paused {
+        return if has_number {
+            Digits::Done(typed.to_string())
+        } else {
+            Digits::Invalid
+        };
+    }
+    let could_grow = simple
+        .iter()
+        .chain(with_number.iter())
+        .any(|c| c.starts_with(typed) || typed.starts_with(c.as_str()));
+    if could_grow {
+        Digits::More
+    } else {
+        Digits::Invalid
+    }
 }
 
 impl CallControl {
     /// A transfer or three-way target: a configured line (its queue), an agent or expert seat
     /// account, or a number `outbound.toml`, the emergency list or a sub-centre allows.
     pub fn transfer_target_allowed(&self, target: &str) -> bool {
-        let plan = &self.plan;
+        self.target_allowed(&self.plan, target)
+    }
+
+    /// The same by `plan` (a call's own, for codes sent during it).
+    fn target_allowed(&self, plan: &Dialplan, target: &str) -> bool {
         !target.is_empty()
             && (plan.line(target).is_some()
                 || plan.outbound_allowed(target)

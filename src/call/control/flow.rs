@@ -72,6 +72,8 @@ impl CallControl {
             rating: None,
             callback: false,
             abandoned: false,
+            digits: String::new(),
+            digits_gen: 0,
             overflow_after: line.overflow_after,
             caller,
             plan: plan.clone(),

@@ -12,7 +12,7 @@
 //! | --- | --- |
 //! | INVITE from a trunk's ACL (`Dialplan::trunk_for`; else 403 before call control) or an authenticated account | `CallArrived` with the Request-URI user, `Diversion`/`History-Info`/`P-Called-Party-ID` values, the P-Asserted-Identity (else From) user and whether `Privacy: id` was set |
 //! | first binding of an account registered / last one gone | `AgentRegistered` / `AgentUnregistered` |
-//! | INVITE from an agent to `*21`, `*22`, … or DTMF on the agent's leg | `FeatureCode` (answer that INVITE yourself, e.g. 200 then BYE, or 404 if refused) |
+//! | INVITE from an agent to `*21`, `*22`, … or DTMF on the agent's leg | `FeatureCode` (answer that INVITE yourself, e.g. 200 then BYE, or 404 if refused); DTMF one key per event — call control collects keys into a code of the plan the call arrived under |
 //! | 200 OK to the INVITE sent for `RingAgent` | `AgentAnswered` (ACK it; if call control answers with `Hangup{Agent}`, BYE it) |
 //! | final non-2xx or timeout of that INVITE | `AgentRingFailed` (486/600 `Busy`, 603 `Declined`, 408/480/503/transport `Unreachable`) |
 //! | CANCEL or BYE from the trunk | `CallerHungUp`; a transport or RTP failure of the trunk leg: `CallerFailed` |
@@ -48,6 +48,10 @@ use crate::pii::Pii;
 
 /// How long the caller has to press a rating key after the survey prompt ends.
 pub const RATING_WAIT: Duration = Duration::from_secs(8);
+
+/// Keys an agent presses during a call make up a feature code; a code that needs a number
+/// (`*3`, `##`) ends with `#` or after this long without a key.
+pub const DIGIT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Maps the monotonic clock to the wall clock, given once by the shell.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +109,9 @@ struct Call {
     rating: Option<Rating>,
     callback: bool,
     abandoned: bool,
+    /// Keys of an in-call feature code typed so far, and a counter for the pause timer.
+    digits: String,
+    digits_gen: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +122,7 @@ enum Timer {
     Announce { call: CallId },
     WrapUp { agent: usize, generation: u64 },
     Rating { call: CallId },
+    Digits { call: CallId, gen: u64 },
 }
 
 /// The call-control core. See the module docs.
@@ -409,6 +417,7 @@ impl CallControl {
                     self.end_wrap_up(agent, now);
                 }
             }
+            Timer::Digits { call, gen } => self.digits_paused(call, gen, now),
             Timer::Rating { call } => {
                 if self
                     .calls
