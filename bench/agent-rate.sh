@@ -63,7 +63,7 @@ for _ in $(seq 1 100); do grep -q "rexian ready" "$work/rexian.out" && break; sl
 http=$(grep -o 'http=[^ ]*' "$work/rexian.out" | cut -d= -f2)
 
 # The agents' phones: one sipp answers for all of them, another registers them all there.
-sipp -sf tests/sipp/agent_answer.xml -i 127.0.0.1 -p "$UAS_PORT" -mp 31000 -buff_size 4194304 \
+sipp -sf tests/sipp/agent_answer.xml -i 127.0.0.1 -p "$UAS_PORT" -mp 61000 -buff_size 4194304 \
   -nostdin > /dev/null 2>&1 &
 pids+=($!)
 sipp "$SIP" -sf tests/sipp/agent_register_inf.xml -inf "$work/agents.csv" -key contact_port \
@@ -132,7 +132,7 @@ best() {
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-ours=$(best "$SIP" records "$RATES" -sf tests/sipp/trunk_late_offer.xml -s 12345 -mp 30000)
+ours=$(best "$SIP" records "$RATES" -sf tests/sipp/trunk_late_offer.xml -s 12345 -mp 61100)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 sipp -sn uas -i 127.0.0.1 -p 5093 -buff_size 4194304 -nostdin > /dev/null 2>&1 &
