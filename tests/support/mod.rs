@@ -2,6 +2,7 @@
 //! directory and ephemeral ports, and real peers (sipp) pointed at it.
 #![allow(dead_code)]
 
+pub mod calls;
 pub mod phones;
 
 use std::io::{BufRead, BufReader};
