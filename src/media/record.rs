@@ -97,10 +97,22 @@ impl RecordAssembler {
 
     /// One leg's audio packet that arrived at `at`.
     pub fn push(&mut self, at: Instant, leg: LegId, timestamp: u32, law: Law, payload: &[u8]) {
+        g711::decode_into(law, payload, &mut self.pcm);
+        self.place(at, leg, timestamp);
+    }
+
+    /// Audio rexian itself sent (a prompt frame), on its own track `track` with its own
+    /// continuous timestamp; recorded on the right unless `set_side` said otherwise.
+    pub fn push_pcm(&mut self, at: Instant, track: LegId, timestamp: u32, samples: &[i16]) {
+        self.pcm.clear();
+        self.pcm.extend_from_slice(samples);
+        self.place(at, track, timestamp);
+    }
+
+    fn place(&mut self, at: Instant, leg: LegId, timestamp: u32) {
         if !self.tracks.iter().any(|t| t.leg == leg) {
             self.set_side(leg, Side::Right);
         }
-        g711::decode_into(law, payload, &mut self.pcm);
         let arrival = samples_in(at.saturating_duration_since(self.start)) as u64;
         let emitted = self.emitted;
         let Some(t) = self.tracks.iter_mut().find(|t| t.leg == leg) else {
