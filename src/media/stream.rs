@@ -17,6 +17,10 @@ pub enum Source {
 
 /// Sequence jumps beyond this (either way) on one source are a restart, not reordering.
 const MAX_SEQ_JUMP: i16 = 100;
+/// A packet of the previous source is a straggler (dropped) while the current source has
+/// sent within this window; after it, the previous source is taken back (a prompt or DTMF
+/// to a bridged leg ends and forwarding resumes).
+const STRAGGLER_WINDOW: Duration = Duration::from_millis(80);
 /// Timestamps further than this from where the wall clock says they should be are a jump.
 const MAX_TS_DRIFT: i64 = 8000 * 2;
 
@@ -90,7 +94,11 @@ impl Continuity {
             } else {
                 false
             }
-        } else if self.prev_source == Some(source) && self.source.is_some() {
+        } else if self.prev_source == Some(source)
+            && self.source.is_some()
+            && now.saturating_duration_since(self.src_last_at) < STRAGGLER_WINDOW
+        {
+            // A straggler of the source we switched away from while the new one runs.
             return None;
         } else {
             true
@@ -166,6 +174,15 @@ mod tests {
             .map(b, 40_001, 169, t0 + Duration::from_millis(220))
             .unwrap();
         assert_eq!((m.seq, m.ts, m.rebased), (1011, 50_000 + 1760, false));
+        // Once `b` has gone quiet (a prompt ended), `a` is taken back, rebased.
+        let m = c
+            .map(a, 30, 123 + 4800, t0 + Duration::from_millis(400))
+            .unwrap();
+        assert_eq!((m.seq, m.ts, m.rebased), (1012, 50_000 + 1760 + 1440, true));
+        let m = c
+            .map(a, 31, 123 + 4960, t0 + Duration::from_millis(420))
+            .unwrap();
+        assert_eq!((m.seq, m.rebased), (1013, false));
     }
 
     #[test]

@@ -24,43 +24,49 @@
 //! engine); the short form is that a packet costs one `recvfrom`, one `sendto` and no task
 //! wake-up or channel hop, and 20 ms timers for thousands of calls are one sweep.
 
+mod commands;
 mod config;
 mod engine;
 mod handle;
 mod ports;
 mod sys;
+mod types;
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 pub use config::{MediaConfig, PortRange, PortRangeError};
-pub use engine::{load_prompt, LoadPromptError};
-pub use handle::{
-    EngineStats, LegInfo, MediaCall, MediaError, MediaEvent, MediaHandle, MediaLeg, RecordingSpec,
-    RemoteMedia,
-};
+pub use handle::MediaHandle;
 pub use ports::PortAllocator;
+pub use prompts::{load_prompt, LoadPromptError};
+pub use types::{
+    EngineStats, LegInfo, MediaCall, MediaError, MediaEvent, MediaLeg, RecordingSpec, RemoteMedia,
+};
 
 use crate::shell::recorder::{repair_unfinished, RecorderHandle};
 
-/// The running engine: its handle, its event stream, and its thread.
+mod prompts;
+
+/// The running engine: its handle, its event stream, and its threads.
 pub struct MediaEngine {
     pub handle: MediaHandle,
     /// Events for call control; take it once (`Option::take`).
     pub events: Option<UnboundedReceiver<MediaEvent>>,
     /// Where recordings are written.
     pub recordings: PathBuf,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl MediaEngine {
-    /// Repairs recordings a killed process left unfinished, starts the writer thread and the
-    /// media thread. `default_recordings` is used when the config names no directory.
+    /// Repairs recordings a killed process left unfinished, then starts the engine threads
+    /// (`[media] threads`), each with its own recording writer thread. `default_recordings`
+    /// is used when the config names no directory.
     pub fn start(cfg: &MediaConfig, default_recordings: PathBuf) -> Result<Self, MediaError> {
         let dir = cfg.recordings.clone().unwrap_or(default_recordings);
         let start = |e: std::io::Error| MediaError::Start(e.to_string());
@@ -68,49 +74,62 @@ impl MediaEngine {
         for f in repair_unfinished(&dir).map_err(start)? {
             tracing::info!(file = %f.display(), "repaired unfinished recording");
         }
-        let recorder = RecorderHandle::spawn(
-            dir.clone(),
-            Duration::from_secs(cfg.recording_flush_secs.max(1)),
-            16_384,
-        )
-        .map_err(start)?;
-        let wake = Arc::new(sys::EventFd::new().map_err(start)?);
-        let (tx, rx) = mpsc::channel();
+        let ports = Arc::new(Mutex::new(PortAllocator::new(cfg.rtp_ports)));
         let (ev_tx, ev_rx) = unbounded_channel();
-        let engine = engine::Engine::new(
-            engine::Settings {
-                dead_media_after: cfg.dead_media_after(),
-                recording_delay: Duration::from_millis(cfg.recording_delay_ms),
-                recordings: dir.clone(),
-            },
-            PortAllocator::new(cfg.rtp_ports),
-            wake.clone(),
-            rx,
-            ev_tx,
-            recorder,
-        )
-        .map_err(start)?;
-        let thread = std::thread::Builder::new()
-            .name("media".into())
-            .spawn(move || engine.run())
+        let mut shards = Vec::new();
+        let mut threads = Vec::new();
+        for i in 0..cfg.engine_threads() {
+            let recorder = RecorderHandle::spawn(
+                dir.clone(),
+                Duration::from_secs(cfg.recording_flush_secs.max(1)),
+                16_384,
+            )
             .map_err(start)?;
+            let wake = Arc::new(sys::EventFd::new().map_err(start)?);
+            let armed = Arc::new(AtomicBool::new(false));
+            let (tx, rx) = mpsc::channel();
+            let engine = engine::Engine::new(
+                engine::Settings {
+                    dead_media_after: cfg.dead_media_after(),
+                    recording_delay: Duration::from_millis(cfg.recording_delay_ms),
+                    recordings: dir.clone(),
+                },
+                ports.clone(),
+                wake.clone(),
+                armed.clone(),
+                rx,
+                ev_tx.clone(),
+                recorder,
+            )
+            .map_err(start)?;
+            let name = if i == 0 {
+                "media".to_string()
+            } else {
+                format!("media-{i}")
+            };
+            let thread = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || engine.run())
+                .map_err(start)?;
+            shards.push(handle::Shard { tx, wake, armed });
+            threads.push(thread);
+        }
         Ok(MediaEngine {
-            handle: MediaHandle { tx, wake },
+            handle: MediaHandle::new(shards, ports),
             events: Some(ev_rx),
             recordings: dir,
-            thread: Some(thread),
+            threads,
         })
     }
 
-    /// Ends every call (finishing recordings), stops both threads and waits for them.
+    /// Ends every call (finishing recordings), stops the threads and waits for them.
     pub fn shutdown(mut self) {
         self.stop();
     }
 
     fn stop(&mut self) {
-        let _ = self.handle.tx.send(handle::Command::Shutdown);
-        self.handle.wake.notify();
-        if let Some(t) = self.thread.take() {
+        self.handle.shutdown_all();
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
