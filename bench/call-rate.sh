@@ -25,7 +25,9 @@ TOML
 REXIAN_LOG=warn "$BIN" serve --config "$work/rexian.toml" --sip 127.0.0.1:5070 \
   --http 127.0.0.1:0 --data "$work/data" --recordings "$work/rec" > "$work/rexian.out" 2>&1 &
 pids+=($!)
-sipp -sn uas -i 127.0.0.1 -p 5090 -bg -nostdin > /dev/null 2>&1 || true
+# sipp -bg prints "Background mode - PID=[n]": stop exactly that process at the end.
+uas_pid=$(sipp -sn uas -i 127.0.0.1 -p 5090 -bg -nostdin 2>&1 | sed -n 's/.*PID=\[\([0-9]*\)\].*/\1/p' || true)
+[ -n "$uas_pid" ] && pids+=("$uas_pid")
 for _ in $(seq 1 100); do grep -q "rexian ready" "$work/rexian.out" && break; sleep 0.1; done
 
 # One step → "ok" when every call of the step completed.
@@ -52,7 +54,7 @@ best() {
 
 ours=$(best 127.0.0.1:5070 -sf tests/sipp/trunk_late_offer.xml -s 12345 -mp 30000)
 theirs=$(best 127.0.0.1:5090 -sn uac)
-pkill -f "sipp -sn uas -i 127.0.0.1 -p 5090" || true
+[ -n "$uas_pid" ] && kill "$uas_pid" 2>/dev/null || true
 
 # INVITE → 100 Trying at a steady 80 % of the best clean rate: every call's time, p50/p99.
 # The trunk scenario, timing from the INVITE (rtd 1) to the 100 Trying.
@@ -84,3 +86,4 @@ printf '%-34s %10s\n' "greeting path, rexian (calls/s)" "$ours"
 printf '%-34s %10s\n' "sipp uac -> sipp uas (calls/s)" "$theirs"
 python3 -c "print(f'ratio {$ours/$theirs:.2f}' if $theirs else 'ratio n/a')"
 echo "INVITE -> 100 Trying at ${rate}/s: $trying"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

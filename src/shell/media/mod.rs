@@ -29,7 +29,7 @@ mod config;
 mod engine;
 mod handle;
 mod ports;
-mod sys;
+pub(crate) mod sys;
 mod types;
 
 use std::path::PathBuf;
