@@ -1,9 +1,18 @@
 //! The media engine shell: real sockets and a clock around the sans-IO [`crate::media`] core.
 //!
-//! [`MediaEngine::start`] spawns one OS thread (`media`) that owns every RTP/RTCP socket and
-//! every call's [`crate::media::relay::Relay`], recording assembler and prompt players, and
-//! the recording writer thread ([`crate::shell::recorder`]). Call control talks to it only
-//! through [`MediaHandle`] (async, clonable, `Send`) and listens to [`MediaEvent`]s.
+//! [`MediaEngine::start`] spawns `[media] threads` engine threads (default one). Each owns the
+//! RTP/RTCP sockets of its calls and every such call's [`crate::media::relay::Relay`],
+//! recording assembler, prompt players and DTMF senders, plus a recording writer thread
+//! ([`crate::shell::recorder`]). Calls go to the threads in turn; all legs of a call live on
+//! its thread. Call control talks to them only through [`MediaHandle`] (async, clonable,
+//! `Send`) and listens to [`MediaEvent`]s. Files: `handle.rs` (the handle, commands, ids),
+//! `types.rs` (ids, parameters, events, errors), `engine.rs` (one thread's loop),
+//! `commands.rs` (what a thread does with each command), `ports.rs`, `config.rs`,
+//! `prompts.rs` (loading prompt files), `sys.rs` (epoll, eventfd: all the `unsafe`).
+//!
+//! Commands that need no answer return as soon as they are queued; a failure arrives as
+//! [`MediaEvent::CommandFailed`]. Only `close_leg`, `leg_stats`, `stats` and a `move_leg`
+//! between threads wait for an engine thread.
 //!
 //! How call control drives a call:
 //!
@@ -15,14 +24,16 @@
 //! 4. Agent answers: `bridge(caller, agent, Some(RecordingSpec { … }))`. Hold with music:
 //!    `hold(caller)` + `play(caller, moh, true)`; back with `stop_play` + `unhold`.
 //! 5. Transfer: `open_leg` the new agent in the same call, `bridge(caller, new)`, then
-//!    `close_leg(old)` — the caller's stream and the recording run on without a jump.
+//!    `close_leg(old)` — the caller's stream and the recording run on without a jump. A
+//!    consult call made as its own media call joins with `move_leg(leg, caller_call)`;
+//!    `send_dtmf(leg, "…")` sends digits to a phone (RFC 4733).
 //! 6. Three-way: `conference(vec![caller, agent, expert], None)`.
 //! 7. `end_call(call)` on BYE; `RecordingFinished { path, … }` follows for the store row.
 //!    `DeadMedia { leg }` means the call should be torn down.
 //!
-//! Why one thread with epoll and not a tokio task per call: see `ARCHITECTURE.md` (Media
-//! engine); the short form is that a packet costs one `recvfrom`, one `sendto` and no task
-//! wake-up or channel hop, and 20 ms timers for thousands of calls are one sweep.
+//! Why epoll threads and not a tokio task per call: see `ARCHITECTURE.md` (Media engine);
+//! the short form is that a packet costs one `recvfrom`, one `sendto` and no task wake-up or
+//! channel hop, and 20 ms timers for thousands of calls are one sweep per thread.
 
 mod commands;
 mod config;
