@@ -261,4 +261,28 @@ mod tests {
         assert!(l(100) > 900 && l(160 * 30) == 0 && l(160 * 50) > 900);
         assert!(r(100) == 0 && r(160 * 30) < -900 && r(160 * 65) == 0 && r(160 * 80) < -450);
     }
+
+    #[test]
+    fn our_own_audio_goes_to_the_right_channel_at_the_time_it_was_sent() {
+        let t0 = Instant::now();
+        let mut rec = RecordAssembler::new(t0, Duration::from_millis(100));
+        let (caller, prompt) = (LegId(1), LegId(0x8000_0001));
+        rec.set_side(caller, Side::Left);
+        let mut out = Vec::new();
+        for i in 0..60u32 {
+            let at = t0 + Duration::from_millis(20 * i as u64);
+            rec.push(at, caller, 160 * i, Law::Alaw, &enc(&[0; 160]));
+            // A prompt from 0.4 s to 0.8 s, with its own timestamps.
+            if (20..40).contains(&i) {
+                rec.push_pcm(at, prompt, 160 * (i - 20), &[700; 160]);
+            }
+            collect(&mut rec, at, &mut out);
+        }
+        let r = |i: usize| out[2 * i + 1];
+        let l = |i: usize| out[2 * i];
+        assert_eq!(r(160 * 10), 0);
+        assert_eq!(r(160 * 25), 700);
+        assert_eq!(r(160 * 45), 0);
+        assert!((0..out.len() / 2).all(|i| l(i).abs() <= 8));
+    }
 }
