@@ -17,12 +17,12 @@ pub enum Source {
 
 /// Sequence jumps beyond this (either way) on one source are a restart, not reordering.
 const MAX_SEQ_JUMP: i16 = 100;
-/// A packet of the previous source is a straggler (dropped) while the current source has
-/// sent within this window; after it, the previous source is taken back (a prompt or DTMF
-/// to a bridged leg ends and forwarding resumes).
-const STRAGGLER_WINDOW: Duration = Duration::from_millis(80);
 /// Timestamps further than this from where the wall clock says they should be are a jump.
 const MAX_TS_DRIFT: i64 = 8000 * 2;
+/// A packet of the source we switched away from is a straggler while the current source has
+/// sent within this long; after that the old source may take the stream back (music on hold
+/// or a survey prompt after an agent talked, the agent after the music).
+const STRAGGLER_WINDOW: Duration = Duration::from_millis(200);
 
 /// Samples of an 8 kHz clock in `d`.
 pub fn samples_in(d: Duration) -> u32 {
@@ -98,7 +98,6 @@ impl Continuity {
             && self.source.is_some()
             && now.saturating_duration_since(self.src_last_at) < STRAGGLER_WINDOW
         {
-            // A straggler of the source we switched away from while the new one runs.
             return None;
         } else {
             true
@@ -174,15 +173,40 @@ mod tests {
             .map(b, 40_001, 169, t0 + Duration::from_millis(220))
             .unwrap();
         assert_eq!((m.seq, m.ts, m.rebased), (1011, 50_000 + 1760, false));
-        // Once `b` has gone quiet (a prompt ended), `a` is taken back, rebased.
-        let m = c
-            .map(a, 30, 123 + 4800, t0 + Duration::from_millis(400))
-            .unwrap();
-        assert_eq!((m.seq, m.ts, m.rebased), (1012, 50_000 + 1760 + 1440, true));
-        let m = c
-            .map(a, 31, 123 + 4960, t0 + Duration::from_millis(420))
-            .unwrap();
-        assert_eq!((m.seq, m.rebased), (1013, false));
+    }
+
+    #[test]
+    fn the_old_source_takes_the_stream_back_once_the_current_one_is_quiet() {
+        // A prompt (local), then the agent's leg, then music on hold (local again) while the
+        // agent's packets are no longer forwarded.
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut c = Continuity::new(t0, 1, 0);
+        let agent = Source::Leg(1, 7);
+        for i in 0..5u16 {
+            c.map(Source::Local, i, 160 * i as u32, ms(20 * i as u64))
+                .unwrap();
+        }
+        for i in 0..5u16 {
+            c.map(agent, 900 + i, 160 * i as u32, ms(100 + 20 * i as u64))
+                .unwrap();
+        }
+        // Right after the agent's last packet a local frame is a straggler…
+        assert_eq!(c.map(Source::Local, 5, 800, ms(200)), None);
+        // …but once the agent has been quiet for the window, local audio takes over.
+        let m = c.map(Source::Local, 20, 3200, ms(420)).unwrap();
+        assert!(m.rebased);
+        let (seq, _, _) = c.last();
+        assert_eq!(seq, m.seq);
+        assert_eq!(m.seq, 11, "the sequence goes on without a jump");
+        // And the agent, back from hold, takes it again once the music stops.
+        assert_eq!(
+            c.map(agent, 960, 9600, ms(440)),
+            None,
+            "music still playing"
+        );
+        let m = c.map(agent, 970, 11200, ms(700)).unwrap();
+        assert_eq!((m.seq, m.rebased), (12, true));
     }
 
     #[test]
