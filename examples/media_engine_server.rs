@@ -5,6 +5,7 @@
 //! the engine's counters as one `key=value` line and finishes the recordings.
 //!
 //! `cargo run --release --example media_engine_server -- --calls 500 --ports-file /tmp/p`
+//! (`--threads N` spreads the calls over N engine threads).
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
@@ -44,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or("40000-49999".into())
             .parse()?,
         recordings: Some(recordings.clone()),
+        threads: arg(&args, "--threads").unwrap_or("1".into()).parse()?,
         ..MediaConfig::default()
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -85,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rexian::shell::shutdown_signal().await;
         let s = h.stats().await?;
         println!(
-            "engine rx={} tx={} refused={} lost={} send_errors={} recorder_dropped={} wakeups={} rss_kb={}",
+            "engine rx={} tx={} refused={} lost={} send_errors={} recorder_dropped={} wakeups={} longest_sweep_us={} rss_kb={}",
             s.rx_packets,
             s.tx_packets,
             s.rx_refused,
@@ -93,6 +95,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             s.send_errors,
             s.recorder_dropped,
             s.wakeups,
+            s.longest_sweep_us,
             rss_kb()
         );
         engine.shutdown();

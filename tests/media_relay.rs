@@ -549,3 +549,26 @@ fn recording_can_be_switched_on_and_off_while_the_relay_runs() {
     r.set_record(false);
     assert_eq!(records(&mut r, 3), 0);
 }
+
+#[test]
+fn randomised_reports_of_calls_set_up_together_are_spread_over_the_interval() {
+    let t0 = Instant::now();
+    let cfg = RelayConfig {
+        rtcp_randomised: true,
+        ..RelayConfig::default()
+    };
+    let mut firsts = Vec::new();
+    for _ in 0..50 {
+        let mut r = Relay::new(cfg.clone(), t0);
+        r.add_leg(t0, A, leg(Law::Alaw, "10.0.0.1:4000", Some(96)));
+        let first = (1..=100u64).find(|k| {
+            r.handle_timeout(t0 + ms(100 * k));
+            !drain(&mut r).rtcp.is_empty()
+        });
+        firsts.push(first.expect("a report within 10 s"));
+    }
+    // [0.5, 1.5) × 5 s: the first report falls between 2.5 s and 7.5 s (100 ms steps).
+    assert!(firsts.iter().all(|k| (25..=75).contains(k)), "{firsts:?}");
+    let distinct: std::collections::HashSet<_> = firsts.iter().collect();
+    assert!(distinct.len() >= 10, "spread, not one sweep: {firsts:?}");
+}

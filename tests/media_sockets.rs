@@ -223,7 +223,7 @@ async fn a_leg_that_falls_silent_is_reported_dead_and_prompts_and_dtmf_work() {
 #[tokio::test]
 async fn ports_come_from_the_range_run_out_with_a_typed_error_and_are_reused() {
     let dir = tempfile::tempdir().unwrap();
-    let (eng, _ev) = engine("41300-41303", dir.path(), 60);
+    let (eng, mut ev) = engine("41300-41303", dir.path(), 60);
     let h = eng.handle.clone();
     let call = h.new_call().await.unwrap();
     let a = leg(&h, call).await;
@@ -235,9 +235,18 @@ async fn ports_come_from_the_range_run_out_with_a_typed_error_and_are_reused() {
         h.open_leg(call, LOCAL).await,
         Err(MediaError::PortsExhausted)
     );
+    // Commands that need no answer return at once; a failure comes back as an event.
+    h.bridge(a.leg, b.leg, None).await.unwrap();
+    let failed = next_event(&mut ev, "CommandFailed", |e| {
+        matches!(e, MediaEvent::CommandFailed { .. })
+    })
+    .await;
     assert_eq!(
-        h.bridge(a.leg, b.leg, None).await,
-        Err(MediaError::NoRemote(a.leg))
+        failed,
+        MediaEvent::CommandFailed {
+            command: "bridge",
+            error: MediaError::NoRemote(a.leg)
+        }
     );
     h.close_leg(a.leg).await.unwrap();
     assert_eq!(h.leg_stats(a.leg).await, Err(MediaError::UnknownLeg(a.leg)));
@@ -254,9 +263,17 @@ async fn ports_come_from_the_range_run_out_with_a_typed_error_and_are_reused() {
         r.dtmf_pt = None;
         h.set_remote(l, r).await.unwrap();
     }
+    h.bridge(b.leg, d_call_leg.leg, None).await.unwrap();
+    let failed = next_event(&mut ev, "CommandFailed", |e| {
+        matches!(e, MediaEvent::CommandFailed { .. })
+    })
+    .await;
     assert_eq!(
-        h.bridge(b.leg, d_call_leg.leg, None).await,
-        Err(MediaError::DifferentCalls(b.leg, d_call_leg.leg))
+        failed,
+        MediaEvent::CommandFailed {
+            command: "bridge",
+            error: MediaError::DifferentCalls(b.leg, d_call_leg.leg)
+        }
     );
     eng.shutdown();
 }

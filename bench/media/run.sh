@@ -4,6 +4,7 @@
 #
 #   bench/media/run.sh [LOADS...]        default: 250 500 1000 2000
 #   SECONDS_PER_LOAD=10 WARMUP=3 NO_RECORD=1 NICE=-10 bench/media/run.sh 1000
+#   THREADS=2 SERVER_CPUS=0,1 bench/media/run.sh 2000   # two engine threads on both cores
 #
 # On a machine shared with other work, NICE=-10 (as root) keeps other processes on the two
 # cores from starving the engine or the generator; the load seen is printed with the table.
@@ -27,15 +28,15 @@ ulimit -n 65536 2>/dev/null || true
 
 udp_errors() { awk '/^Udp:/ { if (h) { print $4; exit } h = 1 }' /proc/net/snmp; }
 
-echo "uptime: $(uptime)"
-printf '%6s %9s %7s %8s %9s %10s %8s %8s %8s %10s %9s %9s\n' \
-  calls pps_each cpu_% us/pkt us/call_s loss_rx loss_rex kern_drop p50_us p99_us rss/call rec_drop
+echo "uptime: $(uptime)  threads=${THREADS:-1} server_cpus=${SERVER_CPUS:-0}"
+printf '%6s %9s %7s %8s %9s %10s %8s %8s %8s %10s %9s %9s %9s\n' \
+  calls pps_each cpu_% us/pkt us/call_s loss_rx loss_rex kern_drop p50_us p99_us rss/call rec_drop sweep_us
 for n in "${LOADS[@]}"; do
   ports="$REC_DIR/ports-$n"
   rm -f "$ports"
   extra=()
   [ -n "${NO_RECORD:-}" ] && extra=(--no-record)
-  nice -n "${NICE:-0}" taskset -c 0 "$SERVER" --calls "$n" --ports-file "$ports" --recordings "$REC_DIR/rec-$n" \
+  nice -n "${NICE:-0}" taskset -c "${SERVER_CPUS:-0}" "$SERVER" --threads "${THREADS:-1}" --calls "$n" --ports-file "$ports" --recordings "$REC_DIR/rec-$n" \
     "${extra[@]}" > "$OUT/media-$n-server.txt" 2>/dev/null &
   spid=$!
   for _ in $(seq 1 600); do [ -f "$ports" ] && break; sleep 0.1; done
@@ -49,10 +50,10 @@ for n in "${LOADS[@]}"; do
   g=$(cat "$OUT/media-$n.txt")
   s=$(cat "$OUT/media-$n-server.txt")
   val() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'; }
-  printf '%6s %9s %7s %8s %9s %10s %8s %8s %8s %10s %9s %9s\n' \
+  printf '%6s %9s %7s %8s %9s %10s %8s %8s %8s %10s %9s %9s %9s\n' \
     "$n" "$(val "$g" pps_each_way)" "$(val "$g" cpu_pct)" "$(val "$g" cpu_us_per_pkt)" \
     "$(val "$g" cpu_us_per_call_s)" "$(val "$g" loss)/$(val "$g" sent)" "$(val "$s" lost)" \
     "$((e1 - e0))" "$(val "$g" p50_us)" "$(val "$g" p99_us)" "$(val "$g" rss_per_call_kb)" \
-    "$(val "$s" recorder_dropped)"
+    "$(val "$s" recorder_dropped)" "$(val "$s" longest_sweep_us)"
   rm -rf "$REC_DIR/rec-$n"
 done

@@ -3,6 +3,7 @@
 //! here opens a socket or a file, reads a clock or spawns a task.
 
 pub mod dtmf;
+pub mod dtmf_send;
 pub mod g711;
 pub mod mixer;
 pub mod playout;

@@ -97,10 +97,22 @@ impl RecordAssembler {
 
     /// One leg's audio packet that arrived at `at`.
     pub fn push(&mut self, at: Instant, leg: LegId, timestamp: u32, law: Law, payload: &[u8]) {
+        g711::decode_into(law, payload, &mut self.pcm);
+        self.place(at, leg, timestamp);
+    }
+
+    /// Audio rexian itself sent (a prompt frame), on its own track `track` with its own
+    /// continuous timestamp; recorded on the right unless `set_side` said otherwise.
+    pub fn push_pcm(&mut self, at: Instant, track: LegId, timestamp: u32, samples: &[i16]) {
+        self.pcm.clear();
+        self.pcm.extend_from_slice(samples);
+        self.place(at, track, timestamp);
+    }
+
+    fn place(&mut self, at: Instant, leg: LegId, timestamp: u32) {
         if !self.tracks.iter().any(|t| t.leg == leg) {
             self.set_side(leg, Side::Right);
         }
-        g711::decode_into(law, payload, &mut self.pcm);
         let arrival = samples_in(at.saturating_duration_since(self.start)) as u64;
         let emitted = self.emitted;
         let Some(t) = self.tracks.iter_mut().find(|t| t.leg == leg) else {
@@ -248,5 +260,29 @@ mod tests {
         let r = |i: usize| out[2 * i + 1];
         assert!(l(100) > 900 && l(160 * 30) == 0 && l(160 * 50) > 900);
         assert!(r(100) == 0 && r(160 * 30) < -900 && r(160 * 65) == 0 && r(160 * 80) < -450);
+    }
+
+    #[test]
+    fn our_own_audio_goes_to_the_right_channel_at_the_time_it_was_sent() {
+        let t0 = Instant::now();
+        let mut rec = RecordAssembler::new(t0, Duration::from_millis(100));
+        let (caller, prompt) = (LegId(1), LegId(0x8000_0001));
+        rec.set_side(caller, Side::Left);
+        let mut out = Vec::new();
+        for i in 0..60u32 {
+            let at = t0 + Duration::from_millis(20 * i as u64);
+            rec.push(at, caller, 160 * i, Law::Alaw, &enc(&[0; 160]));
+            // A prompt from 0.4 s to 0.8 s, with its own timestamps.
+            if (20..40).contains(&i) {
+                rec.push_pcm(at, prompt, 160 * (i - 20), &[700; 160]);
+            }
+            collect(&mut rec, at, &mut out);
+        }
+        let r = |i: usize| out[2 * i + 1];
+        let l = |i: usize| out[2 * i];
+        assert_eq!(r(160 * 10), 0);
+        assert_eq!(r(160 * 25), 700);
+        assert_eq!(r(160 * 45), 0);
+        assert!((0..out.len() / 2).all(|i| l(i).abs() <= 8));
     }
 }

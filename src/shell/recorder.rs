@@ -233,7 +233,12 @@ impl RecorderHandle {
         let (tx, rx) = mpsc::sync_channel::<Command>(queue.max(1));
         let thread = std::thread::Builder::new()
             .name("recorder".into())
-            .spawn(move || writer_loop(&dir, flush_every, rx))?;
+            .spawn(move || {
+                // Writing is never urgent (frames wait in the queue); the engine thread it
+                // may share a core with is: let the scheduler prefer the engine.
+                crate::shell::media::sys::lower_this_thread_priority(5);
+                writer_loop(&dir, flush_every, rx)
+            })?;
         Ok(RecorderHandle {
             tx: Some(tx),
             dropped: Arc::new(AtomicU64::new(0)),

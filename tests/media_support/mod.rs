@@ -23,10 +23,21 @@ pub fn engine(
     dir: &Path,
     dead_secs: u64,
 ) -> (MediaEngine, UnboundedReceiver<MediaEvent>) {
+    engine_with_threads(ports, dir, dead_secs, 1)
+}
+
+/// An engine with `threads` engine threads (calls go to them in turn).
+pub fn engine_with_threads(
+    ports: &str,
+    dir: &Path,
+    dead_secs: u64,
+    threads: usize,
+) -> (MediaEngine, UnboundedReceiver<MediaEvent>) {
     let cfg = MediaConfig {
         rtp_ports: ports.parse().unwrap(),
         dead_media_secs: dead_secs,
         recordings: Some(dir.to_path_buf()),
+        threads,
         ..MediaConfig::default()
     };
     let mut e = MediaEngine::start(&cfg, dir.to_path_buf()).unwrap();

@@ -8,7 +8,8 @@
 //!   timestamps are rewritten across SSRC changes, jumps and transfers ([`super::stream`]).
 //! - **Codecs**: same law → payload untouched, only the header is rewritten; A-law ↔ µ-law
 //!   by table. telephone-event payload types are mapped per leg.
-//! - **RTCP** is terminated: each leg gets SR/RR built from our own counters.
+//! - **RTCP** is terminated: each leg gets SR/RR built from our own counters, optionally at
+//!   randomised intervals (RFC 3550 §6.3.1) so calls set up together do not report at once.
 //! - **Dead media**: a leg silent (no RTP nor RTCP) for `dead_media_after` raises an event,
 //!   paused while any leg is on hold.
 //! - **Conference**: legs put in a conference are mixed (each hears the others) on 20 ms ticks.
@@ -17,6 +18,7 @@
 //! recording packets, events and the next deadline. Buffers are recycled (`recycle`) so the
 //! two-leg same-codec path does not allocate.
 
+mod moves;
 mod reports;
 mod types;
 
@@ -24,6 +26,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+pub use moves::DetachedLeg;
 pub use types::*;
 
 use super::dtmf::DtmfReceiver;
@@ -63,6 +66,8 @@ struct Leg {
     local_seq: u16,
     local_ts: u32,
     local_until: Option<Instant>,
+    /// The RTP timestamp of the telephone event being sent to this leg.
+    event_ts: u32,
     rec: Continuity,
 }
 
@@ -131,7 +136,7 @@ impl Relay {
             stats: LegStats::default(),
             dtmf: DtmfReceiver::new(),
             last_sr: None,
-            next_rtcp: now + self.cfg.rtcp_interval,
+            next_rtcp: now + self.rtcp_interval(),
             out_ssrc: rand::random(),
             out: Continuity::new(now, first_seq, first_ts),
             out_packets: 0,
@@ -140,6 +145,7 @@ impl Relay {
             local_seq: 0,
             local_ts: 0,
             local_until: None,
+            event_ts: 0,
             rec: Continuity::new(now, 0, 0),
         });
         self.timeout_due = true;
@@ -263,6 +269,16 @@ impl Relay {
         self.pool
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(POOL_BUF))
+    }
+
+    /// The time to a leg's next report: the interval, times a random factor in [0.5, 1.5)
+    /// when `rtcp_randomised` (RFC 3550 §6.3.1).
+    fn rtcp_interval(&self) -> Duration {
+        if self.cfg.rtcp_randomised {
+            self.cfg.rtcp_interval.mul_f64(0.5 + rand::random::<f64>())
+        } else {
+            self.cfg.rtcp_interval
+        }
     }
 
     fn any_hold(&self) -> bool {
@@ -510,7 +526,7 @@ impl Relay {
         self.timeout_due = true;
         for i in 0..self.legs.len() {
             if now >= self.legs[i].next_rtcp {
-                self.legs[i].next_rtcp = now + self.cfg.rtcp_interval;
+                self.legs[i].next_rtcp = now + self.rtcp_interval();
                 self.send_rtcp(now, i, false);
             }
         }

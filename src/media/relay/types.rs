@@ -45,6 +45,9 @@ impl From<&Negotiated> for LegConfig {
 pub struct RelayConfig {
     pub dead_media_after: Duration,
     pub rtcp_interval: Duration,
+    /// Spread reports over [0.5, 1.5) × `rtcp_interval` at random (RFC 3550 §6.3.1), so
+    /// calls set up together do not all report at once; off gives exact intervals.
+    pub rtcp_randomised: bool,
     pub relatch_guard: Duration,
     /// Emit [`Output::Record`] for every inbound audio packet.
     pub record: bool,
@@ -59,6 +62,7 @@ impl Default for RelayConfig {
         RelayConfig {
             dead_media_after: Duration::from_secs(60),
             rtcp_interval: Duration::from_secs(5),
+            rtcp_randomised: false,
             relatch_guard: Duration::from_millis(500),
             record: false,
             cname: "rexian".into(),
@@ -144,6 +148,8 @@ pub enum RelayError {
     NotLatched(SocketAddr),
     #[error("payload type {0} not negotiated on this leg")]
     UnknownPayloadType(u8),
+    #[error("leg {0:?} has no telephone-event payload type")]
+    NoTelephoneEvent(LegId),
 }
 
 /// Per-leg counters.

@@ -503,7 +503,9 @@ impl Calls {
                     });
                 }
             }
-            MediaEvent::MediaResumed { .. } | MediaEvent::RemoteBye { .. } => {}
+            MediaEvent::MediaResumed { .. }
+            | MediaEvent::RemoteBye { .. }
+            | MediaEvent::CommandFailed { .. } => {}
         }
         self.run_actions(ep, now).await;
     }

@@ -5,6 +5,7 @@
 //! rtp_ports = "20000-29999"   # even ports carry RTP, the next odd port RTCP
 //! dead_media_secs = 60        # a leg silent this long (no RTP nor RTCP) is reported
 //! recordings = "recordings"   # optional; defaults to the top-level `recordings`
+//! threads = 1                 # engine threads; calls are spread over them round-robin
 //! ```
 
 use std::fmt;
@@ -89,6 +90,8 @@ pub struct MediaConfig {
     pub recording_flush_secs: u64,
     /// How far recordings trail real time so reordered packets still land in place (ms).
     pub recording_delay_ms: u64,
+    /// Engine threads (each one epoll loop with its own calls); 0 means one per core.
+    pub threads: usize,
 }
 
 impl Default for MediaConfig {
@@ -102,6 +105,7 @@ impl Default for MediaConfig {
             recordings: None,
             recording_flush_secs: 1,
             recording_delay_ms: 200,
+            threads: 1,
         }
     }
 }
@@ -109,6 +113,15 @@ impl Default for MediaConfig {
 impl MediaConfig {
     pub fn dead_media_after(&self) -> Duration {
         Duration::from_secs(self.dead_media_secs.max(1))
+    }
+
+    /// How many engine threads to start: `threads`, or one per core for 0 (at most 64).
+    pub fn engine_threads(&self) -> usize {
+        let n = match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        n.clamp(1, 64)
     }
 }
 
@@ -149,6 +162,11 @@ mod tests {
         let c: MediaConfig = toml::from_str("rtp_ports = \"30000-30099\"").unwrap();
         assert_eq!(c.rtp_ports.legs(), 50);
         assert_eq!(c.dead_media_secs, 60);
+        assert_eq!(c.engine_threads(), 1);
+        let c: MediaConfig = toml::from_str("threads = 4").unwrap();
+        assert_eq!(c.engine_threads(), 4);
+        let c: MediaConfig = toml::from_str("threads = 0").unwrap();
+        assert!(c.engine_threads() >= 1);
         assert!(toml::from_str::<MediaConfig>("rtp_ports = \"x\"").is_err());
         assert!(toml::from_str::<MediaConfig>("rtp_port = \"30000-30099\"").is_err());
     }

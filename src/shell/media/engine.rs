@@ -1,42 +1,47 @@
-//! The engine thread: one OS thread owns every media socket, every call's sans-IO
-//! [`Relay`], [`RecordAssembler`] and [`Player`]s, and loops on one level-triggered epoll set:
+//! One engine thread (a *shard*): it owns the media sockets of its calls, every call's sans-IO
+//! [`Relay`], [`RecordAssembler`], prompt [`Player`]s and DTMF senders, and loops on one
+//! level-triggered epoll set:
 //!
 //! - a readable leg socket → one `recv_from` → `Relay::handle_packet` → its outputs at once
 //!   (`send_to` from the receiving leg's peer socket; recording packets into the call's
 //!   assembler; events to call control);
-//! - every 20 ms a tick: relay timers that are due (RTCP, dead media, mixing), prompt frames,
-//!   recording frames (handed to the writer thread in 200 ms batches, never waiting on it);
-//! - the eventfd → commands from [`super::MediaHandle`].
+//! - every 20 ms a sweep over the calls: relay timers that are due (RTCP, dead media,
+//!   mixing), prompt and DTMF packets, recording frames (handed to the writer thread in
+//!   200 ms batches, never waiting on it). The sweep goes in chunks of [`SWEEP_CHUNK`] calls
+//!   and reads the sockets that became readable between chunks, so a long sweep does not
+//!   hold forwarded packets back;
+//! - the eventfd → commands from [`super::MediaHandle`] ([`super::commands`]).
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 use uuid::Uuid;
 
-use super::handle::{
-    Command, EngineStats, LegInfo, MediaCall, MediaError, MediaEvent, MediaLeg, RecordingSpec,
-    RemoteMedia,
-};
+use super::handle::Command;
 use super::ports::PortAllocator;
 use super::sys::{Epoll, EventFd};
-use crate::media::prompt::{Player, Prompt};
-use crate::media::record::{RecordAssembler, Side};
-use crate::media::relay::{Channel, Event, LegConfig, LegId, LegStats, Output, Relay, RelayConfig};
-use crate::shell::recorder::{recording_path, RecorderHandle};
+use super::types::{EngineStats, MediaEvent, MediaLeg};
+use crate::media::dtmf_send::DtmfSender;
+use crate::media::prompt::Player;
+use crate::media::record::RecordAssembler;
+use crate::media::relay::{Channel, Event, LegId, Output, Relay};
+use crate::shell::recorder::RecorderHandle;
 
 /// The loop's timer granularity: prompts, mixing and recording frames are 20 ms.
 pub(super) const TICK: Duration = Duration::from_millis(20);
-const WAKE_TOKEN: u64 = u64::MAX;
+pub(super) const WAKE_TOKEN: u64 = u64::MAX;
 /// Recording frames are handed to the writer thread in batches of this many 20 ms frames.
-const RECORD_BATCH_FRAMES: usize = 10;
-/// Seconds between 1900 (NTP era) and 1970 (Unix).
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+pub(super) const RECORD_BATCH_FRAMES: usize = 10;
+/// Calls handled per chunk of a sweep before the sockets are read again.
+const SWEEP_CHUNK: usize = 128;
+/// Marks a leg's prompt track in its call's recording assembler (leg ids stay below 2^31).
+pub(super) const PROMPT_TRACK: u32 = 0x8000_0000;
 
 pub(super) struct Settings {
     pub dead_media_after: Duration,
@@ -44,66 +49,56 @@ pub(super) struct Settings {
     pub recordings: std::path::PathBuf,
 }
 
-struct LegSlot {
-    call: u32,
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
-    port: u16,
-    in_relay: bool,
+pub(super) struct LegSlot {
+    pub call: u32,
+    pub rtp: UdpSocket,
+    pub rtcp: UdpSocket,
+    pub port: u16,
+    pub in_relay: bool,
 }
 
-struct Recording {
-    id: Uuid,
-    started: chrono::DateTime<chrono::Utc>,
-    asm: RecordAssembler,
-    pending: Vec<i16>,
+pub(super) struct Recording {
+    pub id: Uuid,
+    pub started: chrono::DateTime<chrono::Utc>,
+    pub asm: RecordAssembler,
+    pub pending: Vec<i16>,
+    /// The recorded caller: prompts played to this leg go into the right channel.
+    pub caller: u32,
+    /// The timestamp of the caller's prompt track (continuous over every prompt played).
+    pub prompt_ts: u32,
+    /// Frames to collect before the next batch goes to the writer (the first batch of each
+    /// call is shorter by a per-call amount, so calls started together flush apart).
+    pub batch_frames: usize,
 }
 
-struct CallState {
-    relay: Relay,
-    legs: Vec<u32>,
-    wake_at: Option<Instant>,
-    players: Vec<(u32, Player)>,
-    rec: Option<Recording>,
+pub(super) struct CallState {
+    pub relay: Relay,
+    pub legs: Vec<u32>,
+    pub wake_at: Option<Instant>,
+    pub players: Vec<(u32, Player)>,
+    pub dtmf: Vec<(u32, DtmfSender)>,
+    pub rec: Option<Recording>,
 }
 
 pub(super) struct Engine {
-    settings: Settings,
-    poll: Epoll,
-    wake: Arc<EventFd>,
-    cmds: Receiver<Command>,
-    events: UnboundedSender<MediaEvent>,
-    recorder: RecorderHandle,
-    ports: PortAllocator,
-    legs: HashMap<u32, LegSlot>,
-    calls: HashMap<u32, CallState>,
-    next_id: u32,
-    stats: EngineStats,
+    pub settings: Settings,
+    pub poll: Epoll,
+    pub wake: Arc<EventFd>,
+    pub armed: Arc<AtomicBool>,
+    pub cmds: Receiver<Command>,
+    pub events: UnboundedSender<MediaEvent>,
+    pub recorder: RecorderHandle,
+    pub ports: Arc<Mutex<PortAllocator>>,
+    pub legs: HashMap<u32, LegSlot>,
+    pub calls: HashMap<u32, CallState>,
+    pub stats: EngineStats,
     ready: Vec<u64>,
+    sweep: Vec<u32>,
     buf: Box<[u8; 2048]>,
 }
 
-fn ntp_now() -> u64 {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let frac = ((d.subsec_nanos() as u64) << 32) / 1_000_000_000;
-    ((d.as_secs() + NTP_UNIX_OFFSET) << 32) | frac
-}
-
-fn leg_config(r: &RemoteMedia) -> LegConfig {
-    LegConfig {
-        law: r.law,
-        audio_pt: r.audio_pt,
-        dtmf_pt: r.dtmf_pt,
-        remote_rtp: r.rtp,
-        remote_rtcp: r.rtcp,
-        on_hold: r.on_hold,
-    }
-}
-
 /// Sends what a call's relay produced; records recording packets; forwards events.
-fn drain(
+pub(super) fn drain(
     c: &mut CallState,
     legs: &HashMap<u32, LegSlot>,
     stats: &mut EngineStats,
@@ -161,11 +156,77 @@ fn drain(
     }
 }
 
+/// One 20 ms step of a call: due relay timers, prompt and DTMF packets, recording frames.
+fn tick_call(
+    c: &mut CallState,
+    now: Instant,
+    events: &UnboundedSender<MediaEvent>,
+    recorder: &RecorderHandle,
+) {
+    if c.wake_at.is_some_and(|t| t <= now) {
+        c.wake_at = None;
+        c.relay.handle_timeout(now);
+    }
+    if !c.players.is_empty() {
+        let CallState {
+            relay,
+            players,
+            rec,
+            ..
+        } = c;
+        let mut finished = false;
+        for (leg, p) in players.iter_mut() {
+            while let Some(f) = p.poll_frame(now) {
+                let _ = relay.send_audio(now, LegId(*leg), f);
+                if let Some(r) = rec.as_mut().filter(|r| r.caller == *leg) {
+                    r.asm
+                        .push_pcm(now, LegId(*leg | PROMPT_TRACK), r.prompt_ts, f);
+                    r.prompt_ts = r.prompt_ts.wrapping_add(f.len() as u32);
+                }
+            }
+            finished |= p.is_finished();
+        }
+        if finished {
+            players.retain(|(leg, p)| {
+                if p.is_finished() {
+                    let _ = events.send(MediaEvent::PlaybackDone {
+                        leg: MediaLeg(*leg),
+                    });
+                }
+                !p.is_finished()
+            });
+        }
+    }
+    if !c.dtmf.is_empty() {
+        for (leg, s) in &mut c.dtmf {
+            while let Some(p) = s.poll(now) {
+                let _ = c.relay.send_event(now, LegId(*leg), p.payload, p.start);
+            }
+        }
+        c.dtmf.retain(|(_, s)| !s.is_finished());
+    }
+    if let Some(r) = &mut c.rec {
+        while let Some(f) = r.asm.poll_frame(now) {
+            r.pending.extend_from_slice(f);
+        }
+        if r.pending.len() >= r.batch_frames * 2 * 160 {
+            r.batch_frames = RECORD_BATCH_FRAMES;
+            let batch = std::mem::replace(
+                &mut r.pending,
+                Vec::with_capacity(RECORD_BATCH_FRAMES * 2 * 160),
+            );
+            recorder.frames(r.id, batch);
+        }
+    }
+}
+
 impl Engine {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         settings: Settings,
-        ports: PortAllocator,
+        ports: Arc<Mutex<PortAllocator>>,
         wake: Arc<EventFd>,
+        armed: Arc<AtomicBool>,
         cmds: Receiver<Command>,
         events: UnboundedSender<MediaEvent>,
         recorder: RecorderHandle,
@@ -176,15 +237,16 @@ impl Engine {
             settings,
             poll,
             wake,
+            armed,
             cmds,
             events,
             recorder,
             ports,
             legs: HashMap::new(),
             calls: HashMap::new(),
-            next_id: 1,
             stats: EngineStats::default(),
             ready: Vec::with_capacity(1024),
+            sweep: Vec::new(),
             buf: Box::new([0; 2048]),
         })
     }
@@ -194,33 +256,18 @@ impl Engine {
         let mut next_tick = Instant::now() + TICK;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
-            self.ready.clear();
-            match self.poll.wait(wait) {
-                Ok(tokens) => self.ready.extend(tokens),
-                Err(e) => {
-                    tracing::error!(error = %e, "media poll failed");
-                    break;
-                }
-            }
-            self.stats.wakeups += 1;
+            let Some(commands) = self.wait(wait) else {
+                break;
+            };
             let now = Instant::now();
-            let mut commands = false;
-            for i in 0..self.ready.len() {
-                let tok = self.ready[i];
-                if tok == WAKE_TOKEN {
-                    commands = true;
-                } else {
-                    self.readable(tok, now);
-                }
-            }
-            if commands {
-                self.wake.drain();
-                if !self.commands(now) {
-                    break;
-                }
+            if commands && !self.commands(now) {
+                break;
             }
             if now >= next_tick {
+                let started = Instant::now();
                 self.tick(now);
+                let took = started.elapsed().as_micros() as u64;
+                self.stats.longest_sweep_us = self.stats.longest_sweep_us.max(took);
                 if !self.commands(now) {
                     break;
                 }
@@ -234,6 +281,36 @@ impl Engine {
         for id in ids {
             self.end_call(id, Instant::now());
         }
+    }
+
+    /// Waits up to `timeout` and handles the readable sockets; `Some(true)` when commands
+    /// are waiting, `None` when polling failed.
+    fn wait(&mut self, timeout: Duration) -> Option<bool> {
+        self.ready.clear();
+        match self.poll.wait(timeout) {
+            Ok(tokens) => self.ready.extend(tokens),
+            Err(e) => {
+                tracing::error!(error = %e, "media poll failed");
+                return None;
+            }
+        }
+        self.stats.wakeups += 1;
+        let now = Instant::now();
+        let mut commands = false;
+        for i in 0..self.ready.len() {
+            let tok = self.ready[i];
+            if tok == WAKE_TOKEN {
+                commands = true;
+            } else {
+                self.readable(tok, now);
+            }
+        }
+        if commands {
+            // Cleared before the channel is read: a command sent from now on wakes us again.
+            self.armed.store(false, Ordering::SeqCst);
+            self.wake.drain();
+        }
+        Some(commands)
     }
 
     fn readable(&mut self, tok: u64, now: Instant) {
@@ -264,45 +341,28 @@ impl Engine {
         drain(c, &self.legs, &mut self.stats, &self.events);
     }
 
+    /// The 20 ms sweep, in chunks with the sockets read in between.
     fn tick(&mut self, now: Instant) {
-        for c in self.calls.values_mut() {
-            if c.wake_at.is_some_and(|t| t <= now) {
-                c.wake_at = None;
-                c.relay.handle_timeout(now);
+        let mut ids = std::mem::take(&mut self.sweep);
+        ids.clear();
+        ids.extend(self.calls.keys().copied());
+        for (k, chunk) in ids.chunks(SWEEP_CHUNK).enumerate() {
+            if k > 0 {
+                // Commands wait for the loop, which reads them right after the sweep.
+                let _ = self.wait(Duration::ZERO);
             }
-            let mut finished = Vec::new();
-            for (leg, p) in &mut c.players {
-                while let Some(f) = p.poll_frame(now) {
-                    let _ = c.relay.send_audio(now, LegId(*leg), f);
-                }
-                if p.is_finished() {
-                    finished.push(*leg);
-                }
-            }
-            for leg in finished {
-                c.players.retain(|(l, _)| *l != leg);
-                let _ = self
-                    .events
-                    .send(MediaEvent::PlaybackDone { leg: MediaLeg(leg) });
-            }
-            if let Some(r) = &mut c.rec {
-                while let Some(f) = r.asm.poll_frame(now) {
-                    r.pending.extend_from_slice(f);
-                }
-                if r.pending.len() >= RECORD_BATCH_FRAMES * 2 * 160 {
-                    let batch = std::mem::replace(
-                        &mut r.pending,
-                        Vec::with_capacity(RECORD_BATCH_FRAMES * 2 * 160),
-                    );
-                    self.recorder.frames(r.id, batch);
+            for id in chunk {
+                if let Some(c) = self.calls.get_mut(id) {
+                    tick_call(c, now, &self.events, &self.recorder);
+                    drain(c, &self.legs, &mut self.stats, &self.events);
                 }
             }
-            drain(c, &self.legs, &mut self.stats, &self.events);
         }
+        self.sweep = ids;
     }
 
     /// Runs queued commands; false once every handle is gone or shutdown was asked.
-    fn commands(&mut self, now: Instant) -> bool {
+    pub(super) fn commands(&mut self, now: Instant) -> bool {
         loop {
             match self.cmds.try_recv() {
                 Ok(Command::Shutdown) => return false,
@@ -312,392 +372,4 @@ impl Engine {
             }
         }
     }
-
-    fn command(&mut self, cmd: Command, now: Instant) {
-        match cmd {
-            Command::NewCall(r) => {
-                let id = self.fresh_id();
-                let cfg = RelayConfig {
-                    dead_media_after: self.settings.dead_media_after,
-                    ntp_at_start: ntp_now(),
-                    ..RelayConfig::default()
-                };
-                self.calls.insert(
-                    id,
-                    CallState {
-                        relay: Relay::new(cfg, now),
-                        legs: Vec::new(),
-                        wake_at: None,
-                        players: Vec::new(),
-                        rec: None,
-                    },
-                );
-                let _ = r.send(Ok(MediaCall(id)));
-            }
-            Command::OpenLeg(call, ip, r) => {
-                let _ = r.send(self.open_leg(call, ip));
-            }
-            Command::SetRemote(leg, remote, r) => {
-                let res = self.with_leg(leg, |c, slot| {
-                    let cfg = leg_config(&remote);
-                    if slot.in_relay {
-                        let _ = c.relay.update_leg(now, LegId(leg.0), cfg);
-                    } else {
-                        c.relay.add_leg(now, LegId(leg.0), cfg);
-                        slot.in_relay = true;
-                    }
-                    Ok(())
-                });
-                self.after(leg.0);
-                let _ = r.send(res);
-            }
-            Command::Bridge(a, b, rec, r) => {
-                let res = self.same_call(&[a, b]).and_then(|call| {
-                    let c = self.calls.get_mut(&call).ok_or(MediaError::UnknownLeg(a))?;
-                    c.relay
-                        .connect(LegId(a.0), LegId(b.0))
-                        .map_err(|_| MediaError::UnknownLeg(a))?;
-                    self.start_recording(call, rec, now);
-                    Ok(())
-                });
-                let _ = r.send(res);
-            }
-            Command::Conference(legs, rec, r) => {
-                let res = if legs.len() < 2 {
-                    Err(MediaError::TooFewParties)
-                } else {
-                    self.same_call(&legs).and_then(|call| {
-                        let c = self
-                            .calls
-                            .get_mut(&call)
-                            .ok_or(MediaError::UnknownLeg(legs[0]))?;
-                        let ids: Vec<LegId> = legs.iter().map(|l| LegId(l.0)).collect();
-                        c.relay
-                            .conference(now, &ids)
-                            .map_err(|_| MediaError::UnknownLeg(legs[0]))?;
-                        self.start_recording(call, rec, now);
-                        self.after_call(call);
-                        Ok(())
-                    })
-                };
-                let _ = r.send(res);
-            }
-            Command::Unbridge(leg, r) => {
-                let res = self.with_relay_leg(leg, |c| {
-                    let _ = c.relay.isolate(LegId(leg.0));
-                });
-                let _ = r.send(res);
-            }
-            Command::Hold(leg, hold, r) => {
-                let res = self.with_relay_leg(leg, |c| {
-                    let _ = c.relay.set_hold(now, LegId(leg.0), hold);
-                });
-                self.after(leg.0);
-                let _ = r.send(res);
-            }
-            Command::Play(leg, prompts, looping, r) => {
-                let res = self.with_leg(leg, |c, _| {
-                    c.players.retain(|(l, _)| *l != leg.0);
-                    let mut p = Player::new(prompts, looping);
-                    p.start(now);
-                    c.players.push((leg.0, p));
-                    Ok(())
-                });
-                let _ = r.send(res);
-            }
-            Command::StopPlay(leg, r) => {
-                let res = self.with_leg(leg, |c, _| {
-                    c.players.retain(|(l, _)| *l != leg.0);
-                    Ok(())
-                });
-                let _ = r.send(res);
-            }
-            Command::StopRecording(call, r) => {
-                let res = if self.calls.contains_key(&call.0) {
-                    self.finish_recording(call.0, now);
-                    Ok(())
-                } else {
-                    Err(MediaError::UnknownCall(call))
-                };
-                let _ = r.send(res);
-            }
-            Command::CloseLeg(leg, r) => {
-                let _ = r.send(self.close_leg(leg.0));
-            }
-            Command::EndCall(call, r) => {
-                let res = if self.calls.contains_key(&call.0) {
-                    self.end_call(call.0, now);
-                    Ok(())
-                } else {
-                    Err(MediaError::UnknownCall(call))
-                };
-                let _ = r.send(res);
-            }
-            Command::LegStats(leg, r) => {
-                let res = self.with_leg(leg, |c, _| {
-                    Ok((
-                        c.relay.stats(LegId(leg.0)).unwrap_or_default(),
-                        c.relay.latched(LegId(leg.0)),
-                    ))
-                });
-                let _ = r.send(res);
-            }
-            Command::Stats(r) => {
-                let mut s = self.stats;
-                s.calls = self.calls.len();
-                s.legs = self.legs.len();
-                s.recorder_dropped = self.recorder.dropped();
-                s.lost = self
-                    .calls
-                    .values()
-                    .flat_map(|c| c.legs.iter().filter_map(|&l| c.relay.stats(LegId(l))))
-                    .map(|st| st.lost)
-                    .sum();
-                let _ = r.send(Ok(s));
-            }
-            Command::Shutdown => {}
-        }
-    }
-
-    fn fresh_id(&mut self) -> u32 {
-        let id = self.next_id;
-        // Ids only need to be unique among live calls and legs; 2^31 of them never wrap in
-        // practice, and the top bit stays clear so a leg id shifted into a token never
-        // collides with the wake token.
-        self.next_id = (self.next_id + 1) & 0x7FFF_FFFF;
-        id
-    }
-
-    fn open_leg(&mut self, call: MediaCall, ip: IpAddr) -> Result<LegInfo, MediaError> {
-        if !self.calls.contains_key(&call.0) {
-            return Err(MediaError::UnknownCall(call));
-        }
-        let mut tries = self.ports.available();
-        let (port, rtp, rtcp) = loop {
-            let port = self.ports.allocate().ok_or(MediaError::PortsExhausted)?;
-            match bind_pair(ip, port) {
-                Ok((a, b)) => break (port, a, b),
-                Err(e) => {
-                    // Taken by another program: put it back at the end and try the next.
-                    self.ports.release(port);
-                    tries = tries.saturating_sub(1);
-                    if tries == 0 {
-                        return Err(e);
-                    }
-                }
-            }
-        };
-        let id = self.fresh_id();
-        let bind = |e: io::Error| MediaError::Bind {
-            addr: SocketAddr::new(ip, port),
-            reason: e.to_string(),
-        };
-        self.poll
-            .add(rtp.as_raw_fd(), (id as u64) << 1)
-            .map_err(bind)?;
-        self.poll
-            .add(rtcp.as_raw_fd(), ((id as u64) << 1) | 1)
-            .map_err(bind)?;
-        let info = LegInfo {
-            leg: MediaLeg(id),
-            rtp: SocketAddr::new(ip, port),
-            rtcp: SocketAddr::new(ip, port + 1),
-        };
-        self.legs.insert(
-            id,
-            LegSlot {
-                call: call.0,
-                rtp,
-                rtcp,
-                port,
-                in_relay: false,
-            },
-        );
-        if let Some(c) = self.calls.get_mut(&call.0) {
-            c.legs.push(id);
-        }
-        Ok(info)
-    }
-
-    fn close_leg(&mut self, leg: u32) -> Result<LegStats, MediaError> {
-        let slot = self
-            .legs
-            .remove(&leg)
-            .ok_or(MediaError::UnknownLeg(MediaLeg(leg)))?;
-        self.poll.remove(slot.rtp.as_raw_fd());
-        self.poll.remove(slot.rtcp.as_raw_fd());
-        self.ports.release(slot.port);
-        let mut stats = LegStats::default();
-        if let Some(c) = self.calls.get_mut(&slot.call) {
-            stats = c.relay.stats(LegId(leg)).unwrap_or_default();
-            c.relay.remove_leg(LegId(leg));
-            c.legs.retain(|&l| l != leg);
-            c.players.retain(|(l, _)| *l != leg);
-            drain(c, &self.legs, &mut self.stats, &self.events);
-        }
-        Ok(stats)
-    }
-
-    fn end_call(&mut self, call: u32, now: Instant) {
-        let legs = self
-            .calls
-            .get(&call)
-            .map(|c| c.legs.clone())
-            .unwrap_or_default();
-        for l in legs {
-            let _ = self.close_leg(l);
-        }
-        self.finish_recording(call, now);
-        self.calls.remove(&call);
-    }
-
-    fn start_recording(&mut self, call: u32, spec: Option<RecordingSpec>, now: Instant) {
-        let (Some(spec), Some(c)) = (spec, self.calls.get_mut(&call)) else {
-            return;
-        };
-        if c.rec.is_some() {
-            return;
-        }
-        let mut asm = RecordAssembler::new(now, self.settings.recording_delay);
-        asm.set_side(LegId(spec.caller.0), Side::Left);
-        self.recorder.start(spec.id, spec.started);
-        c.relay.set_record(true);
-        c.rec = Some(Recording {
-            id: spec.id,
-            started: spec.started,
-            asm,
-            pending: Vec::with_capacity(RECORD_BATCH_FRAMES * 2 * 160),
-        });
-    }
-
-    fn finish_recording(&mut self, call: u32, now: Instant) {
-        let Some(c) = self.calls.get_mut(&call) else {
-            return;
-        };
-        c.relay.set_record(false);
-        let Some(mut r) = c.rec.take() else {
-            return;
-        };
-        while let Some(f) = r.asm.poll_frame(now) {
-            r.pending.extend_from_slice(f);
-        }
-        while let Some(f) = r.asm.drain_frame() {
-            r.pending.extend_from_slice(f);
-        }
-        if !r.pending.is_empty() {
-            self.recorder.frames(r.id, std::mem::take(&mut r.pending));
-        }
-        let events = self.events.clone();
-        let path = recording_path(&self.settings.recordings, r.started, r.id);
-        let duration = Duration::from_micros(r.asm.emitted() * 125);
-        let id = r.id;
-        self.recorder.finish_then(id, move |res| {
-            let _ = events.send(MediaEvent::RecordingFinished {
-                call: MediaCall(call),
-                id,
-                path: res.as_ref().cloned().unwrap_or(path),
-                duration,
-                error: res.err().map(|e| e.to_string()),
-            });
-        });
-    }
-
-    fn same_call(&self, legs: &[MediaLeg]) -> Result<u32, MediaError> {
-        let mut call = None;
-        for &l in legs {
-            let slot = self.legs.get(&l.0).ok_or(MediaError::UnknownLeg(l))?;
-            if !slot.in_relay {
-                return Err(MediaError::NoRemote(l));
-            }
-            match call {
-                None => call = Some(slot.call),
-                Some(c) if c != slot.call => {
-                    return Err(MediaError::DifferentCalls(legs[0], l));
-                }
-                Some(_) => {}
-            }
-        }
-        call.ok_or(MediaError::TooFewParties)
-    }
-
-    fn with_leg<T>(
-        &mut self,
-        leg: MediaLeg,
-        f: impl FnOnce(&mut CallState, &mut LegSlot) -> Result<T, MediaError>,
-    ) -> Result<T, MediaError> {
-        let slot = self
-            .legs
-            .get_mut(&leg.0)
-            .ok_or(MediaError::UnknownLeg(leg))?;
-        let c = self
-            .calls
-            .get_mut(&slot.call)
-            .ok_or(MediaError::UnknownLeg(leg))?;
-        f(c, slot)
-    }
-
-    fn with_relay_leg(
-        &mut self,
-        leg: MediaLeg,
-        f: impl FnOnce(&mut CallState),
-    ) -> Result<(), MediaError> {
-        self.with_leg(leg, |c, slot| {
-            if !slot.in_relay {
-                return Err(MediaError::NoRemote(leg));
-            }
-            f(c);
-            Ok(())
-        })
-    }
-
-    /// Sends whatever a command made the leg's relay produce.
-    fn after(&mut self, leg: u32) {
-        if let Some(call) = self.legs.get(&leg).map(|s| s.call) {
-            self.after_call(call);
-        }
-    }
-
-    fn after_call(&mut self, call: u32) {
-        if let Some(c) = self.calls.get_mut(&call) {
-            drain(c, &self.legs, &mut self.stats, &self.events);
-        }
-    }
-}
-
-fn bind_pair(ip: IpAddr, port: u16) -> Result<(UdpSocket, UdpSocket), MediaError> {
-    let bind = |p: u16| {
-        let a = SocketAddr::new(ip, p);
-        let s = UdpSocket::bind(a).map_err(|e| MediaError::Bind {
-            addr: a,
-            reason: e.to_string(),
-        })?;
-        s.set_nonblocking(true).map_err(|e| MediaError::Bind {
-            addr: a,
-            reason: e.to_string(),
-        })?;
-        Ok::<_, MediaError>(s)
-    };
-    let rtp = bind(port)?;
-    let rtcp = bind(port + 1)?;
-    Ok((rtp, rtcp))
-}
-
-/// Loads a prompt file (8 kHz mono 16-bit WAV) for [`super::MediaHandle::play`].
-pub async fn load_prompt(path: &std::path::Path) -> Result<Prompt, LoadPromptError> {
-    let bytes = tokio::fs::read(path)
-        .await
-        .map_err(|source| LoadPromptError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-    Ok(Prompt::from_wav_bytes(&path.display().to_string(), &bytes)?)
-}
-
-/// Why a prompt file could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadPromptError {
-    #[error("cannot read prompt {path}: {source}")]
-    Read { path: String, source: io::Error },
-    #[error(transparent)]
-    Prompt(#[from] crate::media::prompt::PromptError),
 }

@@ -111,3 +111,15 @@ impl EventFd {
         unsafe { libc::read(self.fd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
     }
 }
+
+/// Lowers the calling thread's scheduling priority by `nice` steps (a helper thread that
+/// shares a core with an engine thread yields to it). Failure leaves the priority as it was.
+pub fn lower_this_thread_priority(nice: i32) {
+    // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS and a thread id
+    // changes only that thread's nice value and touches no memory of ours.
+    unsafe {
+        let tid = libc::gettid();
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, now + nice);
+    }
+}
