@@ -29,6 +29,8 @@ sed -i "s/address = \"127.0.0.1:5080\"/address = \"127.0.0.1:$FAR\"/" "$work/pla
 sed -i 's/greeting = \["greeting"\]/greeting = ["digit_1"]/; s/max_wait_secs = [0-9]*/max_wait_secs = 3600/; s/max_length = 300/max_length = 100000/' \
   "$work/plans/queues.toml"
 sed -i 's/max_calls = 500/max_calls = 5000/' "$work/plans/trunks.toml"
+# The load comes from one caller number: the abuse limit would restrict it.
+sed -i 's/^enabled = true/enabled = false/' "$work/plans/abuse.toml"
 cat > "$work/rexian.toml" <<TOML
 [media]
 rtp_ports = "20000-59999"
@@ -47,14 +49,14 @@ sed -e 's#<!-- KEYS -->##' -e 's#<!-- END -->#<pause milliseconds="3600000"/>#' 
   tests/sipp/agent_keys.xml > "$work/agent.xml"
 sipp 127.0.0.1:5071 -sf "$work/agent.xml" -i 127.0.0.1 -p 5097 -mp 6100 -m 1 -nostdin \
   -bg >/dev/null 2>&1 || true
-sipp 127.0.0.1:5071 -sf tests/sipp/agent_register.xml -i 127.0.0.1 -s 7001 -au 7001 \
+sipp 127.0.0.1:5071 -sf tests/sipp/agent_register.xml -i 127.0.0.1 -p 5098 -s 7001 -au 7001 \
   -ap secret-7001 -key contact_port 5097 -m 1 -nostdin >/dev/null 2>&1
 # The citizen the agent talks to, then the load.
-sipp 127.0.0.1:5071 -sf tests/sipp/trunk_late_offer.xml -s 12345 -i 127.0.0.1 -mp 6200 \
+sipp 127.0.0.1:5071 -sf tests/sipp/trunk_late_offer.xml -s 12345 -i 127.0.0.1 -p 5099 -mp 6200 \
   -m 1 -d 3600000 -nostdin -bg >/dev/null 2>&1 || true
 sleep 3
 if [ "$CALLS" -gt 0 ]; then
-  sipp 127.0.0.1:5071 -sf tests/sipp/trunk_late_offer.xml -s 12345 -i 127.0.0.1 -mp 7000 \
+  sipp 127.0.0.1:5071 -sf tests/sipp/trunk_late_offer.xml -s 12345 -i 127.0.0.1 -p 5100 -mp 7000 \
     -r 100 -m "$CALLS" -l "$CALLS" -d 3600000 -nostdin -bg >/dev/null 2>&1 || true
   sleep $(( CALLS / 100 + 4 ))
 fi
