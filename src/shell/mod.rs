@@ -340,9 +340,8 @@ pub async fn run_daemon(
         while tasks.join_next().await.is_some() {}
     })
     .await;
-    match tokio::time::timeout(Duration::from_secs(5), http_task).await {
-        Ok(Ok(Err(e))) => return Err(ShellError::Http(e)),
-        _ => {}
+    if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(5), http_task).await {
+        return Err(ShellError::Http(e));
     }
     store.close().await;
     Ok(())

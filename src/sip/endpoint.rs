@@ -479,7 +479,7 @@ impl Endpoint {
     /// preferred (highest q) first.
     pub fn contacts(&self, aor: &str, now: Instant) -> Vec<(Uri, Peer)> {
         let mut list = self.registrar.contacts_for(aor, now);
-        list.sort_by(|a, b| b.q.cmp(&a.q));
+        list.sort_by_key(|b| std::cmp::Reverse(b.q));
         list.into_iter()
             .map(|b| (b.target(), b.contact))
             .map(|(p, c)| (c, p))

@@ -34,9 +34,10 @@ use std::time::{Duration, Instant};
 mod agents;
 mod dispatch;
 mod flow;
+mod keys;
 mod transfer;
 
-pub use transfer::DIGIT_TIMEOUT;
+pub use keys::DIGIT_TIMEOUT;
 
 use super::abuse::AbuseTracker;
 use super::acd::Acd;

@@ -262,7 +262,7 @@ impl Calls {
                 return;
             }
             // An agent's phone: it must pass digest (407 first).
-            self.from_phone(ep, leg, now).await;
+            self.phone_call(ep, leg, now).await;
             return;
         };
         self.next_call += 1;

@@ -21,7 +21,7 @@ pub(super) struct ServiceCall {
 
 impl Calls {
     /// An INVITE from a source that is not a trunk.
-    pub(super) async fn from_phone(&mut self, ep: &mut Endpoint, leg: LegId, now: Instant) {
+    pub(super) async fn phone_call(&mut self, ep: &mut Endpoint, leg: LegId, now: Instant) {
         let Some(agent) = ep.authenticate_caller(now, leg) else {
             return; // challenged (407) or locked out (403)
         };
