@@ -17,7 +17,7 @@ BIN=target/release/rexian
 [ -x "$BIN" ] || cargo build --release --quiet
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+cleanup() { for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; pkill -f "sipp 127.0.0.1:5071" || true; }
 trap cleanup EXIT
 
 FAR=5096
@@ -43,6 +43,7 @@ REXIAN_LOG=warn "$BIN" serve --config "$work/rexian.toml" --dialplans "$work/pla
   > "$work/rexian.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "rexian ready" "$work/rexian.out" && break; sleep 0.1; done
+grep -q "rexian ready" "$work/rexian.out" || { cat "$work/rexian.out"; exit 1; }
 
 # Agent 7001: answers and stays on the call.
 sed -e 's#<!-- KEYS -->##' -e 's#<!-- END -->#<pause milliseconds="3600000"/>#' \
@@ -88,7 +89,7 @@ for i in range(samples):
     try:
         urllib.request.urlopen(req).read()
     except urllib.error.HTTPError as e:
-        sys.exit(f"sample {i}: {e.code} {e.read().decode()}")
+        sys.exit(f"sample {i}: {e.code} {e.read().decode()}; status: {json.dumps(status)}")
     while True:
         msg, addr = sock.recvfrom(65535)
         if msg.startswith(b"INVITE sip:110@"):
