@@ -3,7 +3,9 @@
 # anchored → greeting plays → BYE after HOLD_MS), with sipp's own UAC→UAS as the reference in
 # the same run, and the INVITE → 100 Trying response time at the best clean rate.
 #
-#   bench/call-rate.sh [SECONDS_PER_STEP] [HOLD_MS]
+#   [RTT_RATE=calls/s] bench/call-rate.sh [SECONDS_PER_STEP] [HOLD_MS]
+#
+# RTT_RATE sets the rate of the INVITE → 100 Trying run (default: 80 % of the best clean rate).
 #
 # "Clean": every call completed, none failed. Needs sipp and a release build.
 set -euo pipefail
@@ -12,7 +14,7 @@ STEP_SECS=${1:-10}
 HOLD_MS=${2:-1000}
 BIN=target/release/rexian
 [ -x "$BIN" ] || cargo build --release --quiet
-RATES="100 200 400 600 800 1000 1200 1500 2000 2500 3000"
+RATES=${RATES:-"100 200 400 600 800 1000 1200 1500 2000 2500 3000"}
 ulimit -n 65536 2>/dev/null || true
 work=$(mktemp -d)
 pids=()
@@ -71,7 +73,7 @@ sed -e '0,/<send retrans="500">/s//<send retrans="500" start_rtd="1">/' \
     -e 's#<recv response="100" optional="true"/>#<recv response="100" rtd="1"/>#' \
     -e 's#<recv response="200" rtd="true">#<recv response="200">#' \
     tests/sipp/trunk_late_offer.xml > "$work/trunk_rtt.xml"
-rate=$(( ours * 8 / 10 )); [ "$rate" -gt 0 ] || rate=50
+rate=${RTT_RATE:-$(( ours * 8 / 10 ))}; [ "$rate" -gt 0 ] || rate=50
 ( cd "$work" && sipp 127.0.0.1:5070 -sf "$work/trunk_rtt.xml" -s 12345 -mp 31000 \
     -i 127.0.0.1 -r "$rate" -m $(( rate * STEP_SECS )) -d "$HOLD_MS" -buff_size 4194304 \
     -nostdin -timeout $(( STEP_SECS * 3 ))s -trace_rtt -rtt_freq 1 >/dev/null 2>&1 || true )
