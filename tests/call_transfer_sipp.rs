@@ -11,106 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use rexian::media::tone::ToneDetector;
+use support::keys::{agent_end, info_keys, scenario, scenario_as, tail_channels, tone, AgentEnd};
 use support::phones::SippAgent;
 use support::{free_udp_port, http_get, sipp, wait_for, Daemon};
-
-fn sox(args: &[&str]) {
-    let ok = Command::new("sox").args(args).status().expect("run sox");
-    assert!(ok.success(), "sox {args:?}");
-}
-
-fn tone(path: &Path, hz: &str) {
-    let p = path.to_str().unwrap();
-    sox(&[
-        "-n", "-r", "8000", "-c", "1", "-e", "u-law", p, "synth", "60", "sine", hz, "vol", "0.5",
-    ]);
-}
-
-/// A scenario from `tests/sipp` with its placeholders filled in, written to `dir`.
-fn scenario(dir: &Path, name: &str, fill: &[(&str, String)]) -> PathBuf {
-    scenario_as(dir, name, name, fill)
-}
-
-/// [`scenario`] written under another name (two phones from one template).
-fn scenario_as(dir: &Path, name: &str, out: &str, fill: &[(&str, String)]) -> PathBuf {
-    let mut text = std::fs::read_to_string(support::sipp_scenario(name)).unwrap();
-    for (k, v) in fill {
-        text = text.replace(k, v);
-    }
-    let path = dir.join(out);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// SIP INFO requests carrying `keys`, one per key, as the agent's phone sends them.
-fn info_keys(keys: &str) -> String {
-    let mut out = String::new();
-    for (i, k) in keys.chars().enumerate() {
-        if i > 0 {
-            out.push_str("<pause milliseconds=\"150\"/>\n  ");
-        }
-        out.push_str(&format!(
-            r#"<send retrans="500"><![CDATA[
-      INFO [$peer_contact] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: [$own_to];tag=[pid]SIPpTag01[call_number]
-      To: [$peer_from]
-      [last_Call-ID:]
-      CSeq: {} INFO
-      Max-Forwards: 70
-      Content-Type: application/dtmf-relay
-      Content-Length: [len]
-
-      Signal={k}
-      Duration=160
-    ]]></send>
-  <recv response="200"/>
-  "#,
-            100 + i
-        ));
-    }
-    out
-}
-
-/// How the agent's call ends: its own BYE after `ms`, or rexian's BYE (blind transfer).
-enum AgentEnd {
-    LeavesAfter(u32),
-    Released,
-}
-
-fn agent_end(end: AgentEnd) -> String {
-    match end {
-        AgentEnd::LeavesAfter(ms) => format!(
-            r#"<pause milliseconds="{ms}"/>
-  <send retrans="500"><![CDATA[
-      BYE [$peer_contact] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: [$own_to];tag=[pid]SIPpTag01[call_number]
-      To: [$peer_from]
-      [last_Call-ID:]
-      CSeq: 200 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]></send>
-  <recv response="200"/>
-"#
-        ),
-        AgentEnd::Released => r#"<recv request="BYE"/>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]></send>
-"#
-        .to_string(),
-    }
-}
 
 /// The far end behind the trunk: answers one call, plays its tone, logs the messages.
 struct Centre {
@@ -279,17 +182,6 @@ fn talking_call(d: &Daemon, token: &str) -> u64 {
             .find(|a| a["id"] == "7001" && a["state"] == "talking")
             .and_then(|a| a["call"].as_u64())
     })
-}
-
-/// Left and right channels of the last two seconds of a stereo recording.
-fn tail_channels(path: &str) -> (Vec<i16>, Vec<i16>) {
-    let mut wav = hound::WavReader::open(path).expect("a readable WAV");
-    assert_eq!(wav.spec().channels, 2);
-    let s: Vec<i16> = wav.samples::<i16>().map(|s| s.unwrap()).collect();
-    let s = &s[s.len().saturating_sub(32_000)..];
-    let left = s.iter().step_by(2).copied().collect();
-    let right = s.iter().skip(1).step_by(2).copied().collect();
-    (left, right)
 }
 
 #[test]

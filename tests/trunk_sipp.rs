@@ -11,34 +11,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use rexian::media::tone::ToneDetector;
+use support::keys::{agent_end, info_keys, scenario, tail_channels, tone, AgentEnd};
 use support::phones::SippAgent;
 use support::{free_udp_port, http_get, sipp, wait_for, Daemon};
 
 const USER: &str = "0398123450";
 const PASSWORD: &str = "carrier-pw";
-
-fn tone(path: &Path, hz: &str) {
-    let p = path.to_str().unwrap();
-    let ok = Command::new("sox")
-        .args([
-            "-n", "-r", "8000", "-c", "1", "-e", "u-law", p, "synth", "60", "sine", hz, "vol",
-            "0.5",
-        ])
-        .status()
-        .expect("run sox");
-    assert!(ok.success());
-}
-
-/// A scenario from `tests/sipp` with its placeholders filled in, written to `dir`.
-fn scenario(dir: &Path, name: &str, fill: &[(&str, String)]) -> PathBuf {
-    let mut text = std::fs::read_to_string(support::sipp_scenario(name)).unwrap();
-    for (k, v) in fill {
-        text = text.replace(k, v);
-    }
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 /// The carrier's gateway: registrar, OPTIONS answerer and called party; runs until killed.
 struct Carrier {
@@ -238,67 +216,6 @@ options_interval_secs = 0
     assert!(d.terminate().success());
 }
 
-/// SIP INFO requests carrying `keys`, one per key, as the agent's phone sends them.
-fn info_keys(keys: &str) -> String {
-    let mut out = String::new();
-    for (i, k) in keys.chars().enumerate() {
-        if i > 0 {
-            out.push_str("<pause milliseconds=\"150\"/>\n  ");
-        }
-        out.push_str(&format!(
-            r#"<send retrans="500"><![CDATA[
-      INFO [$peer_contact] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: [$own_to];tag=[pid]SIPpTag01[call_number]
-      To: [$peer_from]
-      [last_Call-ID:]
-      CSeq: {} INFO
-      Max-Forwards: 70
-      Content-Type: application/dtmf-relay
-      Content-Length: [len]
-
-      Signal={k}
-      Duration=160
-    ]]></send>
-  <recv response="200"/>
-  "#,
-            100 + i
-        ));
-    }
-    out
-}
-
-/// The agent's own BYE after `ms`.
-fn agent_leaves_after(ms: u32) -> String {
-    format!(
-        r#"<pause milliseconds="{ms}"/>
-  <send retrans="500"><![CDATA[
-      BYE [$peer_contact] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: [$own_to];tag=[pid]SIPpTag01[call_number]
-      To: [$peer_from]
-      [last_Call-ID:]
-      CSeq: 200 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]></send>
-  <recv response="200"/>
-"#
-    )
-}
-
-/// Left and right channels of the last two seconds of a stereo recording.
-fn tail_channels(path: &str) -> (Vec<i16>, Vec<i16>) {
-    let mut wav = hound::WavReader::open(path).expect("a readable WAV");
-    assert_eq!(wav.spec().channels, 2);
-    let s: Vec<i16> = wav.samples::<i16>().map(|s| s.unwrap()).collect();
-    let s = &s[s.len().saturating_sub(32_000)..];
-    let left = s.iter().step_by(2).copied().collect();
-    let right = s.iter().skip(1).step_by(2).copied().collect();
-    (left, right)
-}
-
 #[test]
 fn a_hand_off_skips_a_trunk_that_stopped_answering_and_answers_the_carriers_407() {
     let work = tempfile::tempdir().unwrap();
@@ -339,7 +256,7 @@ options_interval_secs = 1
         "agent_keys.xml",
         &[
             ("<!-- KEYS -->", info_keys("*0110")),
-            ("<!-- END -->", agent_leaves_after(3000)),
+            ("<!-- END -->", agent_end(AgentEnd::LeavesAfter(3000))),
         ],
     );
     let agent = SippAgent::start(d.sip, "7001", "secret-7001", agent_sf.to_str().unwrap());
