@@ -345,9 +345,13 @@ impl CallControl {
             *self.trunk_calls.entry(name.clone()).or_default() += 1;
             *trunk = name;
         }
-        let c = self.calls.get_mut(&call).expect("checked above");
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let line = c.line.clone();
-        let t = c.third.as_mut().expect("checked above");
+        let Some(t) = c.third.as_mut() else {
+            return;
+        };
         t.trunks_left = trunks_left;
         t.dest = dest.clone();
         t.state = ThirdState::Dialing;
@@ -495,8 +499,13 @@ impl CallControl {
 
     /// Puts a call back in its list ahead of everyone, playing `prompt` (then music).
     fn requeue_at_head(&mut self, call: CallId, prompt: Option<String>, now: Instant) {
-        let moh = self.queue_of(&self.calls[&call]).moh.clone();
-        let c = self.calls.get_mut(&call).expect("live call");
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let moh = self.queue_of(c).moh.clone();
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         c.phase = Phase::Queued;
         c.key = (0, c.key.1);
         c.queued.get_or_insert(now);

@@ -250,8 +250,13 @@ impl Calls {
         request: AgentRequest,
         now: Instant,
     ) -> (Vec<Action>, Option<String>) {
-        self.control
-            .handle(Event::AgentRequest { agent, request }, now);
+        self.decide(Event::AgentRequest { agent, request }, now)
+    }
+
+    /// Hands `event` to call control; returns its actions (not carried out yet) and its
+    /// reason when it refused the request.
+    fn decide(&mut self, event: Event, now: Instant) -> (Vec<Action>, Option<String>) {
+        self.control.handle(event, now);
         let mut refused = None;
         let actions: Vec<Action> = std::iter::from_fn(|| self.control.poll_action()).collect();
         for a in &actions {
@@ -316,14 +321,7 @@ impl Calls {
             return Err(format!("the phone of {supervisor} is not registered"));
         }
         tracing::warn!(target: "rexian::audit", call, %supervisor, "supervisor barges in");
-        self.control.handle(Event::Barge { call, supervisor }, now);
-        let actions: Vec<Action> = std::iter::from_fn(|| self.control.poll_action()).collect();
-        let refused = actions.iter().find_map(|a| match a {
-            Action::Operator(OperatorEvent::FeatureRefused { reason, .. }) => {
-                Some(reason.to_string())
-            }
-            _ => None,
-        });
+        let (actions, refused) = self.decide(Event::Barge { call, supervisor }, now);
         for action in actions {
             self.act(ep, action, now).await;
         }
