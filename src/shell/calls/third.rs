@@ -11,11 +11,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use super::{local_ip_towards, CalledLeg, Calls, MediaSide, Party};
+use super::{Calls, Party};
 use crate::call::agent::CallId;
 use crate::call::event::{Action, AgentRequest, Dest, Event, OperatorEvent, RingFailure};
 use crate::call::plan::Dialplan;
-use crate::media::sdp::LocalMedia;
 use crate::pii::Pii;
 use crate::sip::digest_client::ClientCredentials;
 use crate::sip::endpoint::Endpoint;
@@ -83,27 +82,7 @@ impl Calls {
                 now,
             );
         };
-        let Some(c) = self.calls.get(&call) else {
-            return;
-        };
-        let (Some(media_call), law) = (c.media_call, c.caller_media.as_ref().and_then(|m| m.law))
-        else {
-            return;
-        };
-        let ip = self
-            .listen_ip
-            .or_else(|| local_ip_towards(peer.addr))
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let info = match self.media.open_leg(media_call, ip).await {
-            Ok(i) => i,
-            Err(e) => {
-                tracing::warn!(call, error = %e, "no RTP port for a third party");
-                let cause = RingFailure::Other(503);
-                return self.control.handle(Event::ThirdFailed { call, cause }, now);
-            }
-        };
-        let local = LocalMedia::new(ip, info.rtp.port(), rand::random::<u32>().into());
-        let offer = local.offer(law, false).to_sdp();
+        let ip = self.local_ip_for(peer);
         let shown = Some(present.expose().as_str()).filter(|s| !s.is_empty());
         let from = NameAddr::new(Uri::sip(shown, &ip.to_string(), None));
         let mut headers = vec![("X-Rexian-Line".to_string(), line.to_string())];
@@ -111,7 +90,7 @@ impl Calls {
             // The number the far end may call back (号码透传 where the trunk passes it).
             headers.push(("P-Asserted-Identity".into(), format!("<sip:{n}@{ip}>")));
         }
-        if let Some(id) = c.recording {
+        if let Some(id) = self.calls.get(&call).and_then(|c| c.recording) {
             headers.push(("X-Rexian-Call".into(), id.to_string()));
         }
         if emergency {
@@ -139,31 +118,24 @@ impl Calls {
             peer,
             from,
             call_id: Uuid::new_v4().simple().to_string(),
-            sdp: Bytes::from(offer),
+            sdp: Bytes::new(),
             headers,
             credentials,
         };
-        let sip = match ep.call(now, outbound, ip) {
-            Ok(id) => id,
+        match self
+            .call_out(ep, call, Party::Third, ip, outbound, now)
+            .await
+        {
+            Ok(leg) => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.third = Some(leg);
+                }
+            }
             Err(e) => {
                 tracing::warn!(call, error = %e, "cannot call the third party");
-                let _ = self.media.close_leg(info.leg).await;
                 let cause = RingFailure::Unreachable;
-                return self.control.handle(Event::ThirdFailed { call, cause }, now);
+                self.control.handle(Event::ThirdFailed { call, cause }, now);
             }
-        };
-        self.by_leg.insert(sip, (call, Party::Third));
-        self.by_media.insert(info.leg, (call, Party::Third));
-        if let Some(c) = self.calls.get_mut(&call) {
-            c.third = Some(CalledLeg {
-                sip,
-                media: MediaSide {
-                    leg: info.leg,
-                    local,
-                    law: None,
-                },
-                answered: false,
-            });
         }
     }
 
