@@ -187,7 +187,15 @@ pub enum AgentRequest {
         three_way: Option<bool>,
         reason: String,
     },
-    /// End the third party's leg and go on with the caller.
+    /// 咨询转接 (attended transfer), first step: the caller hears music while the agent talks
+    /// to the target alone.
+    Consult { target: String },
+    /// Completes an attended transfer (or leaves a three-way call): caller and third party
+    /// are connected, the agent leaves. While the target still rings, the caller waits for it.
+    Complete,
+    /// Turns a consultation into a three-way call.
+    Join,
+    /// End the third party's leg and go on with the caller (also: back from a consultation).
     DropThird,
     /// The agent leaves a three-way call; caller and third party stay connected.
     Leave,
@@ -209,6 +217,18 @@ pub enum Dest {
 pub enum ThirdKind {
     ThreeWay,
     Blind,
+    /// Attended transfer: the agent talks to the third party while the caller is held.
+    Consult,
+}
+
+impl ThirdKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThirdKind::ThreeWay => "three_way",
+            ThirdKind::Blind => "blind",
+            ThirdKind::Consult => "consult",
+        }
+    }
 }
 
 /// How an emergency hand-off went (for its record and the alarm).
@@ -382,6 +402,12 @@ pub enum Action {
     },
     /// Mix caller, agent and third party: each hears the other two.
     Conference {
+        call: CallId,
+        agent: String,
+    },
+    /// Consultation: the caller hears music; the agent is connected to the third party
+    /// (or, while it rings, to nobody).
+    Consult {
         call: CallId,
         agent: String,
     },

@@ -58,6 +58,15 @@ pub enum CallAction {
         #[serde(default)]
         reason: String,
     },
+    /// Attended transfer: consult `target` while the caller hears music.
+    Consult {
+        target: String,
+    },
+    /// Complete the attended transfer (or leave a three-way call).
+    Complete,
+    /// Turn the consultation into a three-way call.
+    Join,
+    /// Drop the third party (also: back from a consultation to the caller).
     DropThird,
     Leave,
 }
@@ -83,6 +92,9 @@ impl From<CallAction> for AgentRequest {
                 three_way: mode.map(|m| m == EmergencyMode::ThreeWay),
                 reason,
             },
+            CallAction::Consult { target } => AgentRequest::Consult { target },
+            CallAction::Complete => AgentRequest::Complete,
+            CallAction::Join => AgentRequest::Join,
             CallAction::DropThird => AgentRequest::DropThird,
             CallAction::Leave => AgentRequest::Leave,
         }

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 mod agents;
 mod dispatch;
 mod flow;
+mod consult;
 mod keys;
 mod transfer;
 

@@ -115,11 +115,16 @@ impl CallControl {
                 }
                 self.agent_leaves(call, i, now);
             }
+            AgentRequest::Complete => self.complete(call, &agent, i, now),
+            AgentRequest::Join => self.join(call, &agent),
             _ if third_up.is_some() => {
                 self.refuse(&agent, &what, "a third party is already on the call")
             }
             AgentRequest::ThreeWay { target } => {
                 self.bring_in(call, &agent, ThirdKind::ThreeWay, target, None, now)
+            }
+            AgentRequest::Consult { target } => {
+                self.bring_in(call, &agent, ThirdKind::Consult, target, None, now)
             }
             AgentRequest::BlindTransfer { target } => {
                 let plan = &self.calls[&call].plan;
@@ -271,6 +276,9 @@ impl CallControl {
                         alarm: false,
                     }));
                 }
+                if kind == ThirdKind::Consult {
+                    self.hold_for_consult(call, agent);
+                }
                 if kind == ThirdKind::Blind {
                     // The agent is released at once; the caller hears that they are being put
                     // through, then music, until the third party answers.
@@ -412,7 +420,7 @@ impl CallControl {
             }
             return match kind {
                 ThirdKind::Blind => Ok(Resolved::Queue(line.number.clone())),
-                ThirdKind::ThreeWay => Err("a three-way call needs a seat or a number"),
+                _ => Err("a three-way call or consultation needs a seat or a number"),
             };
         }
         if let Some(seat) = plan
@@ -436,7 +444,7 @@ impl CallControl {
                 return match kind {
                     ThirdKind::Blind if a.available() => Ok(Resolved::Agent(j)),
                     ThirdKind::Blind => Err("that agent is not free"),
-                    ThirdKind::ThreeWay => Err("a three-way call needs a seat or a number"),
+                    _ => Err("a three-way call or consultation needs a seat or a number"),
                 };
             }
         }
@@ -531,7 +539,7 @@ impl CallControl {
     }
 
     /// The agent leaves a three-way call: caller and third party go on together.
-    fn agent_leaves(&mut self, call: CallId, i: usize, now: Instant) {
+    pub(super) fn agent_leaves(&mut self, call: CallId, i: usize, now: Instant) {
         let id = self.acd.get(i).id().to_string();
         self.push(Action::Hangup {
             call,
@@ -591,6 +599,7 @@ impl CallControl {
             });
         };
         t.state = ThirdState::Up;
+        let consult = t.kind == ThirdKind::Consult;
         let target = t.target.clone();
         let report = t.handoff.as_mut().map(|h| {
             h.answered_ms = Some(ms);
@@ -600,7 +609,11 @@ impl CallControl {
         match phase {
             Phase::Talking { agent } => {
                 let agent = self.acd.get(agent).id().to_string();
-                self.push(Action::Conference { call, agent });
+                self.push(if consult {
+                    Action::Consult { call, agent }
+                } else {
+                    Action::Conference { call, agent }
+                });
             }
             Phase::Transferring => {
                 c.phase = Phase::WithThird;
@@ -663,8 +676,16 @@ impl CallControl {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        if c.phase != Phase::Transferring {
+        if let Phase::Talking { agent } = c.phase {
+            if t.kind == ThirdKind::Consult {
+                // Back from a failed consultation: the agent has the caller again.
+                let agent = self.acd.get(agent).id().to_string();
+                self.push(Action::Bridge { call, agent });
+            }
             return; // a three-way attempt: the agent is still with the caller
+        }
+        if c.phase != Phase::Transferring {
+            return;
         }
         let prompt = c.plan.prompts.transfer_failed.clone();
         let back = self.acd.index(&t.asker).filter(|&i| {

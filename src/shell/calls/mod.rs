@@ -655,6 +655,7 @@ impl Calls {
             }
             Action::Conference { call, agent } => self.conference(call, &agent).await,
             Action::BridgeThird { call } => self.bridge_third(call).await,
+            Action::Consult { call, agent } => self.consult(call, &agent).await,
             Action::CallRecordReady(record) => self.store_record(*record),
             Action::Operator(ev) => self.operator(ev),
         }

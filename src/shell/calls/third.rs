@@ -338,6 +338,24 @@ impl Calls {
         }
     }
 
+    /// Attended transfer's consultation: the agent talks to the third party (hearing its
+    /// ringback before it answers), the caller is left to the music that follows.
+    pub(super) async fn consult(&mut self, call: CallId, agent: &str) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let Some(a) = c.agents.get(agent).map(|a| a.media.leg) else {
+            return;
+        };
+        let done = match c.third.as_ref().map(|t| t.media.leg) {
+            Some(third) => self.media.bridge(a, third, None).await,
+            None => self.media.unbridge(a).await,
+        };
+        if let Err(e) = done {
+            tracing::warn!(call, error = %e, "cannot start a consultation");
+        }
+    }
+
     /// Connects the caller and the third party only.
     pub(super) async fn bridge_third(&mut self, call: CallId) {
         let Some(c) = self.calls.get(&call) else {
