@@ -265,6 +265,36 @@ fn a_blind_transfer_to_a_sub_centre_connects_the_caller_and_releases_the_agent()
     let _ = r.centre.finish();
 }
 
+#[test]
+fn an_attended_transfer_consults_the_sub_centre_then_hands_the_caller_over() {
+    // *412366# calls the tax sub-centre while the caller hears music; the agent talks to it
+    // for 3 s, then *5 completes the transfer: rexian releases the agent's phone and the
+    // caller talks with the sub-centre, in the same recording.
+    let r = run("*412366# *5", AgentEnd::Released, 16_000);
+    let caller = r.caller.join().unwrap();
+    assert!(caller.status.success(), "caller: {}", caller.stderr);
+    let invite = r.centre.invite();
+    assert!(invite.starts_with("INVITE sip:12366@127.0.0.1"), "{invite}");
+    assert!(invite.contains("From: <sip:12345@"), "{invite}");
+    let agent = r.agent.finish();
+    assert!(
+        agent.status.success(),
+        "the agent was released after completing: {}",
+        String::from_utf8_lossy(&agent.stdout)
+    );
+    let record = support::recorded_call(&r.daemon.data_dir(), Duration::from_secs(30));
+    assert_eq!(record.agent.as_deref(), Some("7001"));
+    assert_eq!(record.hangup_cause, "caller_hangup");
+    let (left, right) = tail_channels(record.recording.as_deref().unwrap());
+    assert!(ToneDetector::new(440.0).present(&left), "the caller");
+    assert!(
+        ToneDetector::new(1500.0).present(&right),
+        "the sub-centre on the right"
+    );
+    assert!(!ToneDetector::new(1500.0).present(&left), "channels apart");
+    let _ = r.centre.finish();
+}
+
 /// Reads the operator event stream until an event holds all of `wanted`; gives that event.
 fn watch_events(
     http: std::net::SocketAddr,

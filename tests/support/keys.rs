@@ -34,6 +34,11 @@ pub fn scenario_as(dir: &Path, name: &str, out: &str, fill: &[(&str, String)]) -
 pub fn info_keys(keys: &str) -> String {
     let mut out = String::new();
     for (i, k) in keys.chars().enumerate() {
+        if k == ' ' {
+            // A space in `keys`: the agent talks for 3 s before the next code.
+            out.push_str("<pause milliseconds=\"3000\"/>\n  ");
+            continue;
+        }
         if i > 0 {
             out.push_str("<pause milliseconds=\"150\"/>\n  ");
         }
