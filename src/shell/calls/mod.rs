@@ -134,6 +134,7 @@ impl Calls {
         store: Store,
         metrics: Arc<Metrics>,
         listen_ip: Option<IpAddr>,
+        handoff_sms: Option<crate::store::handoffs::HandoffSms>,
         now: Instant,
     ) -> Result<Calls, String> {
         let mut prompts = HashMap::new();
@@ -157,7 +158,7 @@ impl Calls {
             by_leg: HashMap::new(),
             by_media: HashMap::new(),
             recordings: HashSet::new(),
-            records: records::spawn_writer(store.clone()),
+            records: records::spawn_writer(store.clone(), handoff_sms),
             store,
             registered: HashSet::new(),
             services: HashMap::new(),
