@@ -267,15 +267,31 @@ fn a_blind_transfer_to_a_sub_centre_connects_the_caller_and_releases_the_agent()
 
 #[test]
 fn an_attended_transfer_consults_the_sub_centre_then_hands_the_caller_over() {
-    // *412366# calls the tax sub-centre while the caller hears music; the agent talks to it
-    // for 3 s, then *5 completes the transfer: rexian releases the agent's phone and the
-    // caller talks with the sub-centre, in the same recording.
-    let r = run("*412366# *5", AgentEnd::Released, 16_000);
+    // The desk asks for a consultation with the tax sub-centre, naming the call's ticket; the
+    // caller hears music while the agent talks to the sub-centre, then the agent presses *5
+    // to complete the transfer: rexian releases the agent's phone and the caller talks with
+    // the sub-centre, in the same recording.
+    let r = run("   *5", AgentEnd::Released, 18_000);
+    talking_call(&r.daemon, &r.token);
+    let body = r#"{"action":"consult","target":"12366","ticket":"GD20261124-0007"}"#;
+    let (status, answer) = support::http_send(
+        r.daemon.http,
+        "POST",
+        "/api/v1/agents/7001/call",
+        Some(&r.token),
+        body,
+    );
+    assert_eq!(status, 202, "{answer}");
     let caller = r.caller.join().unwrap();
     assert!(caller.status.success(), "caller: {}", caller.stderr);
     let invite = r.centre.invite();
     assert!(invite.starts_with("INVITE sip:12366@127.0.0.1"), "{invite}");
     assert!(invite.contains("From: <sip:12345@"), "{invite}");
+    assert!(
+        invite.contains("X-Rexian-Ticket: GD20261124-0007")
+            && invite.contains("X-Rexian-Line: 12345"),
+        "the sub-centre gets the caller's context: {invite}"
+    );
     let agent = r.agent.finish();
     assert!(
         agent.status.success(),

@@ -221,7 +221,9 @@ async fn handoffs_are_brought_up_to_date_and_keep_their_alarm(store: &Store) {
     };
     // A supervisor is told at once, and alarmed when the alarm is raised — once each.
     let sms = rexian::store::handoffs::HandoffSms {
-        templates: rexian::sms::config::SmsConfig::default().templates().unwrap(),
+        templates: rexian::sms::config::SmsConfig::default()
+            .templates()
+            .unwrap(),
         supervisors: vec!["13900139000".into()],
     };
     store.save_handoff(&h, Some(&sms)).await.unwrap();
@@ -248,7 +250,10 @@ async fn handoffs_are_brought_up_to_date_and_keep_their_alarm(store: &Store) {
     assert_eq!(got.len(), 2, "{got:?}");
     assert!(got.iter().all(|(p, _, _)| p == "13900139000"));
     let body = |kind: &str| &got.iter().find(|(_, k, _)| k == kind).unwrap().2;
-    assert!(body("handoff_notice").contains("坐席7001") && body("handoff_notice").contains("110（报警）"));
+    assert!(
+        body("handoff_notice").contains("坐席7001")
+            && body("handoff_notice").contains("110（报警）")
+    );
     assert!(
         body("handoff_alarm").contains("在接通前市民已挂机"),
         "{}",

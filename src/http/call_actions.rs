@@ -46,9 +46,14 @@ pub fn routes() -> Router<AppState> {
 pub enum CallAction {
     ThreeWay {
         target: String,
+        /// A ticket for this call, passed to the sub-centre (`X-Rexian-Ticket`).
+        #[serde(default)]
+        ticket: Option<String>,
     },
     BlindTransfer {
         target: String,
+        #[serde(default)]
+        ticket: Option<String>,
     },
     Emergency {
         number: String,
@@ -61,6 +66,8 @@ pub enum CallAction {
     /// Attended transfer: consult `target` while the caller hears music.
     Consult {
         target: String,
+        #[serde(default)]
+        ticket: Option<String>,
     },
     /// Complete the attended transfer (or leave a three-way call).
     Complete,
@@ -81,8 +88,8 @@ pub enum EmergencyMode {
 impl From<CallAction> for AgentRequest {
     fn from(a: CallAction) -> AgentRequest {
         match a {
-            CallAction::ThreeWay { target } => AgentRequest::ThreeWay { target },
-            CallAction::BlindTransfer { target } => AgentRequest::BlindTransfer { target },
+            CallAction::ThreeWay { target, .. } => AgentRequest::ThreeWay { target },
+            CallAction::BlindTransfer { target, .. } => AgentRequest::BlindTransfer { target },
             CallAction::Emergency {
                 number,
                 mode,
@@ -92,7 +99,7 @@ impl From<CallAction> for AgentRequest {
                 three_way: mode.map(|m| m == EmergencyMode::ThreeWay),
                 reason,
             },
-            CallAction::Consult { target } => AgentRequest::Consult { target },
+            CallAction::Consult { target, .. } => AgentRequest::Consult { target },
             CallAction::Complete => AgentRequest::Complete,
             CallAction::Join => AgentRequest::Join,
             CallAction::DropThird => AgentRequest::DropThird,
@@ -116,21 +123,38 @@ async fn agent_call(
         ApiError::bad_request(format!(
             "{}; send {{\"action\": \"three_way\"|\"blind_transfer\", \"target\": …}}, \
              {{\"action\": \"emergency\", \"number\": \"110\", \"mode\": \"three_way\"|\"blind\", \
-             \"reason\": …}}, {{\"action\": \"drop_third\"}} or {{\"action\": \"leave\"}}",
+             \"reason\": …}}, {{\"action\": \"consult\", \"target\": …}}, \
+             {{\"action\": \"complete\"|\"join\"|\"drop_third\"|\"leave\"}}",
             e.body_text()
         ))
     })?;
-    if let CallAction::ThreeWay { target } | CallAction::BlindTransfer { target } = &action {
+    let mut ticket = None;
+    if let CallAction::ThreeWay { target, ticket: t }
+    | CallAction::BlindTransfer { target, ticket: t }
+    | CallAction::Consult { target, ticket: t } = &action
+    {
         if target.trim().is_empty() {
             return Err(ApiError::bad_request(
                 "target: a line, seat, agent or number",
             ));
         }
+        if let Some(t) = t {
+            if t.is_empty()
+                || t.len() > 64
+                || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                return Err(ApiError::bad_request(
+                    "ticket: a ticket number (letters, digits and -)",
+                ));
+            }
+        }
+        ticket = t.clone();
     }
     let request = AgentRequest::from(action);
     let answer = ask(&s, |reply| ControlRequest::AgentCall {
         agent,
         request,
+        ticket,
         reply,
     })
     .await?;

@@ -43,6 +43,8 @@ pub enum ControlRequest {
     AgentCall {
         agent: String,
         request: crate::call::event::AgentRequest,
+        /// A ticket the desk names for the call (sub-centres see it in `X-Rexian-Ticket`).
+        ticket: Option<String>,
         reply: oneshot::Sender<Result<u64, String>>,
     },
     /// 强插: a supervisor joins a call from its registered phone; `Err(reason)` if it cannot.

@@ -291,7 +291,10 @@ impl SmsConfig {
             if let Err(e) = super::phone::normalise_mobile(phone) {
                 return Err(err(
                     "supervisors",
-                    format!("supervisors: {:?} gets no SMS: {e}", Pii::new(phone.clone())),
+                    format!(
+                        "supervisors: {:?} gets no SMS: {e}",
+                        Pii::new(phone.clone())
+                    ),
                 ));
             }
         }

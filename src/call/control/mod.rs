@@ -32,9 +32,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod agents;
+mod consult;
 mod dispatch;
 mod flow;
-mod consult;
 mod keys;
 mod transfer;
 

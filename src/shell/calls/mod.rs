@@ -10,6 +10,7 @@
 //! recording hears both sides.
 
 mod answer;
+mod audio;
 mod events;
 mod records;
 mod service;
@@ -37,9 +38,7 @@ use crate::media::prompt::Prompt;
 use crate::media::sdp::{LocalMedia, SessionDescription};
 use crate::metrics::Metrics;
 use crate::pii::Pii;
-use crate::shell::media::{
-    load_prompt, MediaCall, MediaEvent, MediaHandle, MediaLeg, RecordingSpec, RemoteMedia,
-};
+use crate::shell::media::{load_prompt, MediaCall, MediaEvent, MediaHandle, MediaLeg, RemoteMedia};
 use crate::sip::endpoint::Endpoint;
 use crate::sip::legs::{Leg, LegId};
 use crate::sip::message::{NameAddr, Request, Uri};
@@ -78,6 +77,8 @@ struct CallState {
     agents: HashMap<String, CalledLeg>,
     third: Option<CalledLeg>,
     recording: Option<Uuid>,
+    /// The ticket the desk named for this call (sent to sub-centres with a transfer).
+    ticket: Option<String>,
     /// The caller's leg has ended (the record may still be coming).
     caller_gone: bool,
 }
@@ -291,6 +292,7 @@ impl Calls {
                 caller_media: None,
                 agents: HashMap::new(),
                 third: None,
+                ticket: None,
                 recording: None,
                 caller_gone: false,
             },
@@ -676,33 +678,6 @@ impl Calls {
         }
     }
 
-    async fn play(&mut self, call: CallId, names: &[String], looping: bool) {
-        let Some(leg) = self
-            .calls
-            .get(&call)
-            .and_then(|c| c.caller_media.as_ref())
-            .map(|m| m.leg)
-        else {
-            return;
-        };
-        let prompts: Vec<Prompt> = names
-            .iter()
-            .filter_map(|n| {
-                let p = self.prompts.get(n).cloned();
-                if p.is_none() {
-                    tracing::warn!(prompt = %n, "no such prompt");
-                }
-                p
-            })
-            .collect();
-        if prompts.is_empty() {
-            return;
-        }
-        if let Err(e) = self.media.play(leg, prompts, looping).await {
-            tracing::warn!(error = %e, "cannot play a prompt");
-        }
-    }
-
     #[allow(clippy::too_many_arguments)]
     async fn ring_agent(
         &mut self,
@@ -800,34 +775,6 @@ impl Calls {
             },
             answered: false,
         })
-    }
-
-    async fn bridge(&mut self, call: CallId, agent: &str) {
-        let Some(c) = self.calls.get_mut(&call) else {
-            return;
-        };
-        let (Some(caller), Some(a)) = (c.caller_media.as_ref(), c.agents.get(agent)) else {
-            return;
-        };
-        let (caller_leg, agent_leg) = (caller.leg, a.media.leg);
-        let spec = if c.recording.is_none() {
-            let id = Uuid::new_v4();
-            c.recording = Some(id);
-            Some(RecordingSpec {
-                id,
-                started: Utc::now(),
-                caller: caller_leg,
-            })
-        } else {
-            None
-        };
-        if let Some(s) = &spec {
-            self.recordings.insert(s.id);
-        }
-        let _ = self.media.stop_play(caller_leg).await;
-        if let Err(e) = self.media.bridge(caller_leg, agent_leg, spec).await {
-            tracing::warn!(error = %e, "cannot bridge a call");
-        }
     }
 
     /// Drops calls whose caller leg and agent legs are all gone, ending their media (which

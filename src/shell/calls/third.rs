@@ -90,8 +90,13 @@ impl Calls {
             // The number the far end may call back (号码透传 where the trunk passes it).
             headers.push(("P-Asserted-Identity".into(), format!("<sip:{n}@{ip}>")));
         }
-        if let Some(id) = self.calls.get(&call).and_then(|c| c.recording) {
-            headers.push(("X-Rexian-Call".into(), id.to_string()));
+        if let Some(c) = self.calls.get(&call) {
+            if let Some(id) = c.recording {
+                headers.push(("X-Rexian-Call".into(), id.to_string()));
+            }
+            if let Some(t) = &c.ticket {
+                headers.push(("X-Rexian-Ticket".into(), t.clone()));
+            }
         }
         if emergency {
             headers.push(("Priority".into(), "emergency".into()));
@@ -198,11 +203,15 @@ impl Calls {
         ep: &mut Endpoint,
         agent: String,
         request: AgentRequest,
+        ticket: Option<String>,
         now: Instant,
     ) -> Result<CallId, String> {
         let Some(call) = self.control.agent_call(&agent) else {
             return Err(format!("agent {agent} has no call in progress"));
         };
+        if let (Some(t), Some(c)) = (ticket, self.calls.get_mut(&call)) {
+            c.ticket = Some(t);
+        }
         let (actions, refused) = self.ask_control(agent, request, now);
         for action in actions {
             self.act(ep, action, now).await;
