@@ -311,6 +311,95 @@ fn an_attended_transfer_consults_the_sub_centre_then_hands_the_caller_over() {
     let _ = r.centre.finish();
 }
 
+#[test]
+fn the_phone_consults_by_dialling_and_completes_with_refer_replaces() {
+    // Desk phones do attended transfer themselves: the agent's phone dials a handling unit's
+    // number (one outbound.toml allows) while on the call — a second dialog with rexian,
+    // which rexian turns into a consultation and dials over the trunk —
+    // then sends REFER on the first dialog with Replaces naming the second. rexian resolves
+    // Replaces against its own dialogs, reports NOTIFY 200, releases both of the phone's
+    // dialogs and connects the caller with the unit.
+    let refer_to = "sip:13800138000@127.0.0.1?Replaces=consult-7001-b%3Bto-tag%3Dx%3Bfrom-tag%3Dy";
+    let r = run_with(
+        |dir| {
+            scenario(
+                dir,
+                "agent_refer.xml",
+                &[
+                    ("[refer_to]", refer_to.to_string()),
+                    ("[frag_status]", "200".to_string()),
+                    ("<!-- END -->", agent_end(AgentEnd::Released)),
+                    (
+                        "<pause milliseconds=\"1000\"/>",
+                        "<pause milliseconds=\"7000\"/>".to_string(),
+                    ),
+                ],
+            )
+        },
+        18_000,
+    );
+    talking_call(&r.daemon, &r.token);
+    let consult = scenario(
+        r._work.path(),
+        "agent_feature.xml",
+        &[(
+            "<recv response=\"200\"/>",
+            "<recv response=\"180\" optional=\"true\"/>\n  <recv response=\"200\"/>".to_string(),
+        )],
+    );
+    let phone = support::sipp(
+        r.daemon.sip,
+        &[
+            "-sf",
+            consult.to_str().unwrap(),
+            "-s",
+            "13800138000",
+            "-cid_str",
+            "consult-7001-b",
+            "-key",
+            "agent",
+            "7001",
+            "-au",
+            "7001",
+            "-ap",
+            "secret-7001",
+            "-mp",
+            &free_udp_port().to_string(),
+            "-m",
+            "1",
+        ],
+    );
+    assert!(
+        phone.status.success(),
+        "the consultation dialog was answered, then released: {}\n{}",
+        phone.stdout,
+        phone.stderr
+    );
+    let agent = r.agent.finish();
+    assert!(
+        agent.status.success(),
+        "NOTIFY 200, then the agent's first dialog released: {}",
+        String::from_utf8_lossy(&agent.stdout)
+    );
+    let caller = r.caller.join().unwrap();
+    assert!(caller.status.success(), "caller: {}", caller.stderr);
+    let invite = r.centre.invite();
+    assert!(
+        invite.starts_with("INVITE sip:13800138000@127.0.0.1"),
+        "{invite}"
+    );
+    assert!(invite.contains("From: <sip:12345@"), "{invite}");
+    let record = support::recorded_call(&r.daemon.data_dir(), Duration::from_secs(30));
+    assert_eq!(record.hangup_cause, "caller_hangup");
+    let (left, right) = tail_channels(record.recording.as_deref().unwrap());
+    assert!(ToneDetector::new(440.0).present(&left), "the caller");
+    assert!(
+        ToneDetector::new(1500.0).present(&right),
+        "the unit on the right"
+    );
+    let _ = r.centre.finish();
+}
+
 /// Reads the operator event stream until an event holds all of `wanted`; gives that event.
 fn watch_events(
     http: std::net::SocketAddr,

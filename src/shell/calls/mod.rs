@@ -12,6 +12,7 @@
 mod answer;
 mod audio;
 mod events;
+mod phone_consult;
 mod records;
 mod service;
 mod status;
@@ -53,6 +54,8 @@ enum Party {
     Agent(String),
     /// The expert seat, sub-centre or emergency centre the agent brought in.
     Third,
+    /// The agent phone's own dialog for an attended transfer (`phone_consult.rs`).
+    Consult,
 }
 
 /// Our end of one leg's media.
@@ -76,6 +79,7 @@ struct CallState {
     caller_media: Option<MediaSide>,
     agents: HashMap<String, CalledLeg>,
     third: Option<CalledLeg>,
+    consult: Option<phone_consult::ConsultLeg>,
     recording: Option<Uuid>,
     /// The ticket the desk named for this call (sent to sub-centres with a transfer).
     ticket: Option<String>,
@@ -292,6 +296,7 @@ impl Calls {
                 caller_media: None,
                 agents: HashMap::new(),
                 third: None,
+                consult: None,
                 ticket: None,
                 recording: None,
                 caller_gone: false,
@@ -373,6 +378,12 @@ impl Calls {
                 self.refer(ep, leg, agent.clone(), target, replaces, now)
                     .await;
             }
+            (Party::Consult, SessionEvent::Refer { target, replaces }) => {
+                let agent = self.calls.get(&call).and_then(|c| c.consult.as_ref());
+                if let Some(agent) = agent.map(|b| b.agent.clone()) {
+                    self.refer(ep, leg, agent, target, replaces, now).await;
+                }
+            }
             (Party::Agent(agent), SessionEvent::Dtmf { digit, .. }) => {
                 self.control.handle(
                     Event::FeatureCode {
@@ -411,6 +422,7 @@ impl Calls {
                 self.control.handle(event, now);
             }
             Party::Third => {}
+            Party::Consult => self.consult_ended(call, leg, now).await,
             Party::Agent(agent) => {
                 let removed = self
                     .calls
@@ -465,6 +477,21 @@ impl Calls {
                     },
                     now,
                 ),
+                Some((call, Party::Consult)) => {
+                    let agent = self.calls.get(&call).and_then(|c| c.consult.as_ref());
+                    if let Some(agent) = agent.map(|b| b.agent.clone()) {
+                        let digits = digit.digit.to_string();
+                        let call = Some(call);
+                        self.control.handle(
+                            Event::FeatureCode {
+                                agent,
+                                call,
+                                digits,
+                            },
+                            now,
+                        );
+                    }
+                }
                 Some((_, Party::Third)) | None => {}
             },
             MediaEvent::DeadMedia { leg } => {
@@ -482,6 +509,11 @@ impl Calls {
                             .get(&call)
                             .and_then(|c| c.third.as_ref())
                             .map(|t| t.sip),
+                        Party::Consult => self
+                            .calls
+                            .get(&call)
+                            .and_then(|c| c.consult.as_ref())
+                            .map(|b| b.sip),
                     };
                     if let Some(sip) = sip {
                         ep.hangup(now, sip);
@@ -570,6 +602,7 @@ impl Calls {
             Party::Caller => c.caller_media.as_mut(),
             Party::Agent(a) => c.agents.get_mut(a).map(|a| &mut a.media),
             Party::Third => c.third.as_mut().map(|t| &mut t.media),
+            Party::Consult => c.consult.as_mut().map(|b| &mut b.media),
         }
     }
 
@@ -626,7 +659,10 @@ impl Calls {
                     ep.hangup(now, sip);
                 }
             }
-            Action::Bridge { call, agent } => self.bridge(call, &agent).await,
+            Action::Bridge { call, agent } => {
+                self.end_consult(ep, call, now).await;
+                self.bridge(call, &agent).await
+            }
             Action::StartRecording { .. } => {
                 // Recording starts with the bridge (`bridge`), named by rexian's own id.
             }
@@ -641,6 +677,9 @@ impl Calls {
                 };
                 if let Some(sip) = sip {
                     ep.hangup(now, sip);
+                }
+                if leg != CallLeg::Caller {
+                    self.end_consult(ep, call, now).await;
                 }
             }
             Action::RestrictedNotice { call, caller } => {
@@ -658,7 +697,7 @@ impl Calls {
             }
             Action::Conference { call, agent } => self.conference(call, &agent).await,
             Action::BridgeThird { call } => self.bridge_third(call).await,
-            Action::Consult { call, agent } => self.consult(call, &agent).await,
+            Action::Consult { call, agent } => self.consult(ep, call, &agent, now).await,
             Action::CallRecordReady(record) => self.store_record(*record),
             Action::Operator(ev) => self.operator(ev),
         }

@@ -225,7 +225,7 @@ impl Calls {
 
     /// Hands an agent's request to call control; returns what it decided to do (not done
     /// yet) and its reason when it refused.
-    fn ask_control(
+    pub(super) fn ask_control(
         &mut self,
         agent: String,
         request: AgentRequest,
@@ -251,7 +251,8 @@ impl Calls {
     /// The agent's phone asked for a transfer (REFER, RFC 3515; already answered 202): a
     /// blind transfer — or an emergency hand-off for 110/119/120/122 … — carried out by
     /// rexian on the caller's leg, never forwarded. The phone hears how it went in a NOTIFY
-    /// before its leg is released. Attended transfer (Replaces) is refused for now.
+    /// before its leg is released. With `Replaces` naming its consultation (attended transfer,
+    /// `phone_consult.rs`) the transfer is completed.
     pub(super) async fn refer(
         &mut self,
         ep: &mut Endpoint,
@@ -261,8 +262,23 @@ impl Calls {
         replaces: Option<String>,
         now: Instant,
     ) {
-        if replaces.is_some() {
-            ep.notify_refer(now, leg, 501, "Not Implemented", true);
+        if let Some(r) = replaces {
+            // Attended transfer from the phone: the Replaces must name one of this agent's
+            // own dialogs with rexian on this call (RFC 3891 §3: 481 otherwise).
+            let call = self.control.agent_call(&agent);
+            let own = call.is_some_and(|c| self.replaces_names_own_dialog(ep, c, &agent, &r));
+            if !own {
+                ep.notify_refer(now, leg, 481, "Call/Transaction Does Not Exist", true);
+                return;
+            }
+            let (actions, refused) = self.ask_control(agent, AgentRequest::Complete, now);
+            match refused {
+                Some(_) => ep.notify_refer(now, leg, 403, "Forbidden", true),
+                None => ep.notify_refer(now, leg, 200, "OK", true),
+            }
+            for action in actions {
+                self.act(ep, action, now).await;
+            }
             return;
         }
         let request = if self.control.plan().is_emergency(&target) {
@@ -349,13 +365,26 @@ impl Calls {
 
     /// Attended transfer's consultation: the agent talks to the third party (hearing its
     /// ringback before it answers), the caller is left to the music that follows.
-    pub(super) async fn consult(&mut self, call: CallId, agent: &str) {
+    /// When the phone itself dialled the consultation (`phone_consult.rs`), that dialog is
+    /// the agent's side and is answered once the third party has.
+    pub(super) async fn consult(
+        &mut self,
+        ep: &mut Endpoint,
+        call: CallId,
+        agent: &str,
+        now: Instant,
+    ) {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        let Some(a) = c.agents.get(agent).map(|a| a.media.leg) else {
+        let Some(mut a) = c.agents.get(agent).map(|a| a.media.leg) else {
             return;
         };
+        if let Some(b) = c.consult.as_ref().map(|b| b.media.leg) {
+            // The phone holds the caller's dialog: nothing flows there meanwhile.
+            let _ = self.media.unbridge(a).await;
+            a = b;
+        }
         let done = match c.third.as_ref().map(|t| t.media.leg) {
             Some(third) => self.media.bridge(a, third, None).await,
             None => self.media.unbridge(a).await,
@@ -363,6 +392,7 @@ impl Calls {
         if let Err(e) = done {
             tracing::warn!(call, error = %e, "cannot start a consultation");
         }
+        self.answer_consult(ep, call, now);
     }
 
     /// Connects the caller and the third party only.
