@@ -584,7 +584,9 @@ impl Relay {
         for (k, f) in &frames {
             let (k, f) = (*k, *f);
             if let Ok(i) = self.index(k) {
-                if !self.legs[i].cfg.on_hold {
+                // A prompt or music playing to the leg takes precedence over the mix.
+                let playing = self.legs[i].local_until.is_some_and(|t| now < t);
+                if !self.legs[i].cfg.on_hold && !playing {
                     self.send_local(now, i, &f);
                 }
             }
