@@ -11,7 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use rexian::media::tone::ToneDetector;
-use support::keys::{agent_end, info_keys, scenario, scenario_as, tail_channels, tone, AgentEnd};
+use support::keys::{
+    agent_end, channels, info_keys, scenario, scenario_as, tail_channels, tone, AgentEnd,
+};
 use support::phones::SippAgent;
 use support::{free_udp_port, http_get, sipp, wait_for, Daemon};
 
@@ -619,6 +621,85 @@ fn a_supervisor_barges_in_from_its_registered_phone() {
     assert!(caller.status.success(), "caller: {}", caller.stderr);
     let agent = r.agent.finish();
     assert!(agent.status.success(), "the agent stayed until its own BYE");
+    let mut centre = r.centre.child;
+    let _ = centre.kill();
+    let _ = centre.wait();
+}
+
+#[test]
+fn a_supervisor_listens_then_whispers_and_is_never_heard_by_the_caller() {
+    // Supervisor 9001's phone plays a 1 kHz tone as its voice. It is called in to listen,
+    // then switched to whisper (heard by the agent only), then hangs up. The caller hears
+    // neither, so the recording (what the caller says and hears) never holds 1 kHz.
+    let r = run("", AgentEnd::LeavesAfter(9000), 12_000);
+    let d = &r.daemon;
+    let wav = r._work.path().join("supervisor1000.wav");
+    tone(&wav, "1000");
+    let phone = scenario_as(
+        r._work.path(),
+        "agent_keys.xml",
+        "supervisor.xml",
+        &[
+            (
+                "<recv request=\"ACK\"/>",
+                format!(
+                    "<recv request=\"ACK\"/>\n  <nop><action><exec rtp_stream=\"{},-1,0\"/></action></nop>",
+                    wav.display()
+                ),
+            ),
+            ("<!-- KEYS -->", String::new()),
+            ("<!-- END -->", agent_end(AgentEnd::LeavesAfter(3500))),
+        ],
+    );
+    let supervisor = SippAgent::start(d.sip, "9001", "secret-9001", phone.to_str().unwrap());
+    let call = talking_call(d, &r.token);
+    let token = String::from_utf8(
+        d.cli(&["token", "create", "--role", "supervisor", "--id", "9001"])
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let post = |what: &str| {
+        let path = format!("/api/v1/calls/{call}/{what}");
+        support::http_send(d.http, "POST", &path, Some(&token), "")
+    };
+    let (status, body) = post("listen");
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("\"mode\":\"listen\""), "{body}");
+    // Once the supervisor's phone has answered, the same supervisor switches to whisper.
+    wait_for(
+        "the supervisor on the call",
+        Duration::from_secs(10),
+        || {
+            let (status, body) = post("whisper");
+            (status == 202).then_some(body)
+        },
+    );
+    let out = supervisor.finish();
+    assert!(
+        out.status.success(),
+        "the supervisor's phone was called in and left: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let caller = r.caller.join().unwrap();
+    assert!(caller.status.success(), "caller: {}", caller.stderr);
+    let agent = r.agent.finish();
+    assert!(agent.status.success(), "the agent stayed until its own BYE");
+    let record = support::recorded_call(&d.data_dir(), Duration::from_secs(30));
+    let (left, right) = channels(record.recording.as_deref().unwrap(), 60.0);
+    for (side, samples) in [("left", &left), ("right", &right)] {
+        for (i, second) in samples.chunks(8000).enumerate() {
+            assert!(
+                !ToneDetector::new(1000.0).present(second),
+                "the supervisor was heard on the {side} channel in second {i}"
+            );
+        }
+    }
+    assert!(
+        ToneDetector::new(440.0).present(&left[..16_000])
+            || ToneDetector::new(440.0).present(&left[left.len() - 16_000..])
+    );
     let mut centre = r.centre.child;
     let _ = centre.kill();
     let _ = centre.wait();

@@ -4,8 +4,10 @@
 //!   feature codes: `three_way`, `blind_transfer`, `emergency` (110/119/120/122 …, three-way
 //!   or blind), `drop_third`, `leave`. An agent acts on its own call; a supervisor on anyone's.
 //! - `POST /api/v1/calls/{id}/hangup` — 强拆: a supervisor ends a call.
-//! - `POST /api/v1/calls/{id}/barge` — 强插: the supervisor's registered phone (the token's
-//!   account) is called into the call; all three hear each other.
+//! - `POST /api/v1/calls/{id}/listen`, `…/whisper`, `…/barge` — 监听, 耳语, 强插: the
+//!   supervisor's registered phone (the token's account) is called into the call to listen
+//!   (heard by nobody), to whisper (heard by the agent only) or to talk with both; asked
+//!   again while on the call, the mode switches.
 //! - `GET /api/v1/events` — the operator event stream (Server-Sent Events, one JSON object per
 //!   event): supervisors get every event, an agent its own and the queue's.
 //! - `GET /api/v1/handoffs` — recent emergency hand-offs with their times and outcome.
@@ -27,7 +29,7 @@ use super::auth::Authenticated;
 use super::calls::{ask, ControlRequest};
 use super::error::ApiError;
 use super::AppState;
-use crate::call::event::AgentRequest;
+use crate::call::event::{AgentRequest, MonitorMode};
 use crate::store::handoffs::HandoffRow;
 use crate::store::tokens::Role;
 
@@ -36,6 +38,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/agents/{id}/call", post(agent_call))
         .route("/api/v1/calls/{id}/hangup", post(hangup))
         .route("/api/v1/calls/{id}/barge", post(barge))
+        .route("/api/v1/calls/{id}/listen", post(listen))
+        .route("/api/v1/calls/{id}/whisper", post(whisper))
         .route("/api/v1/events", get(events))
         .route("/api/v1/handoffs", get(handoffs))
 }
@@ -185,9 +189,34 @@ async fn hangup(
 }
 
 async fn barge(
+    s: State<AppState>,
+    auth: Authenticated,
+    call: Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    monitor(s, auth, call, MonitorMode::Barge).await
+}
+
+async fn listen(
+    s: State<AppState>,
+    auth: Authenticated,
+    call: Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    monitor(s, auth, call, MonitorMode::Listen).await
+}
+
+async fn whisper(
+    s: State<AppState>,
+    auth: Authenticated,
+    call: Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    monitor(s, auth, call, MonitorMode::Whisper).await
+}
+
+async fn monitor(
     State(s): State<AppState>,
     auth: Authenticated,
     Path(call): Path<String>,
+    mode: MonitorMode,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     auth.require(Role::Supervisor)?;
     let call: u64 = call
@@ -199,16 +228,17 @@ async fn barge(
              supervisor --id <account>`",
         ));
     };
-    match ask(&s, |reply| ControlRequest::Barge {
+    match ask(&s, |reply| ControlRequest::Monitor {
         call,
         supervisor,
+        mode,
         reply,
     })
     .await?
     {
         Ok(()) => Ok((
             StatusCode::ACCEPTED,
-            Json(serde_json::json!({ "call": call, "barging": true })),
+            Json(serde_json::json!({ "call": call, "mode": mode.as_str() })),
         )),
         Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, reason)),
     }

@@ -47,10 +47,12 @@ pub enum ControlRequest {
         ticket: Option<String>,
         reply: oneshot::Sender<Result<u64, String>>,
     },
-    /// 强插: a supervisor joins a call from its registered phone; `Err(reason)` if it cannot.
-    Barge {
+    /// 监听 / 耳语 / 强插: a supervisor joins a call from its registered phone, or switches
+    /// mode; `Err(reason)` if it cannot.
+    Monitor {
         call: u64,
         supervisor: String,
+        mode: crate::call::event::MonitorMode,
         reply: oneshot::Sender<Result<(), String>>,
     },
     /// 强拆: a supervisor (`by`) ends a call; `false` when there is no such call.

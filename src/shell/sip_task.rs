@@ -215,13 +215,17 @@ impl SipTask {
                 };
                 let _ = reply.send(answer);
             }
-            ControlRequest::Barge {
+            ControlRequest::Monitor {
                 call,
                 supervisor,
+                mode,
                 reply,
             } => {
                 let answer = match self.calls.as_mut() {
-                    Some(c) => c.barge(&mut self.endpoint, call, supervisor, now).await,
+                    Some(c) => {
+                        c.monitor(&mut self.endpoint, call, supervisor, mode, now)
+                            .await
+                    }
                     None => Err("call handling is not running".into()),
                 };
                 let _ = reply.send(answer);

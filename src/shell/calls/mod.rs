@@ -698,6 +698,7 @@ impl Calls {
             Action::Conference { call, agent } => self.conference(call, &agent).await,
             Action::BridgeThird { call } => self.bridge_third(call).await,
             Action::Consult { call, agent } => self.consult(ep, call, &agent, now).await,
+            Action::Monitor { call, agent, mode } => self.monitor_media(call, &agent, mode).await,
             Action::CallRecordReady(record) => self.store_record(*record),
             Action::Operator(ev) => self.operator(ev),
         }

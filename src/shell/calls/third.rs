@@ -13,9 +13,12 @@ use uuid::Uuid;
 
 use super::{Calls, Party};
 use crate::call::agent::CallId;
-use crate::call::event::{Action, AgentRequest, Dest, Event, OperatorEvent, RingFailure};
+use crate::call::event::{
+    Action, AgentRequest, Dest, Event, MonitorMode, OperatorEvent, RingFailure,
+};
 use crate::call::plan::Dialplan;
 use crate::pii::Pii;
+use crate::shell::media::PartyRole;
 use crate::sip::digest_client::ClientCredentials;
 use crate::sip::endpoint::Endpoint;
 use crate::sip::legs::LegId;
@@ -303,12 +306,14 @@ impl Calls {
         }
     }
 
-    /// 强插: calls the supervisor's registered phone into the call (logged with who).
-    pub async fn barge(
+    /// 监听 / 耳语 / 强插: calls the supervisor's registered phone into the call, or switches
+    /// the mode of a supervisor already on it (every use logged with who).
+    pub async fn monitor(
         &mut self,
         ep: &mut Endpoint,
         call: CallId,
         supervisor: String,
+        mode: MonitorMode,
         now: Instant,
     ) -> Result<(), String> {
         if !self.control.has_call(call) {
@@ -317,12 +322,47 @@ impl Calls {
         if ep.contacts(&supervisor, now).is_empty() {
             return Err(format!("the phone of {supervisor} is not registered"));
         }
-        tracing::warn!(target: "rexian::audit", call, %supervisor, "supervisor barges in");
-        let (actions, refused) = self.decide(Event::Barge { call, supervisor }, now);
+        tracing::warn!(
+            target: "rexian::audit",
+            call,
+            %supervisor,
+            mode = mode.as_str(),
+            "supervisor on a call"
+        );
+        let event = Event::Monitor {
+            call,
+            supervisor,
+            mode,
+        };
+        let (actions, refused) = self.decide(event, now);
         for action in actions {
             self.act(ep, action, now).await;
         }
         refused.map_or(Ok(()), Err)
+    }
+
+    /// What each party hears with a supervisor on the call.
+    pub(super) async fn monitor_media(&mut self, call: CallId, agent: &str, mode: MonitorMode) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let (Some(caller), Some(a), Some(sup)) = (
+            c.caller_media.as_ref().map(|m| m.leg),
+            c.agents.get(agent).map(|a| a.media.leg),
+            c.third.as_ref().map(|t| t.media.leg),
+        ) else {
+            return;
+        };
+        let role = match mode {
+            MonitorMode::Listen => PartyRole::Listen,
+            MonitorMode::Whisper => PartyRole::Whisper(a),
+            MonitorMode::Barge => PartyRole::Full,
+        };
+        let _ = self.media.stop_play(caller).await;
+        let parties = vec![(caller, PartyRole::Full), (a, PartyRole::Full), (sup, role)];
+        if let Err(e) = self.media.set_roles(parties, None).await {
+            tracing::warn!(call, error = %e, "cannot put the supervisor on the call");
+        }
     }
 
     /// 强拆: a supervisor ends a call (logged with who did it).
