@@ -36,6 +36,7 @@ mod dispatch;
 mod flow;
 mod consult;
 mod keys;
+pub mod outbound;
 mod transfer;
 
 pub use keys::DIGIT_TIMEOUT;
@@ -131,6 +132,7 @@ enum Timer {
     WrapUp { agent: usize, generation: u64 },
     Rating { call: CallId },
     Digits { call: CallId, gen: u64 },
+    Outbound { call: CallId, gen: u64 },
 }
 
 /// The call-control core. See the module docs.
@@ -150,6 +152,8 @@ pub struct CallControl {
     trunks_down: HashSet<String>,
     /// Expert seats on a call now.
     experts_busy: HashSet<String>,
+    /// Agents' own outbound calls (`outbound.rs`).
+    outbound: HashMap<CallId, outbound::Out>,
     timers: BTreeMap<(Instant, u64), Timer>,
     seq: u64,
     actions: VecDeque<Action>,
@@ -166,6 +170,7 @@ impl CallControl {
             trunk_calls: HashMap::new(),
             trunks_down: HashSet::new(),
             experts_busy: HashSet::new(),
+            outbound: HashMap::new(),
             arrivals: 0,
             avg_handle: Duration::from_secs(180),
             timers: BTreeMap::new(),
@@ -327,6 +332,7 @@ impl CallControl {
                 Some(call) => self.agent_request(agent, call, request, now),
                 None => self.refuse(&agent, &format!("{request:?}"), "needs a call in progress"),
             },
+            Event::Outbound(e) => self.outbound_event(e, now),
             Event::Barge { call, supervisor } => self.barge(call, supervisor, now),
             Event::ThirdRinging { call } => self.third_ringing(call, now),
             Event::ThirdAnswered { call } => self.third_answered(call, now),
@@ -460,6 +466,7 @@ impl CallControl {
                 }
             }
             Timer::Digits { call, gen } => self.digits_paused(call, gen, now),
+            Timer::Outbound { call, gen } => self.outbound_timer(call, gen, now),
             Timer::Rating { call } => {
                 if self
                     .calls

@@ -11,6 +11,7 @@
 
 mod answer;
 mod events;
+mod outbound;
 mod records;
 mod service;
 mod status;
@@ -108,6 +109,7 @@ pub struct Calls {
     events: events::EventSender,
     /// Trunks' outbound addresses, resolved when the plan loads.
     trunk_addrs: HashMap<String, std::net::SocketAddr>,
+    outbound: outbound::Outbounds,
 }
 
 /// The address of ours `peer` reaches, as the routing table says (no packet is sent).
@@ -166,6 +168,7 @@ impl Calls {
             listen_ip: listen_ip.filter(|ip| !ip.is_unspecified()),
             trunk_addrs,
             events: events::channel(),
+            outbound: Default::default(),
         })
     }
 
@@ -316,6 +319,7 @@ impl Calls {
         event: SessionEvent,
         now: Instant,
     ) {
+        let Some(event) = self.outbound_leg(ep, leg, event, now).await else { return };
         let Some((call, party)) = self.by_leg.get(&leg).cloned() else {
             if matches!(event, SessionEvent::Ended { .. }) {
                 self.service_ended(leg).await;
@@ -658,6 +662,7 @@ impl Calls {
             Action::Consult { call, agent } => self.consult(call, &agent).await,
             Action::CallRecordReady(record) => self.store_record(*record),
             Action::Operator(ev) => self.operator(ev),
+            Action::Outbound(a) => self.outbound_act(ep, a, now).await,
         }
     }
 
