@@ -188,9 +188,13 @@ impl CallControl {
                 self.out_end(call, cause, None, now);
             }
             OutboundEvent::FarRinging { call } => {
-                if self.out_step(call) == Some(Step::Dialling) {
-                    self.out_set(call, Step::Ringing);
-                    if self.outbound[&call].origin == Origin::Phone {
+                // The no-answer timer armed at the dial keeps running.
+                let Some(o) = self.outbound.get_mut(&call) else {
+                    return;
+                };
+                if o.step == Step::Dialling {
+                    o.step = Step::Ringing;
+                    if o.origin == Origin::Phone {
                         self.push(out(OutboundAction::Ringing { call }));
                     }
                 }
