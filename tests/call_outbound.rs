@@ -78,11 +78,17 @@ fn an_agent_dials_an_allowed_mobile_from_the_phone_talks_and_goes_to_wrap_up() {
     assert_eq!(h.state("7001"), "talking", "busy from the first INVITE");
     assert!(a.iter().any(|x| matches!(
         x,
-        Action::Operator(OperatorEvent::Outbound { state: "started", .. })
+        Action::Operator(OperatorEvent::Outbound {
+            state: "started",
+            ..
+        })
     )));
     // A citizen calls meanwhile: the agent is not offered the call.
     let a = h.queued(1, "12345", "13900139000");
-    assert!(rings(&a).is_empty(), "no queue call for an agent on an outbound call");
+    assert!(
+        rings(&a).is_empty(),
+        "no queue call for an agent on an outbound call"
+    );
     let a = out(&mut h, OutboundEvent::FarRinging { call: 50 });
     assert_eq!(outs(&a), vec![OutboundAction::Ringing { call: 50 }]);
     h.wait(5.0);
@@ -98,7 +104,11 @@ fn an_agent_dials_an_allowed_mobile_from_the_phone_talks_and_goes_to_wrap_up() {
     assert_eq!(r.present, "12345");
     assert_eq!(r.answered_ms, Some(MONDAY_10H + 5_000));
     assert_eq!(r.ended_ms, MONDAY_10H + 35_000);
-    assert_eq!(h.state("7001"), "wrap_up", "wrap-up after the call, as after any call");
+    assert_eq!(
+        h.state("7001"),
+        "wrap_up",
+        "wrap-up after the call, as after any call"
+    );
     // After the 12345 queue's wrap-up the agent is ready and takes the waiting citizen.
     let a = h.wait(10.0);
     assert_eq!(rings(&a), vec![(1, "7001".to_string())]);
@@ -108,7 +118,13 @@ fn an_agent_dials_an_allowed_mobile_from_the_phone_talks_and_goes_to_wrap_up() {
 fn numbers_no_dialplan_allows_are_refused_with_403_and_a_security_event() {
     let mut h = H::demo();
     h.agent("7001");
-    for number in ["999", "0012125550100", "13800138000;x", "", "+8613800138000"] {
+    for number in [
+        "999",
+        "0012125550100",
+        "13800138000;x",
+        "",
+        "+8613800138000",
+    ] {
         let a = ask(&mut h, 60, "7001", number, Origin::Phone);
         assert_eq!(
             outs(&a),
@@ -136,7 +152,11 @@ fn an_agent_on_a_call_or_being_offered_one_cannot_dial_out() {
     let a = ask(&mut h, 50, "7001", "13800138000", Origin::Phone);
     assert!(matches!(
         outs(&a)[..],
-        [OutboundAction::Refused { status: 486, security: false, .. }]
+        [OutboundAction::Refused {
+            status: 486,
+            security: false,
+            ..
+        }]
     ));
     h.ev(Event::AgentAnswered {
         call: 1,
@@ -146,7 +166,11 @@ fn an_agent_on_a_call_or_being_offered_one_cannot_dial_out() {
     let a = ask(&mut h, 51, "7001", "13800138000", Origin::Phone);
     assert!(matches!(
         outs(&a)[..],
-        [OutboundAction::Refused { status: 403, security: false, .. }]
+        [OutboundAction::Refused {
+            status: 403,
+            security: false,
+            ..
+        }]
     ));
     assert_eq!(h.state("7001"), "talking");
 }
@@ -180,8 +204,15 @@ fn a_failing_trunk_gives_way_to_the_next_and_a_busy_far_end_is_final() {
         "the phone hears busy"
     );
     let r = out_record(&a);
-    assert_eq!((r.cause, r.trunk.as_deref(), r.answered_ms), ("busy", Some("backup"), None));
-    assert_eq!(h.state("7001"), "ready", "no wrap-up after a call that never connected");
+    assert_eq!(
+        (r.cause, r.trunk.as_deref(), r.answered_ms),
+        ("busy", Some("backup"), None)
+    );
+    assert_eq!(
+        h.state("7001"),
+        "ready",
+        "no wrap-up after a call that never connected"
+    );
 }
 
 #[test]
@@ -199,7 +230,11 @@ fn trunk_limits_and_trunks_that_are_down_are_respected() {
     let a = ask(&mut h, 50, "7001", "13800138000", Origin::Phone);
     assert_eq!(outs(&a), vec![dial(50, "loopback", "13800138000")]);
     let a = ask(&mut h, 51, "7002", "13800138001", Origin::Phone);
-    assert_eq!(outs(&a), vec![dial(51, "backup", "13800138001")], "the reserve is kept");
+    assert_eq!(
+        outs(&a),
+        vec![dial(51, "backup", "13800138001")],
+        "the reserve is kept"
+    );
     let a = ask(&mut h, 52, "7003", "13800138002", Origin::Phone);
     assert_eq!(
         outs(&a),
@@ -289,7 +324,10 @@ fn click_to_dial_rings_the_agents_phone_first_then_dials() {
     let a = out(&mut h, OutboundEvent::AgentAnswered { call: 71 });
     assert_eq!(outs(&a), vec![dial(71, "loopback", "13800138000")]);
     let a = out(&mut h, OutboundEvent::FarRinging { call: 71 });
-    assert!(outs(&a).is_empty(), "no 180 to send: the agent's phone is answered");
+    assert!(
+        outs(&a).is_empty(),
+        "no 180 to send: the agent's phone is answered"
+    );
     out(&mut h, OutboundEvent::FarAnswered { call: 71 });
     let r = out_record(&out(&mut h, OutboundEvent::FarHungUp { call: 71 }));
     assert_eq!((r.origin, r.ticket.as_deref()), (Origin::Desk, Some("T-1")));

@@ -70,7 +70,11 @@ fn plans(dir: &Path, far: u16) -> PathBuf {
     let text = std::fs::read_to_string(&p).unwrap();
     let from = "address = \"127.0.0.1:5080\"";
     assert!(text.contains(from));
-    std::fs::write(&p, text.replace(from, &format!("address = \"127.0.0.1:{far}\""))).unwrap();
+    std::fs::write(
+        &p,
+        text.replace(from, &format!("address = \"127.0.0.1:{far}\"")),
+    )
+    .unwrap();
     plans
 }
 
@@ -87,7 +91,9 @@ fn register(d: &Daemon) {
         d.sip,
         &[
             "-sf",
-            support::sipp_scenario("register_auth.xml").to_str().unwrap(),
+            support::sipp_scenario("register_auth.xml")
+                .to_str()
+                .unwrap(),
             "-s",
             "7001",
             "-au",
@@ -172,7 +178,12 @@ fn an_agent_dials_a_mobile_from_the_phone_over_the_trunk_presenting_12345_and_is
         ],
     );
     let phone = phone_dials(&d, &sf, "13800138000");
-    assert!(phone.status.success(), "phone: {}\n{}", phone.stdout, phone.stderr);
+    assert!(
+        phone.status.success(),
+        "phone: {}\n{}",
+        phone.stdout,
+        phone.stderr
+    );
     let invite = far.invite();
     let out = far.finish();
     assert!(
@@ -180,12 +191,18 @@ fn an_agent_dials_a_mobile_from_the_phone_over_the_trunk_presenting_12345_and_is
         "far end: {}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(invite.starts_with("INVITE sip:13800138000@127.0.0.1"), "{invite}");
+    assert!(
+        invite.starts_with("INVITE sip:13800138000@127.0.0.1"),
+        "{invite}"
+    );
     assert!(
         invite.contains("From: <sip:12345@"),
         "the hotline's number is presented: {invite}"
     );
-    assert!(invite.contains("P-Asserted-Identity: <sip:12345@"), "{invite}");
+    assert!(
+        invite.contains("P-Asserted-Identity: <sip:12345@"),
+        "{invite}"
+    );
 
     let record = latest_call(&d.data_dir(), Duration::from_secs(30), |r| {
         r.recording.is_some()
@@ -214,7 +231,12 @@ fn a_number_no_dialplan_allows_gets_403_and_a_strangers_invite_never_reaches_a_t
     // The agent, authenticated, dials a 400 service number no pattern allows.
     let sf = support::sipp_scenario("agent_dial_refused.xml");
     let phone = phone_dials(&d, &sf, "4001234567");
-    assert!(phone.status.success(), "phone: {}\n{}", phone.stdout, phone.stderr);
+    assert!(
+        phone.status.success(),
+        "phone: {}\n{}",
+        phone.stdout,
+        phone.stderr
+    );
 
     // A stranger: not a trunk's address (the demo trunk admits 127.0.0.1 only), not an
     // account, no credentials, asking for an outside number.
@@ -242,7 +264,10 @@ fn a_number_no_dialplan_allows_gets_403_and_a_strangers_invite_never_reaches_a_t
         evs.iter().any(|e| e.contains("agent call with no route")),
         "{evs:?}"
     );
-    assert!(evs.iter().any(|e| e.contains("not from a trunk")), "{evs:?}");
+    assert!(
+        evs.iter().any(|e| e.contains("not from a trunk")),
+        "{evs:?}"
+    );
 }
 
 #[test]
@@ -293,7 +318,10 @@ fn click_to_dial_rings_the_agents_phone_then_the_number_and_the_record_names_the
         String::from_utf8_lossy(&out.stdout)
     );
     let invite = far.invite();
-    assert!(invite.starts_with("INVITE sip:13800138000@127.0.0.1"), "{invite}");
+    assert!(
+        invite.starts_with("INVITE sip:13800138000@127.0.0.1"),
+        "{invite}"
+    );
     assert!(invite.contains("From: <sip:12345@"), "{invite}");
     let _ = far.finish();
     let record = latest_call(&d.data_dir(), Duration::from_secs(30), |r| {

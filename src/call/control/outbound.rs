@@ -217,7 +217,8 @@ impl CallControl {
                 self.out_release_trunk(call);
                 // A trunk that could not carry the call gives way to the next one; a far end
                 // that is busy or declines has answered.
-                let trunk_fault = matches!(cause, RingFailure::Unreachable | RingFailure::Other(500..));
+                let trunk_fault =
+                    matches!(cause, RingFailure::Unreachable | RingFailure::Other(500..));
                 if trunk_fault && !self.outbound[&call].trunks_left.is_empty() {
                     return self.out_dial(call, now);
                 }

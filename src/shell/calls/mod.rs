@@ -319,7 +319,9 @@ impl Calls {
         event: SessionEvent,
         now: Instant,
     ) {
-        let Some(event) = self.outbound_leg(ep, leg, event, now).await else { return };
+        let Some(event) = self.outbound_leg(ep, leg, event, now).await else {
+            return;
+        };
         let Some((call, party)) = self.by_leg.get(&leg).cloned() else {
             if matches!(event, SessionEvent::Ended { .. }) {
                 self.service_ended(leg).await;

@@ -73,7 +73,8 @@ impl Calls {
         let call = self.next_call;
         self.by_leg.insert(leg, (call, Party::Caller));
         self.by_media.insert(side.leg, (call, Party::Caller));
-        self.calls.insert(call, new_state(leg, Some(media_call), Some(side)));
+        self.calls
+            .insert(call, new_state(leg, Some(media_call), Some(side)));
         self.outbound.calls.insert(
             call,
             OutCall {
@@ -235,7 +236,12 @@ impl Calls {
     }
 
     /// Carries out one of call control's outbound actions.
-    pub(super) async fn outbound_act(&mut self, ep: &mut Endpoint, a: OutboundAction, now: Instant) {
+    pub(super) async fn outbound_act(
+        &mut self,
+        ep: &mut Endpoint,
+        a: OutboundAction,
+        now: Instant,
+    ) {
         match a {
             OutboundAction::Refused {
                 call,
@@ -289,9 +295,11 @@ impl Calls {
                     return;
                 };
                 let leg = c.caller;
-                let waiting = self.outbound.calls.get(&call).is_some_and(|o| {
-                    o.origin == Origin::Phone && !o.agent_up
-                });
+                let waiting = self
+                    .outbound
+                    .calls
+                    .get(&call)
+                    .is_some_and(|o| o.origin == Origin::Phone && !o.agent_up);
                 if waiting {
                     // The phone's INVITE gets the far end's answer as its final status.
                     let _ = ep.reject(now, leg, status);
@@ -346,6 +354,8 @@ impl Calls {
             c.caller_gone = true;
             let leg = c.caller;
             self.by_leg.remove(&leg);
+            // The phone has its answer; a desk's request keeps the entry until `dial` reads it.
+            self.outbound.calls.remove(&call);
         }
     }
 
@@ -497,9 +507,10 @@ impl Calls {
             callback_requested: false,
             service_level_met: false,
         };
-        let _ = self
-            .records
-            .send(super::records::RecordWrite::Outbound(Box::new(row), r.ticket));
+        let _ = self.records.send(super::records::RecordWrite::Outbound(
+            Box::new(row),
+            r.ticket,
+        ));
     }
 
     /// Anchors the phone's INVITE like `anchor_and_answer`, keeping the 200 for later:
@@ -575,7 +586,12 @@ impl Calls {
         let ids: Vec<CallId> = self.outbound.calls.keys().copied().collect();
         for call in ids {
             // A refused click-to-dial keeps its entry until `dial` has read the reason.
-            if self.outbound.calls.get(&call).is_some_and(|o| o.refused.is_none()) {
+            if self
+                .outbound
+                .calls
+                .get(&call)
+                .is_some_and(|o| o.refused.is_none())
+            {
                 self.outbound_forget(call);
             }
         }
