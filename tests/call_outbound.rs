@@ -347,3 +347,26 @@ fn click_to_dial_rings_the_agents_phone_first_then_dials() {
     assert_eq!(out_record(&a).cause, "agent_no_answer");
     assert_eq!(h.state("7001"), "ready");
 }
+
+#[test]
+fn a_supervisor_can_end_an_outbound_call() {
+    let mut h = H::demo();
+    h.agent("7001");
+    ask(&mut h, 50, "7001", "13800138000", Origin::Phone);
+    out(&mut h, OutboundEvent::FarAnswered { call: 50 });
+    assert!(h.cc.has_call(50));
+    let a = h.ev(Event::ForceHangup { call: 50 });
+    assert_eq!(
+        outs(&a),
+        vec![
+            OutboundAction::HangupFar { call: 50 },
+            OutboundAction::HangupAgent {
+                call: 50,
+                status: 480
+            }
+        ]
+    );
+    assert_eq!(out_record(&a).cause, "operator");
+    assert!(!h.cc.has_call(50));
+    assert_eq!(h.state("7001"), "wrap_up");
+}

@@ -204,7 +204,7 @@ impl CallControl {
 
     /// Whether call control knows this call (it is in progress).
     pub fn has_call(&self, call: CallId) -> bool {
-        self.calls.contains_key(&call)
+        self.calls.contains_key(&call) || self.outbound.contains_key(&call)
     }
 
     /// The call an agent is talking on, if any.
@@ -338,6 +338,9 @@ impl CallControl {
             Event::ThirdAnswered { call } => self.third_answered(call, now),
             Event::ThirdFailed { call, cause } => self.third_ring_failed(call, cause, now),
             Event::ThirdHungUp { call } => self.third_hung_up(call, now),
+            Event::ForceHangup { call } if self.outbound.contains_key(&call) => {
+                self.outbound_force_hangup(call, now)
+            }
             Event::ForceHangup { call } => {
                 if let Some(c) = self.calls.get(&call) {
                     if let Phase::Ringing { agent } | Phase::Talking { agent } = c.phase {

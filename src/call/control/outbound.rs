@@ -259,6 +259,17 @@ impl CallControl {
         }
     }
 
+    /// 强拆 of an outbound call: both legs are ended.
+    pub(super) fn outbound_force_hangup(&mut self, call: CallId, now: Instant) {
+        let Some(step) = self.out_step(call) else {
+            return;
+        };
+        if step != Step::AgentRinging {
+            self.push(out(OutboundAction::HangupFar { call }));
+        }
+        self.out_end(call, "operator", Some(480), now);
+    }
+
     /// Whether `call` is an agent's outbound call in progress.
     pub fn is_outbound(&self, call: CallId) -> bool {
         self.outbound.contains_key(&call)
