@@ -224,6 +224,52 @@ fn an_agent_dials_a_mobile_from_the_phone_over_the_trunk_presenting_12345_and_is
 }
 
 #[test]
+fn a_busy_far_end_gives_the_phone_486_and_the_record_says_busy() {
+    let work = tempfile::tempdir().unwrap();
+    let far_port = free_udp_port();
+    let d = daemon(work.path(), far_port);
+    register(&d);
+    let far = Command::new("sipp")
+        .arg("-sf")
+        .arg(support::sipp_scenario("far_busy.xml"))
+        .args(["-i", "127.0.0.1", "-p", &far_port.to_string()])
+        .args(["-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sipp");
+    // The phone hears ringing, then busy.
+    let sf = scenario(
+        work.path(),
+        "agent_dial_refused.xml",
+        &[(
+            "<recv response=\"403\"/>",
+            "<recv response=\"180\"/>\n  <recv response=\"486\"/>".into(),
+        )],
+    );
+    let phone = phone_dials(&d, &sf, "13800138000");
+    assert!(
+        phone.status.success(),
+        "phone: {}\n{}",
+        phone.stdout,
+        phone.stderr
+    );
+    let out = far.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "far end: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let record = latest_call(&d.data_dir(), Duration::from_secs(10), |r| {
+        r.hangup_cause == "busy"
+    });
+    assert_eq!(record.agent.as_deref(), Some("7001"));
+    assert_eq!(record.answered_ms, None);
+    assert_eq!(record.recording, None, "nothing to record");
+    assert_eq!(direction(&d.data_dir(), &record.id).0, "outbound");
+}
+
+#[test]
 fn a_number_no_dialplan_allows_gets_403_and_a_strangers_invite_never_reaches_a_trunk() {
     let work = tempfile::tempdir().unwrap();
     let d = daemon(work.path(), free_udp_port());
