@@ -160,6 +160,28 @@ fn security_events(data_dir: &Path) -> Vec<String> {
     })
 }
 
+/// Reads the operator event stream until an event holds all of `wanted`; gives that event.
+fn watch_events(
+    http: std::net::SocketAddr,
+    token: &str,
+    wanted: &'static [&'static str],
+) -> std::thread::JoinHandle<Option<String>> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::net::TcpStream::connect(http).expect("connect http");
+    write!(
+        s,
+        "GET /api/v1/events HTTP/1.1\r\nHost: {http}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    std::thread::spawn(move || {
+        BufReader::new(s)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.starts_with("data:") && wanted.iter().all(|w| l.contains(w)))
+    })
+}
+
 #[test]
 fn an_agent_dials_a_mobile_from_the_phone_over_the_trunk_presenting_12345_and_is_recorded() {
     let work = tempfile::tempdir().unwrap();
@@ -349,6 +371,11 @@ fn click_to_dial_rings_the_agents_phone_then_the_number_and_the_record_names_the
         r#"{"number": "4001234567"}"#,
     );
     assert_eq!(code, 422, "{body}");
+    let events = watch_events(
+        d.http,
+        &token,
+        &["\"kind\":\"outbound\"", "\"state\":\"answered\""],
+    );
     let (code, body) = http_send(
         d.http,
         "POST",
@@ -357,6 +384,23 @@ fn click_to_dial_rings_the_agents_phone_then_the_number_and_the_record_names_the
         r#"{"number": "13800138000", "ticket": "T-42"}"#,
     );
     assert_eq!(code, 202, "{body}");
+    // Busy while the call lasts: the status shows the agent talking on it.
+    let call = serde_json::from_str::<serde_json::Value>(&body).unwrap()["call"].clone();
+    wait_for("agent 7001 talking", Duration::from_secs(10), || {
+        let (_, body) = http_get(d.http, "/api/v1/status", Some(&token));
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        v["agents"]
+            .as_array()?
+            .iter()
+            .find(|a| a["id"] == "7001" && a["state"] == "talking" && a["call"] == call)
+            .map(|_| ())
+    });
+    let answered = events.join().unwrap().expect("an outbound event");
+    assert!(answered.contains("\"ticket\":\"T-42\""), "{answered}");
+    assert!(
+        !answered.contains("13800138000"),
+        "no number on the stream: {answered}"
+    );
     let out = agent.finish();
     assert!(
         out.status.success(),
