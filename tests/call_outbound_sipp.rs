@@ -371,6 +371,27 @@ fn click_to_dial_rings_the_agents_phone_then_the_number_and_the_record_names_the
         r#"{"number": "4001234567"}"#,
     );
     assert_eq!(code, 422, "{body}");
+    // The ticket the call is about (回访 of ticket …); an unknown one is refused.
+    let (code, body) = http_send(
+        d.http,
+        "POST",
+        "/api/v1/agents/7001/dial",
+        Some(&token),
+        r#"{"number": "13800138000", "ticket": "no-such-ticket"}"#,
+    );
+    assert_eq!(code, 422, "{body}");
+    let (code, body) = http_send(
+        d.http,
+        "POST",
+        "/api/v1/tickets",
+        Some(&token),
+        r#"{"type": "help", "facts": "回访: 路灯不亮"}"#,
+    );
+    assert_eq!(code, 201, "{body}");
+    let ticket = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let events = watch_events(
         d.http,
         &token,
@@ -381,7 +402,7 @@ fn click_to_dial_rings_the_agents_phone_then_the_number_and_the_record_names_the
         "POST",
         "/api/v1/agents/7001/dial",
         Some(&token),
-        r#"{"number": "13800138000", "ticket": "T-42"}"#,
+        &format!(r#"{{"number": "13800138000", "ticket": "{ticket}"}}"#),
     );
     assert_eq!(code, 202, "{body}");
     // Busy while the call lasts: the status shows the agent talking on it.
@@ -396,7 +417,10 @@ fn click_to_dial_rings_the_agents_phone_then_the_number_and_the_record_names_the
             .map(|_| ())
     });
     let answered = events.join().unwrap().expect("an outbound event");
-    assert!(answered.contains("\"ticket\":\"T-42\""), "{answered}");
+    assert!(
+        answered.contains(&format!("\"ticket\":\"{ticket}\"")),
+        "{answered}"
+    );
     assert!(
         !answered.contains("13800138000"),
         "no number on the stream: {answered}"
@@ -421,6 +445,6 @@ fn click_to_dial_rings_the_agents_phone_then_the_number_and_the_record_names_the
     assert_eq!(record.hangup_cause, "agent_hangup");
     assert_eq!(
         direction(&d.data_dir(), &record.id),
-        ("outbound".to_string(), Some("T-42".to_string()))
+        ("outbound".to_string(), Some(ticket))
     );
 }

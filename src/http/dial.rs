@@ -3,7 +3,7 @@
 //! phone (showing the number) and, when it answers, dials the number over the outbound trunks
 //! and bridges the two; the call is recorded and its record names the ticket. An agent dials
 //! for itself, a supervisor for anyone. 202 with the call's id; 422 for a number no dialplan
-//! allows; 409 when the agent is on a call, being offered one, or its phone is not registered.
+//! allows or a ticket that does not exist; 409 when the agent is on a call, being offered one, or its phone is not registered.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,6 +14,7 @@ use super::auth::Authenticated;
 use super::calls::{ask, ControlRequest};
 use super::error::ApiError;
 use super::AppState;
+use crate::store::tickets::TicketError;
 use crate::store::tokens::Role;
 
 /// The body of `POST /api/v1/agents/{id}/dial`.
@@ -47,6 +48,24 @@ pub(super) async fn dial(
         return Err(ApiError::bad_request("number: the digits to dial"));
     }
     let ticket = ticket.filter(|t| !t.trim().is_empty());
+    if let Some(t) = &ticket {
+        // The record names the ticket: it must exist.
+        match s.store.ticket_state(t).await {
+            Ok(_) => {}
+            Err(TicketError::NotFound(_)) => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("no ticket {t}"),
+                ))
+            }
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("cannot read ticket {t}: {e}"),
+                ))
+            }
+        }
+    }
     let answer = ask(&s, |reply| ControlRequest::Dial {
         agent,
         number,
