@@ -28,7 +28,7 @@ use crate::sip::endpoint::Endpoint;
 use crate::sip::legs::{Leg, LegId};
 use crate::sip::message::{NameAddr, Uri};
 use crate::sip::session::uac::OutboundCall;
-use crate::sip::session::{EndCause, SessionEvent};
+use crate::sip::session::SessionEvent;
 use crate::store::calls::CallRecordRow;
 
 /// The shell's side of one outbound call (the legs and media are in the call's `CallState`).
@@ -188,7 +188,9 @@ impl Calls {
                     Some(t) => {
                         self.by_media.remove(&t.media.leg);
                         let _ = self.media.close_leg(t.media.leg).await;
-                        (cause != EndCause::Local).then_some(if t.answered {
+                        // Reported even when rexian ended it (dead media, say): call
+                        // control ignores it for a call it has already finished.
+                        Some(if t.answered {
                             OutboundEvent::FarHungUp { call }
                         } else {
                             OutboundEvent::FarFailed {
@@ -218,12 +220,13 @@ impl Calls {
                 }
                 Some(OutboundEvent::AgentAnswered { call })
             }
-            (Party::Caller, SessionEvent::Ended { cause }) => {
+            (Party::Caller, SessionEvent::Ended { .. }) => {
+                // However it ended (the phone, rexian, dead media), the agent's side is gone.
                 self.by_leg.remove(&leg);
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.caller_gone = true;
                 }
-                (cause != EndCause::Local).then_some(OutboundEvent::AgentGone { call })
+                Some(OutboundEvent::AgentGone { call })
             }
             _ => None,
         };
