@@ -165,6 +165,8 @@ pub enum Event {
     ThirdHungUp {
         call: CallId,
     },
+    /// An agent's own outbound call (`control::outbound`).
+    Outbound(super::control::outbound::OutboundEvent),
 }
 
 /// Which leg of a call.
@@ -353,6 +355,14 @@ pub enum OperatorEvent {
         handoff: Box<Handoff>,
         alarm: bool,
     },
+    /// An agent's own outbound call `started`, `answered` or `ended` (number not shown).
+    Outbound {
+        call: CallId,
+        agent: String,
+        state: &'static str,
+        origin: &'static str,
+        ticket: Option<String>,
+    },
 }
 
 /// Outputs, drained with `CallControl::poll_action`.
@@ -446,4 +456,6 @@ pub enum Action {
     },
     CallRecordReady(Box<CallRecord>),
     Operator(OperatorEvent),
+    /// For an agent's own outbound call (`control::outbound`).
+    Outbound(super::control::outbound::OutboundAction),
 }

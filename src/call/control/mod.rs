@@ -37,6 +37,7 @@ mod dispatch;
 mod flow;
 mod keys;
 mod monitor;
+pub mod outbound;
 mod transfer;
 
 pub use keys::DIGIT_TIMEOUT;
@@ -132,6 +133,7 @@ enum Timer {
     WrapUp { agent: usize, generation: u64 },
     Rating { call: CallId },
     Digits { call: CallId, gen: u64 },
+    Outbound { call: CallId, gen: u64 },
 }
 
 /// The call-control core. See the module docs.
@@ -151,6 +153,8 @@ pub struct CallControl {
     trunks_down: HashSet<String>,
     /// Expert seats on a call now.
     experts_busy: HashSet<String>,
+    /// Agents' own outbound calls (`outbound.rs`).
+    outbound: HashMap<CallId, outbound::Out>,
     timers: BTreeMap<(Instant, u64), Timer>,
     seq: u64,
     actions: VecDeque<Action>,
@@ -167,6 +171,7 @@ impl CallControl {
             trunk_calls: HashMap::new(),
             trunks_down: HashSet::new(),
             experts_busy: HashSet::new(),
+            outbound: HashMap::new(),
             arrivals: 0,
             avg_handle: Duration::from_secs(180),
             timers: BTreeMap::new(),
@@ -200,7 +205,7 @@ impl CallControl {
 
     /// Whether call control knows this call (it is in progress).
     pub fn has_call(&self, call: CallId) -> bool {
-        self.calls.contains_key(&call)
+        self.calls.contains_key(&call) || self.outbound.contains_key(&call)
     }
 
     /// The call an agent is talking on, if any.
@@ -333,10 +338,14 @@ impl CallControl {
                 supervisor,
                 mode,
             } => self.monitor(call, supervisor, mode, now),
+            Event::Outbound(e) => self.outbound_event(e, now),
             Event::ThirdRinging { call } => self.third_ringing(call, now),
             Event::ThirdAnswered { call } => self.third_answered(call, now),
             Event::ThirdFailed { call, cause } => self.third_ring_failed(call, cause, now),
             Event::ThirdHungUp { call } => self.third_hung_up(call, now),
+            Event::ForceHangup { call } if self.outbound.contains_key(&call) => {
+                self.outbound_force_hangup(call, now)
+            }
             Event::ForceHangup { call } => {
                 if let Some(c) = self.calls.get(&call) {
                     if let Phase::Ringing { agent } | Phase::Talking { agent } = c.phase {
@@ -465,6 +474,7 @@ impl CallControl {
                 }
             }
             Timer::Digits { call, gen } => self.digits_paused(call, gen, now),
+            Timer::Outbound { call, gen } => self.outbound_timer(call, gen, now),
             Timer::Rating { call } => {
                 if self
                     .calls

@@ -135,6 +135,16 @@ pub fn operator_json(ev: &OperatorEvent, at_ms: i64) -> Value {
             "agent_left_ms": h.agent_left_ms, "ended_ms": h.ended_ms,
             "outcome": h.outcome.map(|o| o.as_str()), "alarm": alarm,
         }),
+        OperatorEvent::Outbound {
+            call,
+            agent,
+            state,
+            origin,
+            ticket,
+        } => json!({
+            "kind": "outbound", "call": call, "agent": agent, "state": state,
+            "origin": origin, "ticket": ticket,
+        }),
     };
     v["at"] = json!(at_ms);
     v

@@ -12,6 +12,7 @@
 mod answer;
 mod audio;
 mod events;
+mod outbound;
 mod phone_consult;
 mod records;
 mod service;
@@ -113,6 +114,7 @@ pub struct Calls {
     events: events::EventSender,
     /// Trunks' outbound addresses, resolved when the plan loads.
     trunk_addrs: HashMap<String, std::net::SocketAddr>,
+    outbound: outbound::Outbounds,
 }
 
 /// The address of ours `peer` reaches, as the routing table says (no packet is sent).
@@ -172,6 +174,7 @@ impl Calls {
             listen_ip: listen_ip.filter(|ip| !ip.is_unspecified()),
             trunk_addrs,
             events: events::channel(),
+            outbound: Default::default(),
         })
     }
 
@@ -324,6 +327,9 @@ impl Calls {
         event: SessionEvent,
         now: Instant,
     ) {
+        let Some(event) = self.outbound_leg(ep, leg, event, now).await else {
+            return;
+        };
         let Some((call, party)) = self.by_leg.get(&leg).cloned() else {
             if matches!(event, SessionEvent::Ended { .. }) {
                 self.service_ended(leg).await;
@@ -701,6 +707,7 @@ impl Calls {
             Action::Monitor { call, agent, mode } => self.monitor_media(call, &agent, mode).await,
             Action::CallRecordReady(record) => self.store_record(*record),
             Action::Operator(ev) => self.operator(ev),
+            Action::Outbound(a) => self.outbound_act(ep, a, now).await,
         }
     }
 
