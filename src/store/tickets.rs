@@ -437,7 +437,7 @@ pub(crate) async fn refresh_light(
 }
 
 /// Hands out the next number of the Shanghai day of `now`.
-async fn next_number(
+pub(crate) async fn next_number(
     tx: &mut Transaction<'_, Any>,
     now: DateTime<FixedOffset>,
 ) -> Result<String, TicketError> {
