@@ -57,6 +57,12 @@ pub enum ControlRequest {
         by: String,
         reply: oneshot::Sender<bool>,
     },
+    /// A call in progress by its record id or event-stream number, for a ticket written
+    /// during the call; `None` when there is no such live call.
+    LiveCall {
+        id: String,
+        reply: oneshot::Sender<Option<super::tickets::from_call::LiveCall>>,
+    },
     /// Logs an agent in or out, or sets ready / not ready (with a reason).
     Agent {
         agent: String,

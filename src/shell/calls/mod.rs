@@ -11,6 +11,7 @@
 
 mod answer;
 mod events;
+mod live;
 mod records;
 mod service;
 mod status;
