@@ -11,8 +11,9 @@
 //! units and the closing are each their own row with the same `seq`, kind and payload the
 //! command path writes, so a replay folds to the same ticket.
 //!
-//! Statements per created-and-dispatched ticket: the units read, the day counter, the ticket
-//! row, the history rows, the unit rows (and one per queued SMS) — against 11 before.
+//! Statements per created-and-dispatched ticket: the day counter, the ticket row, the history
+//! rows, the unit rows (and one per queued SMS) — against 11 before; the units a group of
+//! creations names are read once for the group ([`super::ticket_group`]).
 
 use chrono::{DateTime, FixedOffset};
 use serde_json::{json, Value};
@@ -196,6 +197,29 @@ pub async fn create_request_in_tx(
     tx: &mut Transaction<'_, Any>,
     req: &CreateRequest,
 ) -> Result<String, TicketError> {
+    let units = units_in_tx(tx, &named_units(std::iter::once(req))).await?;
+    create_with_units_in_tx(tx, req, &units).await
+}
+
+/// Every unit the requests name, once each: read for a whole group in one round trip.
+pub(crate) fn named_units<'a>(reqs: impl Iterator<Item = &'a CreateRequest>) -> Vec<&'a str> {
+    let mut wanted: Vec<&str> = Vec::new();
+    for r in reqs {
+        wanted.extend(r.dispatch_to.iter().map(|u| u.0.as_str()));
+        wanted.extend(r.assisting.iter().map(|u| u.0.as_str()));
+    }
+    wanted.sort_unstable();
+    wanted.dedup();
+    wanted
+}
+
+/// [`create_request_in_tx`] with the units it names already read in `tx` (a unit missing from
+/// `units` does not exist).
+pub(crate) async fn create_with_units_in_tx(
+    tx: &mut Transaction<'_, Any>,
+    req: &CreateRequest,
+    units: &[UnitRecord],
+) -> Result<String, TicketError> {
     check_new(&req.new)?;
     let rules = || {
         req.rules
@@ -205,13 +229,6 @@ pub async fn create_request_in_tx(
     let (new, actor) = (&req.new, &req.actor);
     let now = normalise(req.now);
     let sms: Option<&TicketSms> = req.sms.as_deref();
-    // Every unit the request names, read in one round trip (contacts come with them).
-    let mut wanted: Vec<&str> = req.dispatch_to.iter().map(|u| u.0.as_str()).collect();
-    wanted.extend(req.assisting.iter().map(|u| u.0.as_str()));
-    wanted.sort_unstable();
-    wanted.dedup();
-    let units = units_in_tx(tx, &wanted).await?;
-
     let id = next_number(tx, now).await?;
     let created = workflow::create(
         TicketId(id.clone()),
@@ -250,12 +267,12 @@ pub async fn create_request_in_tx(
 
     if let Some(unit) = &req.dispatch_to {
         let rules = rules()?;
-        unknown_unit(&units, unit)?;
+        unknown_unit(units, unit)?;
         d.apply(Command::Dispatch { unit: unit.clone() }, actor, rules)?;
     }
     if !req.assisting.is_empty() {
         for u in &req.assisting {
-            unknown_unit(&units, u)?;
+            unknown_unit(units, u)?;
         }
         let list: Vec<&str> = req.assisting.iter().map(|u| u.0.as_str()).collect();
         d.push_with(
@@ -289,7 +306,7 @@ pub async fn create_request_in_tx(
     if let Some(sms) = sms {
         let intake = Intake::of(new);
         for m in &d.messages {
-            queue(tx, sms, &id, &units, &intake, m).await?;
+            queue(tx, sms, &id, units, &intake, m).await?;
         }
     }
     Ok(id)

@@ -23,7 +23,8 @@ use super::ticket_notify::{self, TicketSms};
 use super::tickets::{
     apply_with_sms_in_tx, check_new, create_in_tx, set_assisting_in_tx, NewTicket, TicketError,
 };
-use super::Store;
+use super::units::units_in_tx;
+use super::{ticket_create, Store};
 use crate::workflow::command::Action;
 use crate::workflow::event::Role;
 use crate::workflow::{Actor, Command, Rules, State, TransitionError, UnitId};
@@ -167,12 +168,19 @@ async fn write(
 ) -> Result<Vec<Result<String, TicketError>>, TicketError> {
     let mut tx = store.pool().begin().await?;
     let mut results = Vec::with_capacity(jobs.len());
+    // The units the whole group names, in one read inside the shared transaction.
+    let units = if stepwise {
+        Vec::new()
+    } else {
+        let named = ticket_create::named_units(jobs.iter().map(|j| &j.req));
+        units_in_tx(&mut tx, &named).await?
+    };
     for j in jobs {
         let mut sp = Connection::begin(&mut *tx).await?;
         let made = if stepwise {
             create_request_stepwise_in_tx(&mut sp, &j.req).await
         } else {
-            create_request_in_tx(&mut sp, &j.req).await
+            ticket_create::create_with_units_in_tx(&mut sp, &j.req, &units).await
         };
         match made {
             Ok(id) => {
