@@ -12,6 +12,7 @@
 mod answer;
 mod audio;
 mod events;
+mod live;
 mod outbound;
 mod phone_consult;
 mod records;
