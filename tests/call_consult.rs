@@ -72,7 +72,10 @@ fn the_caller_hears_music_while_the_agent_consults_then_complete_hands_them_over
         x,
         Action::Dial { dest: Dest::Account(s), .. } if s == "8320"
     )));
-    assert!(consulting(&a) && music(&a), "caller on music, agent apart: {a:?}");
+    assert!(
+        consulting(&a) && music(&a),
+        "caller on music, agent apart: {a:?}"
+    );
     let a = h.ev(Event::ThirdAnswered { call: 1 });
     assert!(consulting(&a), "agent and expert talk alone: {a:?}");
     assert!(!a.iter().any(|x| matches!(x, Action::Conference { .. })));
@@ -164,10 +167,13 @@ fn completing_while_the_expert_still_rings_leaves_the_caller_waiting_and_a_failu
         call: 1,
         cause: RingFailure::Unreachable,
     });
-    assert!(a.iter().any(|x| matches!(
-        x,
-        Action::RingAgent { call: 1, agent, .. } if agent == "7001"
-    )), "{a:?}");
+    assert!(
+        a.iter().any(|x| matches!(
+            x,
+            Action::RingAgent { call: 1, agent, .. } if agent == "7001"
+        )),
+        "{a:?}"
+    );
 }
 
 #[test]

@@ -140,11 +140,13 @@ pub enum Event {
         agent: String,
         request: AgentRequest,
     },
-    /// 强插: a supervisor joins a call from its own registered phone (account `supervisor`);
-    /// the three hear each other, and the supervisor's hang-up leaves the call as it was.
-    Barge {
+    /// 监听 / 耳语 / 强插: a supervisor joins a call from its own registered phone (account
+    /// `supervisor`) to listen, to whisper to the agent, or to barge in; asked again while
+    /// on the call, the mode switches. The supervisor's hang-up leaves the call as it was.
+    Monitor {
         call: CallId,
         supervisor: String,
+        mode: MonitorMode,
     },
     /// The third party's phone rings (180/183).
     ThirdRinging {
@@ -212,6 +214,27 @@ pub enum Dest {
     Uri(String),
     /// A number over a trunk.
     Trunk { trunk: String, number: String },
+}
+
+/// How a supervisor takes part in a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorMode {
+    /// 监听: hears caller and agent, heard by nobody.
+    Listen,
+    /// 耳语: hears both, heard by the agent only (coaching).
+    Whisper,
+    /// 强插: all three hear each other.
+    Barge,
+}
+
+impl MonitorMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorMode::Listen => "listen",
+            MonitorMode::Whisper => "whisper",
+            MonitorMode::Barge => "barge",
+        }
+    }
 }
 
 /// What the agent brought a third party in for.
@@ -420,6 +443,12 @@ pub enum Action {
     Consult {
         call: CallId,
         agent: String,
+    },
+    /// A supervisor (the third party) listens, whispers to the agent, or talks with both.
+    Monitor {
+        call: CallId,
+        agent: String,
+        mode: MonitorMode,
     },
     /// Connect the caller and the third party only (the agent left or handed over).
     BridgeThird {

@@ -32,10 +32,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod agents;
+mod consult;
 mod dispatch;
 mod flow;
-mod consult;
 mod keys;
+mod monitor;
 pub mod outbound;
 mod transfer;
 
@@ -333,7 +334,11 @@ impl CallControl {
                 None => self.refuse(&agent, &format!("{request:?}"), "needs a call in progress"),
             },
             Event::Outbound(e) => self.outbound_event(e, now),
-            Event::Barge { call, supervisor } => self.barge(call, supervisor, now),
+            Event::Monitor {
+                call,
+                supervisor,
+                mode,
+            } => self.monitor(call, supervisor, mode, now),
             Event::ThirdRinging { call } => self.third_ringing(call, now),
             Event::ThirdAnswered { call } => self.third_answered(call, now),
             Event::ThirdFailed { call, cause } => self.third_ring_failed(call, cause, now),

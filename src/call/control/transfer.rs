@@ -15,7 +15,8 @@ use std::time::Instant;
 use super::{CallControl, Phase};
 use crate::call::agent::{AgentState, CallId};
 use crate::call::event::{
-    Action, AgentRequest, Dest, Handoff, HandoffOutcome, Leg, OperatorEvent, RingFailure, ThirdKind,
+    Action, AgentRequest, Dest, Handoff, HandoffOutcome, Leg, MonitorMode, OperatorEvent,
+    RingFailure, ThirdKind,
 };
 use crate::call::plan::{Dialplan, ExpertSeat, Role};
 use crate::call::queue::Waiter;
@@ -44,6 +45,8 @@ pub(super) struct Third {
     pub seat: Option<String>,
     pub emergency: bool,
     pub handoff: Option<Box<Handoff>>,
+    /// A supervisor listening, whispering or barging in (`monitor.rs`).
+    pub monitor: Option<MonitorMode>,
 }
 
 /// Where a request leads, before anything is dialled.
@@ -156,42 +159,6 @@ impl CallControl {
         }
     }
 
-    /// 强插: the supervisor's phone is called into the call as a third party.
-    pub(super) fn barge(&mut self, call: CallId, supervisor: String, now: Instant) {
-        let Some(c) = self.calls.get(&call) else {
-            return self.refuse(&supervisor, "barge", "no such call");
-        };
-        let Phase::Talking { agent } = c.phase else {
-            return self.refuse(&supervisor, "barge", "the call is not with an agent");
-        };
-        if c.third.is_some() {
-            return self.refuse(&supervisor, "barge", "a third party is already on the call");
-        }
-        let agent = self.acd.get(agent).id().to_string();
-        self.seq += 1;
-        let third = Third {
-            kind: ThirdKind::ThreeWay,
-            target: supervisor.clone(),
-            dest: Dest::Account(supervisor.clone()),
-            asker: agent.clone(),
-            state: ThirdState::Dialing,
-            trunks_left: Vec::new(),
-            seat: None,
-            emergency: false,
-            handoff: None,
-        };
-        if let Some(c) = self.calls.get_mut(&call) {
-            c.third = Some(third);
-        }
-        self.push(Action::Operator(OperatorEvent::TransferStarted {
-            call,
-            agent: supervisor,
-            kind: ThirdKind::ThreeWay,
-            target: agent,
-        }));
-        self.dial_next(call, now);
-    }
-
     fn bring_in(
         &mut self,
         call: CallId,
@@ -259,6 +226,7 @@ impl CallControl {
                     seat,
                     emergency: handoff.is_some(),
                     handoff: handoff.take(),
+                    monitor: None,
                 };
                 self.push(Action::Operator(OperatorEvent::TransferStarted {
                     call,
@@ -315,7 +283,7 @@ impl CallControl {
     }
 
     /// Dials the third party (the next trunk with room, for a number).
-    fn dial_next(&mut self, call: CallId, now: Instant) {
+    pub(super) fn dial_next(&mut self, call: CallId, now: Instant) {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
@@ -609,6 +577,7 @@ impl CallControl {
         };
         t.state = ThirdState::Up;
         let consult = t.kind == ThirdKind::Consult;
+        let monitor = t.monitor;
         let target = t.target.clone();
         let report = t.handoff.as_mut().map(|h| {
             h.answered_ms = Some(ms);
@@ -618,10 +587,10 @@ impl CallControl {
         match phase {
             Phase::Talking { agent } => {
                 let agent = self.acd.get(agent).id().to_string();
-                self.push(if consult {
-                    Action::Consult { call, agent }
-                } else {
-                    Action::Conference { call, agent }
+                self.push(match monitor {
+                    Some(mode) => Action::Monitor { call, agent, mode },
+                    None if consult => Action::Consult { call, agent },
+                    None => Action::Conference { call, agent },
                 });
             }
             Phase::Transferring => {

@@ -37,6 +37,9 @@ impl Calls {
             "agent_ready"
         } else if dialled == features.not_ready {
             "agent_not_ready"
+        } else if let Some(call) = self.control.agent_call(&agent) {
+            // An agent on a call dials from the phone: an attended transfer's consultation.
+            return self.phone_consult(ep, leg, agent, call, dialled, now).await;
         } else {
             // Not a feature code: the agent's own outbound call (refused with 403 and a
             // security event when no dialplan allows the number).
