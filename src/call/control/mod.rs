@@ -333,12 +333,12 @@ impl CallControl {
                 Some(call) => self.agent_request(agent, call, request, now),
                 None => self.refuse(&agent, &format!("{request:?}"), "needs a call in progress"),
             },
-            Event::Outbound(e) => self.outbound_event(e, now),
             Event::Monitor {
                 call,
                 supervisor,
                 mode,
             } => self.monitor(call, supervisor, mode, now),
+            Event::Outbound(e) => self.outbound_event(e, now),
             Event::ThirdRinging { call } => self.third_ringing(call, now),
             Event::ThirdAnswered { call } => self.third_answered(call, now),
             Event::ThirdFailed { call, cause } => self.third_ring_failed(call, cause, now),
