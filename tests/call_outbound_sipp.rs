@@ -437,6 +437,10 @@ fn click_to_dial_rings_the_agents_phone_then_the_number_and_the_record_names_the
         "{invite}"
     );
     assert!(invite.contains("From: <sip:12345@"), "{invite}");
+    assert!(
+        invite.contains(&format!("X-Rexian-Ticket: {ticket}")),
+        "the far end's INVITE names the ticket: {invite}"
+    );
     let _ = far.finish();
     let record = latest_call(&d.data_dir(), Duration::from_secs(30), |r| {
         r.recording.is_some()
