@@ -2,9 +2,7 @@
 //! [`Relay`], [`RecordAssembler`], prompt [`Player`]s and DTMF senders, and loops on one
 //! level-triggered epoll set:
 //!
-//! - a readable leg socket → one `recvmmsg` (everything queued on it, up to
-//!   [`RECV_BATCH`](super::sys::RECV_BATCH): after a stall the mixer's jitter buffers get
-//!   every queued packet before the next tick) → `Relay::handle_packet` → its outputs at once
+//! - a readable leg socket → one `recv_from` → `Relay::handle_packet` → its outputs at once
 //!   (`send_to` from the receiving leg's peer socket; recording packets into the call's
 //!   assembler; events to call control);
 //! - every 20 ms a sweep over the calls: relay timers that are due (RTCP, dead media,
@@ -17,7 +15,6 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::UdpSocket;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -28,7 +25,7 @@ use uuid::Uuid;
 
 use super::handle::Command;
 use super::ports::PortAllocator;
-use super::sys::{Epoll, EventFd, RecvBatch};
+use super::sys::{Epoll, EventFd};
 use super::types::{EngineStats, MediaEvent, MediaLeg};
 use crate::media::dtmf_send::DtmfSender;
 use crate::media::prompt::Player;
@@ -97,7 +94,7 @@ pub(super) struct Engine {
     pub stats: EngineStats,
     ready: Vec<u64>,
     sweep: Vec<u32>,
-    rx: Box<RecvBatch>,
+    buf: Box<[u8; 2048]>,
 }
 
 /// Sends what a call's relay produced; records recording packets; forwards events.
@@ -250,7 +247,7 @@ impl Engine {
             stats: EngineStats::default(),
             ready: Vec::with_capacity(1024),
             sweep: Vec::new(),
-            rx: RecvBatch::new(),
+            buf: Box::new([0; 2048]),
         })
     }
 
@@ -322,26 +319,24 @@ impl Engine {
             return;
         };
         let sock = if tok & 1 == 0 { &slot.rtp } else { &slot.rtcp };
-        let n = self.rx.recv(sock.as_raw_fd());
-        if n == 0 {
-            return;
-        }
-        self.stats.rx_packets += n as u64;
+        let (n, src) = match sock.recv_from(&mut self.buf[..]) {
+            Ok(x) => x,
+            Err(_) => return,
+        };
+        self.stats.rx_packets += 1;
         let (call, in_relay) = (slot.call, slot.in_relay);
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
         if !in_relay {
-            self.stats.rx_refused += n as u64;
+            self.stats.rx_refused += 1;
             return;
         }
-        for i in 0..n {
-            let ok = self.rx.get(i).is_some_and(|(bytes, src)| {
-                c.relay.handle_packet(now, LegId(id), src, bytes).is_ok()
-            });
-            if !ok {
-                self.stats.rx_refused += 1;
-            }
+        if c.relay
+            .handle_packet(now, LegId(id), src, &self.buf[..n])
+            .is_err()
+        {
+            self.stats.rx_refused += 1;
         }
         drain(c, &self.legs, &mut self.stats, &self.events);
     }

@@ -1,11 +1,9 @@
 //! The few Linux calls the media loop needs that std does not offer: a level-triggered epoll
 //! set (one `recv` per readiness, no extra `EAGAIN` read as edge-triggered polling needs) and
-//! an eventfd that wakes the loop when a command arrives, and `recvmmsg` to read everything
-//! queued on a socket in one call. All `unsafe` of the media shell
+//! an eventfd that wakes the loop when a command arrives. All `unsafe` of the media shell
 //! lives here, each block with the reason it is sound.
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -123,105 +121,5 @@ pub fn lower_this_thread_priority(nice: i32) {
         let tid = libc::gettid();
         let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
         libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, now + nice);
-    }
-}
-
-/// Datagrams per `recvmmsg` (a leg's socket rarely holds more than a few: one packet per
-/// 20 ms arrives on it, and more only queue when the loop ran late).
-pub const RECV_BATCH: usize = 8;
-const RECV_BUF: usize = 2048;
-
-/// Reads every datagram queued on a socket, up to [`RECV_BATCH`], with one `recvmmsg`.
-pub struct RecvBatch {
-    bufs: Box<[[u8; RECV_BUF]; RECV_BATCH]>,
-    addrs: [libc::sockaddr_storage; RECV_BATCH],
-    iov: [libc::iovec; RECV_BATCH],
-    hdrs: [libc::mmsghdr; RECV_BATCH],
-    n: usize,
-}
-
-// SAFETY: the raw pointers in the C headers only ever point into the batch's own storage
-// and are set afresh before each `recvmmsg`; nothing is shared, so moving the batch to the
-// engine thread is sound.
-unsafe impl Send for RecvBatch {}
-
-impl RecvBatch {
-    pub fn new() -> Box<RecvBatch> {
-        Box::new(RecvBatch {
-            bufs: Box::new([[0; RECV_BUF]; RECV_BATCH]),
-            // SAFETY: plain-old-data C structs for which all-zero is a valid value; every
-            // pointer in them is set before each use.
-            addrs: unsafe { std::mem::zeroed() },
-            iov: unsafe { std::mem::zeroed() },
-            hdrs: unsafe { std::mem::zeroed() },
-            n: 0,
-        })
-    }
-
-    /// One non-blocking `recvmmsg` on `fd`; returns how many datagrams were read (0 when
-    /// nothing was queued or on an error: the socket is simply read again when readable).
-    pub fn recv(&mut self, fd: RawFd) -> usize {
-        for i in 0..RECV_BATCH {
-            self.iov[i].iov_base = self.bufs[i].as_mut_ptr().cast();
-            self.iov[i].iov_len = RECV_BUF;
-            let h = &mut self.hdrs[i].msg_hdr;
-            h.msg_iov = &mut self.iov[i];
-            h.msg_iovlen = 1;
-            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_control = std::ptr::null_mut();
-            h.msg_controllen = 0;
-            h.msg_flags = 0;
-            self.hdrs[i].msg_len = 0;
-        }
-        // SAFETY: every header points at a live iovec over a live buffer of the stated size
-        // and at a live sockaddr_storage of the stated size, all owned by `self` (boxed, so
-        // they stay put) for the duration of the call.
-        let r = unsafe {
-            libc::recvmmsg(
-                fd,
-                self.hdrs.as_mut_ptr(),
-                RECV_BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        self.n = r.max(0) as usize;
-        self.n
-    }
-
-    /// The `i`-th datagram of the last `recv` and its source (None for a source that is not
-    /// IPv4/IPv6, or past the count).
-    pub fn get(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
-        if i >= self.n {
-            return None;
-        }
-        let len = (self.hdrs[i].msg_len as usize).min(RECV_BUF);
-        let a = &self.addrs[i];
-        let src = match a.ss_family as libc::c_int {
-            libc::AF_INET => {
-                // SAFETY: the kernel wrote a sockaddr_in (family AF_INET) into the storage,
-                // which is larger and suitably aligned for it.
-                let v4 =
-                    unsafe { &*(a as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-                SocketAddr::from((
-                    Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr)),
-                    u16::from_be(v4.sin_port),
-                ))
-            }
-            libc::AF_INET6 => {
-                // SAFETY: as above, for sockaddr_in6 (family AF_INET6).
-                let v6 =
-                    unsafe { &*(a as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-                SocketAddr::V6(SocketAddrV6::new(
-                    Ipv6Addr::from(v6.sin6_addr.s6_addr),
-                    u16::from_be(v6.sin6_port),
-                    v6.sin6_flowinfo,
-                    v6.sin6_scope_id,
-                ))
-            }
-            _ => return None,
-        };
-        Some((&self.bufs[i][..len], src))
     }
 }
