@@ -7,6 +7,7 @@
 #   THREADS=2 SERVER_CPUS=0,1 bench/media/run.sh 2000   # two engine threads on both cores
 #   MODE=three-way bench/media/run.sh 100 250 500      # three-way conferences (mixed)
 #   MODE=listen bench/media/run.sh 250                 # bridged calls, each with a listener
+#   SERVER_BIN=/tmp/old-engine bench/media/run.sh 500  # a prebuilt engine, for A/B runs
 #
 # In the three-way and listen modes the caller's leg talks and the others send silence, so the
 # delay is the caller's audio reaching the two other legs (through the mixer's jitter buffer
@@ -26,9 +27,10 @@ mkdir -p "$OUT"
 REC_DIR=$(mktemp -d /tmp/rexian-media-bench.XXXXXX)
 trap 'rm -rf "$REC_DIR"' EXIT
 
-cargo build --release --locked --example media_engine_server >&2
+# SERVER_BIN=path runs a prebuilt engine (e.g. two builds back to back) instead of building.
+[ -n "${SERVER_BIN:-}" ] || cargo build --release --locked --example media_engine_server >&2
 (cd bench/media/loadgen && cargo build --release >&2)
-SERVER=target/release/examples/media_engine_server
+SERVER=${SERVER_BIN:-target/release/examples/media_engine_server}
 GEN=bench/media/loadgen/target/release/media-loadgen
 ulimit -n 65536 2>/dev/null || true
 

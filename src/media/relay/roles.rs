@@ -387,4 +387,34 @@ mod tests {
         c.r.isolate(SUP).unwrap();
         assert!(c.r.forwards_to(CALLER, AGENT) && c.r.role(SUP).is_none());
     }
+
+    #[test]
+    fn a_prompt_to_a_mixed_leg_is_not_interleaved_with_the_mix() {
+        let mut c = Call::new();
+        c.roles(&[
+            (CALLER, Role::Full),
+            (AGENT, Role::Full),
+            (SUP, Role::Whisper(AGENT)),
+        ]);
+        c.run();
+        assert!(c.hears(AGENT, 2));
+        // Music to the agent for a while: only the music goes out to the agent meanwhile.
+        let mut music = SineGenerator::new(700.0, 8000, 6000);
+        let mut mixed_while_playing = 0;
+        for _ in 0..10 {
+            let now = c.now();
+            c.r.send_audio(now, AGENT, &music.take(160)).unwrap();
+            c.tick += 1;
+            c.r.handle_timeout(c.now());
+            while let Some(o) = c.r.poll_output() {
+                if let Output::Transmit(t) = o {
+                    mixed_while_playing += usize::from(t.leg == AGENT);
+                }
+            }
+        }
+        assert_eq!(
+            mixed_while_playing, 10,
+            "one music packet per 20 ms, no mixed ones"
+        );
+    }
 }

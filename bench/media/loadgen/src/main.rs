@@ -31,8 +31,9 @@ const PERIOD_NS: u64 = 20_000_000;
 const PACKET: usize = 12 + 160;
 const BATCH: usize = 32;
 const RECV_BATCH: usize = 256;
-/// Delay histogram: 1 µs buckets up to 20 ms; the last bucket holds everything beyond.
-const HIST_US: usize = 20_000;
+/// Delay histogram: 1 µs buckets up to 200 ms (a conference adds its jitter buffer); the last
+/// bucket holds everything beyond.
+const HIST_US: usize = 200_000;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
