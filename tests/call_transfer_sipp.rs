@@ -274,23 +274,44 @@ fn an_attended_transfer_consults_the_sub_centre_then_hands_the_caller_over() {
     // to complete the transfer: rexian releases the agent's phone and the caller talks with
     // the sub-centre, in the same recording.
     let r = run("   *5", AgentEnd::Released, 18_000);
-    talking_call(&r.daemon, &r.token);
-    let body = r#"{"action":"consult","target":"12366","ticket":"GD20261124-0007"}"#;
+    let call = talking_call(&r.daemon, &r.token);
+    // The desk writes the ticket during the call, then consults with its number.
+    let body = format!(r#"{{"type":"consultation","facts":"个税汇算","call_id":"{call}"}}"#);
+    let (status, created) = support::http_send(
+        r.daemon.http,
+        "POST",
+        "/api/v1/tickets",
+        Some(&r.token),
+        &body,
+    );
+    assert_eq!(status, 201, "{created}");
+    let ticket: serde_json::Value = serde_json::from_str(&created).unwrap();
+    let ticket = ticket["id"].as_str().unwrap().to_string();
+    let body = format!(r#"{{"action":"consult","target":"12366","ticket":"{ticket}"}}"#);
     let (status, answer) = support::http_send(
         r.daemon.http,
         "POST",
         "/api/v1/agents/7001/call",
         Some(&r.token),
-        body,
+        &body,
     );
     assert_eq!(status, 202, "{answer}");
+    let unknown = r#"{"action":"consult","target":"12366","ticket":"GD20991231-9999"}"#;
+    let (status, _) = support::http_send(
+        r.daemon.http,
+        "POST",
+        "/api/v1/agents/7001/call",
+        Some(&r.token),
+        unknown,
+    );
+    assert_eq!(status, 422, "a ticket that does not exist is refused");
     let caller = r.caller.join().unwrap();
     assert!(caller.status.success(), "caller: {}", caller.stderr);
     let invite = r.centre.invite();
     assert!(invite.starts_with("INVITE sip:12366@127.0.0.1"), "{invite}");
     assert!(invite.contains("From: <sip:12345@"), "{invite}");
     assert!(
-        invite.contains("X-Rexian-Ticket: GD20261124-0007")
+        invite.contains(&format!("X-Rexian-Ticket: {ticket}"))
             && invite.contains("X-Rexian-Line: 12345"),
         "the sub-centre gets the caller's context: {invite}"
     );

@@ -144,14 +144,7 @@ async fn agent_call(
             ));
         }
         if let Some(t) = t {
-            if t.is_empty()
-                || t.len() > 64
-                || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            {
-                return Err(ApiError::bad_request(
-                    "ticket: a ticket number (letters, digits and -)",
-                ));
-            }
+            super::dial::known_ticket(&s, t).await?;
         }
         ticket = t.clone();
     }

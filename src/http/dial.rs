@@ -49,22 +49,7 @@ pub(super) async fn dial(
     }
     let ticket = ticket.filter(|t| !t.trim().is_empty());
     if let Some(t) = &ticket {
-        // The record names the ticket: it must exist.
-        match s.store.ticket_state(t).await {
-            Ok(_) => {}
-            Err(TicketError::NotFound(_)) => {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("no ticket {t}"),
-                ))
-            }
-            Err(e) => {
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("cannot read ticket {t}: {e}"),
-                ))
-            }
-        }
+        known_ticket(&s, t).await?;
     }
     let answer = ask(&s, |reply| ControlRequest::Dial {
         agent,
@@ -80,5 +65,21 @@ pub(super) async fn dial(
         )),
         Err((422, reason)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, reason)),
         Err((_, reason)) => Err(ApiError::new(StatusCode::CONFLICT, reason)),
+    }
+}
+
+/// A ticket a request names (a call record or a sub-centre will carry it): it must exist
+/// (422 otherwise).
+pub(super) async fn known_ticket(s: &AppState, t: &str) -> Result<(), ApiError> {
+    match s.store.ticket_state(t).await {
+        Ok(_) => Ok(()),
+        Err(TicketError::NotFound(_)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("no ticket {t}"),
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cannot read ticket {t}: {e}"),
+        )),
     }
 }

@@ -23,6 +23,22 @@ impl Calls {
         leg: LegId,
         now: Instant,
     ) -> Option<(MediaCall, MediaSide)> {
+        let (media_call, side, sdp) = self.anchor_unanswered(ep, leg, now).await?;
+        if let Err(e) = ep.answer(now, leg, Some(sdp)) {
+            tracing::debug!(error = %e, "leg could not be answered");
+        }
+        Some((media_call, side))
+    }
+
+    /// Anchors `leg` in a new media call but keeps the 200 for later (an agent's outbound
+    /// call is answered when the far end answers): the media call, our side and the SDP to
+    /// answer with. `None` when refused, as for [`Calls::anchor_and_answer`].
+    pub(super) async fn anchor_unanswered(
+        &mut self,
+        ep: &mut Endpoint,
+        leg: LegId,
+        now: Instant,
+    ) -> Option<(MediaCall, MediaSide, Bytes)> {
         let Some(Leg::In(l)) = ep.leg(leg) else {
             return None;
         };
@@ -40,18 +56,14 @@ impl Calls {
                 return None;
             }
         };
-        let (side, sdp) = match self.answering_leg(media_call, ip, offer).await {
-            Ok(x) => x,
+        match self.answering_leg(media_call, ip, offer).await {
+            Ok((side, sdp)) => Some((media_call, side, sdp)),
             Err(status) => {
                 let _ = self.media.end_call(media_call).await;
                 let _ = ep.reject(now, leg, status);
-                return None;
+                None
             }
-        };
-        if let Err(e) = ep.answer(now, leg, Some(sdp)) {
-            tracing::debug!(error = %e, "leg could not be answered");
         }
-        Some((media_call, side))
     }
 
     /// Opens a leg in `media_call` for an inbound INVITE and makes our SDP for it: the answer

@@ -9,21 +9,20 @@
 //! `outbound` and the ticket named.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{local_ip_towards, CallState, Calls, MediaSide, Party};
+use super::{CallState, Calls, MediaSide, Party};
 use crate::call::agent::CallId;
 use crate::call::caller::normalise;
 use crate::call::control::outbound::{Origin, OutboundAction, OutboundEvent, OutboundRecord};
 use crate::call::event::{Dest, Event, RingFailure};
-use crate::media::sdp::{LocalMedia, SessionDescription};
+use crate::media::sdp::LocalMedia;
 use crate::pii::Pii;
-use crate::shell::media::{MediaCall, RecordingSpec, RemoteMedia};
+use crate::shell::media::{MediaCall, RecordingSpec};
 use crate::sip::endpoint::Endpoint;
 use crate::sip::legs::{Leg, LegId};
 use crate::sip::message::{NameAddr, Uri};
@@ -517,63 +516,6 @@ impl Calls {
             Box::new(row),
             r.ticket,
         ));
-    }
-
-    /// Anchors the phone's INVITE like `anchor_and_answer`, keeping the 200 for later:
-    /// the media call, our side and the SDP to answer with.
-    async fn anchor_unanswered(
-        &mut self,
-        ep: &mut Endpoint,
-        leg: LegId,
-        now: Instant,
-    ) -> Option<(MediaCall, MediaSide, Bytes)> {
-        let Some(Leg::In(l)) = ep.leg(leg) else {
-            return None;
-        };
-        let offer = l.initial_offer().cloned();
-        let ip = self
-            .listen_ip
-            .or_else(|| l.invite().uri.host.parse().ok())
-            .or_else(|| local_ip_towards(l.peer().addr))
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let Ok(media_call) = self.media.new_call().await else {
-            let _ = ep.reject(now, leg, 503);
-            return None;
-        };
-        let Ok(info) = self.media.open_leg(media_call, ip).await else {
-            let _ = self.media.end_call(media_call).await;
-            let _ = ep.reject(now, leg, 503);
-            return None;
-        };
-        let local = LocalMedia::new(ip, info.rtp.port(), rand::random::<u32>().into());
-        let (sdp, law) = match offer {
-            Some(offer) => {
-                let parsed = std::str::from_utf8(&offer)
-                    .ok()
-                    .and_then(|t| SessionDescription::parse(t).ok());
-                match parsed.map(|sd| local.answer(&sd)) {
-                    Some(Ok((answer, neg))) => {
-                        let _ = self
-                            .media
-                            .set_remote(info.leg, RemoteMedia::from(&neg))
-                            .await;
-                        (answer.to_sdp(), Some(neg.law))
-                    }
-                    _ => {
-                        let _ = self.media.end_call(media_call).await;
-                        let _ = ep.reject(now, leg, 488);
-                        return None;
-                    }
-                }
-            }
-            None => (local.offer(None, false).to_sdp(), None),
-        };
-        let side = MediaSide {
-            leg: info.leg,
-            local,
-            law,
-        };
-        Some((media_call, side, Bytes::from(sdp)))
     }
 
     /// Forgets the shell's part of an outbound call once both its legs are gone (the call's
