@@ -163,6 +163,15 @@ pub enum Event {
     ThirdHungUp {
         call: CallId,
     },
+    /// The citizen answered a callback (200 OK to `Action::CallBack`'s INVITE).
+    CallbackAnswered {
+        call: CallId,
+    },
+    /// The callback INVITE failed before an answer (busy, declined, unreachable, trunk fault).
+    CallbackFailed {
+        call: CallId,
+        cause: RingFailure,
+    },
 }
 
 /// Which leg of a call.
@@ -310,6 +319,8 @@ pub enum OperatorEvent {
         handoff: Box<Handoff>,
         alarm: bool,
     },
+    /// A callback request was placed, dialled, answered, failed, retried or given up.
+    Callback(Box<super::control::callback::CallbackReport>),
 }
 
 /// Outputs, drained with `CallControl::poll_action`.
@@ -391,4 +402,13 @@ pub enum Action {
     },
     CallRecordReady(Box<CallRecord>),
     Operator(OperatorEvent),
+    /// Call the citizen back over `trunk` at `number`, presenting `present` (the hotline's
+    /// number); a new call whose caller leg is this INVITE (`CallbackAnswered`/`Failed`).
+    CallBack {
+        call: CallId,
+        trunk: String,
+        number: Pii<String>,
+        present: String,
+        line: String,
+    },
 }

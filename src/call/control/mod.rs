@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod agents;
+pub mod callback;
 mod dispatch;
 mod flow;
 mod keys;
@@ -87,6 +88,8 @@ enum Phase {
     /// The caller talks to the third party alone (after a blind transfer, or the agent left a
     /// three-way call).
     WithThird,
+    /// A callback request out of the queue: being dialled, or waiting for its next attempt.
+    Callback(callback::Step),
 }
 
 #[derive(Debug)]
@@ -130,6 +133,7 @@ enum Timer {
     WrapUp { agent: usize, generation: u64 },
     Rating { call: CallId },
     Digits { call: CallId, gen: u64 },
+    Callback { call: CallId, attempt: u32 },
 }
 
 /// The call-control core. See the module docs.
@@ -149,6 +153,7 @@ pub struct CallControl {
     trunks_down: HashSet<String>,
     /// Expert seats on a call now.
     experts_busy: HashSet<String>,
+    callbacks: callback::Callbacks,
     timers: BTreeMap<(Instant, u64), Timer>,
     seq: u64,
     actions: VecDeque<Action>,
@@ -165,6 +170,7 @@ impl CallControl {
             trunk_calls: HashMap::new(),
             trunks_down: HashSet::new(),
             experts_busy: HashSet::new(),
+            callbacks: callback::Callbacks::default(),
             arrivals: 0,
             avg_handle: Duration::from_secs(180),
             timers: BTreeMap::new(),
@@ -224,6 +230,7 @@ impl CallControl {
                 Phase::Closing(_) => "closing",
                 Phase::Transferring => "transferring",
                 Phase::WithThird => "with_third",
+                Phase::Callback(_) => "callback",
             };
             (c.queue.as_str(), c.line.as_str(), phase, c.queued)
         })
@@ -331,6 +338,8 @@ impl CallControl {
             Event::ThirdAnswered { call } => self.third_answered(call, now),
             Event::ThirdFailed { call, cause } => self.third_ring_failed(call, cause, now),
             Event::ThirdHungUp { call } => self.third_hung_up(call, now),
+            Event::CallbackAnswered { call } => self.callback_answered(call, now),
+            Event::CallbackFailed { call, cause } => self.callback_failed(call, cause, now),
             Event::ForceHangup { call } => {
                 if let Some(c) = self.calls.get(&call) {
                     if let Phase::Ringing { agent } | Phase::Talking { agent } = c.phase {
@@ -459,6 +468,7 @@ impl CallControl {
                 }
             }
             Timer::Digits { call, gen } => self.digits_paused(call, gen, now),
+            Timer::Callback { call, attempt } => self.callback_timer(call, attempt, now),
             Timer::Rating { call } => {
                 if self
                     .calls
@@ -507,6 +517,7 @@ impl CallControl {
     fn finish(&mut self, call: CallId, cause: HangupCause, now: Instant) {
         // A third party still on the call (or still being rung) is released with it.
         self.caller_left_third(call, now);
+        self.callbacks.forget(call);
         let Some(c) = self.calls.remove(&call) else {
             return;
         };

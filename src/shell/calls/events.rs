@@ -35,6 +35,7 @@ impl Calls {
         if let OperatorEvent::Handoff { handoff, alarm } = &ev {
             self.save_handoff(handoff, *alarm);
         }
+        self.callback_event(&ev);
         let value = operator_json(&ev, Utc::now().timestamp_millis());
         tracing::info!(kind = %value["kind"], "operator event");
         // Nobody listening is fine: the event is in the log and, for hand-offs, the store.
@@ -135,6 +136,7 @@ pub fn operator_json(ev: &OperatorEvent, at_ms: i64) -> Value {
             "agent_left_ms": h.agent_left_ms, "ended_ms": h.ended_ms,
             "outcome": h.outcome.map(|o| o.as_str()), "alarm": alarm,
         }),
+        OperatorEvent::Callback(r) => super::callback::report_json(r),
     };
     v["at"] = json!(at_ms);
     v

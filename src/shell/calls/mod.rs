@@ -10,12 +10,14 @@
 //! recording hears both sides.
 
 mod answer;
+mod callback;
 mod events;
 mod records;
 mod service;
 mod status;
 mod third;
 
+use answer::local_ip_towards;
 pub use events::EventSender;
 
 use std::collections::{HashMap, HashSet};
@@ -108,18 +110,7 @@ pub struct Calls {
     events: events::EventSender,
     /// Trunks' outbound addresses, resolved when the plan loads.
     trunk_addrs: HashMap<String, std::net::SocketAddr>,
-}
-
-/// The address of ours `peer` reaches, as the routing table says (no packet is sent).
-fn local_ip_towards(peer: std::net::SocketAddr) -> Option<IpAddr> {
-    let bind = if peer.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    };
-    let s = std::net::UdpSocket::bind(bind).ok()?;
-    s.connect(peer).ok()?;
-    s.local_addr().ok().map(|a| a.ip())
+    callbacks: callback::Book,
 }
 
 fn uri_user(value: &str) -> Option<String> {
@@ -165,6 +156,7 @@ impl Calls {
             next_call: 0,
             listen_ip: listen_ip.filter(|ip| !ip.is_unspecified()),
             trunk_addrs,
+            callbacks: callback::Book::default(),
             events: events::channel(),
         })
     }
@@ -322,6 +314,9 @@ impl Calls {
             }
             return;
         };
+        if party == Party::Caller && self.callback_leg(call, leg, &event, now).await {
+            return self.run_actions(ep, now).await;
+        }
         match (&party, event) {
             (Party::Third, SessionEvent::Offer { sdp }) => {
                 self.reoffer(ep, call, &party, leg, &sdp, now).await;
@@ -657,6 +652,7 @@ impl Calls {
             Action::BridgeThird { call } => self.bridge_third(call).await,
             Action::CallRecordReady(record) => self.store_record(*record),
             Action::Operator(ev) => self.operator(ev),
+            a @ Action::CallBack { .. } => self.call_back(ep, a, now).await,
         }
     }
 
