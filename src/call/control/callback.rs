@@ -105,6 +105,8 @@ struct Request {
     trunks_left: Vec<String>,
     /// The trunk of the last INVITE, for the report of its failure.
     last_trunk: Option<String>,
+    /// When the next attempt is due (the ring timer of the last one may fire before).
+    retry_at: Option<Instant>,
 }
 
 /// The open callback requests.
@@ -192,7 +194,6 @@ impl CallControl {
             digits: String::new(),
             digits_gen: 0,
         };
-        let (skill, key, overflow_at) = (req.skill.clone(), req.key, req.overflow_at);
         self.calls.insert(id, req);
         self.callbacks.open.insert(
             id,
@@ -204,20 +205,39 @@ impl CallControl {
                 answered: false,
                 trunks_left: Vec::new(),
                 last_trunk: None,
-            },
-        );
-        self.acd.waiting.insert(
-            &skill,
-            key,
-            Waiter {
-                call: id,
-                entered: queued,
-                overflow_at,
+                retry_at: None,
             },
         );
         self.report(id, CallbackStep::Placed, None, None, now);
-        self.dispatch_call(id, now);
         true
+    }
+
+    /// `call` ends: a request it made joins the queue at the caller's place now (the citizen
+    /// is not called while still on the line hearing the acknowledgement); a request that
+    /// ends (bridged and finished) is forgotten.
+    pub(super) fn callback_call_ends(&mut self, call: CallId, now: Instant) {
+        self.callbacks.forget(call);
+        let made = self
+            .callbacks
+            .open
+            .iter()
+            .find(|(_, r)| r.origin == call)
+            .map(|(id, _)| *id);
+        let Some(id) = made else {
+            return;
+        };
+        if let Some(c) = self.calls.get_mut(&id) {
+            if c.phase == Phase::Queued {
+                let w = Waiter {
+                    call: id,
+                    entered: c.queued.unwrap_or(now),
+                    overflow_at: c.overflow_at,
+                };
+                let (skill, key) = (c.skill.clone(), c.key);
+                self.acd.waiting.insert(&skill, key, w);
+                self.dispatch_call(id, now);
+            }
+        }
     }
 
     /// `offer` of a request not yet answered: reserve agent `i` and call the citizen.
@@ -378,7 +398,15 @@ impl CallControl {
                 self.release_callback_trunk(call);
                 self.attempt_failed(call, "no answer".into(), now);
             }
-            Phase::Callback(Step::Waiting { attempt: a }) if a == attempt => {
+            Phase::Callback(Step::Waiting { attempt: a })
+                if a == attempt
+                    && self
+                        .callbacks
+                        .open
+                        .get(&call)
+                        .and_then(|r| r.retry_at)
+                        .is_some_and(|t| t <= now) =>
+            {
                 // Back at the old place in the queue.
                 c.phase = Phase::Queued;
                 let w = Waiter {
@@ -419,11 +447,12 @@ impl CallControl {
         let agent_id = self.acd.get(agent).id().to_string();
         // A release, not a missed call: the agent keeps their turn.
         self.after_call(agent, call, false, now);
-        let Some(r) = self.callbacks.open.get(&call) else {
+        let Some(r) = self.callbacks.open.get_mut(&call) else {
             return;
         };
         if r.attempts < r.max {
             let next = now + r.retry;
+            r.retry_at = Some(next);
             self.arm(next, Timer::Callback { call, attempt });
             let next_ms = Some(self.clock.unix_ms(next));
             self.report_full(

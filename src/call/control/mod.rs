@@ -517,7 +517,7 @@ impl CallControl {
     fn finish(&mut self, call: CallId, cause: HangupCause, now: Instant) {
         // A third party still on the call (or still being rung) is released with it.
         self.caller_left_third(call, now);
-        self.callbacks.forget(call);
+        self.callback_call_ends(call, now);
         let Some(c) = self.calls.remove(&call) else {
             return;
         };
