@@ -37,7 +37,12 @@ fn callbacks(actions: &[Action]) -> Vec<(u64, String, String, String)> {
                 number,
                 present,
                 ..
-            } => Some((*call, trunk.clone(), number.expose().clone(), present.clone())),
+            } => Some((
+                *call,
+                trunk.clone(),
+                number.expose().clone(),
+                present.clone(),
+            )),
             _ => None,
         })
         .collect()
@@ -54,7 +59,10 @@ fn reports(actions: &[Action]) -> Vec<CallbackReport> {
 }
 
 fn steps(actions: &[Action]) -> Vec<(CallbackStep, u32)> {
-    reports(actions).iter().map(|r| (r.step, r.attempt)).collect()
+    reports(actions)
+        .iter()
+        .map(|r| (r.step, r.attempt))
+        .collect()
 }
 
 fn waiting(h: &H) -> usize {
@@ -88,11 +96,18 @@ fn the_request_keeps_the_callers_place_and_reserves_the_agent_while_the_citizen_
     let mut h = H::demo();
     one_request(&mut h);
     h.queued(3, "12345", "13800138003");
-    assert_eq!(waiting(&h), 3, "the request counts in the queue like the caller did");
+    assert_eq!(
+        waiting(&h),
+        3,
+        "the request counts in the queue like the caller did"
+    );
     assert_eq!(h.cc.pending_callbacks(), 1);
     // The agent comes back: the request was ahead of calls 2 and 3.
     let a = ready(&mut h, "7001");
-    assert!(rings(&a).is_empty(), "the agent's phone waits for the citizen");
+    assert!(
+        rings(&a).is_empty(),
+        "the agent's phone waits for the citizen"
+    );
     assert_eq!(
         callbacks(&a),
         vec![(REQ, "loopback".into(), "13800138001".into(), "12345".into())],
@@ -100,7 +115,11 @@ fn the_request_keeps_the_callers_place_and_reserves_the_agent_while_the_citizen_
     );
     assert_eq!(steps(&a), vec![(CallbackStep::Dialing, 1)]);
     assert_eq!(reports(&a)[0].agent.as_deref(), Some("7001"));
-    assert_eq!(h.state("7001"), "ringing", "reserved: nothing else is offered");
+    assert_eq!(
+        h.state("7001"),
+        "ringing",
+        "reserved: nothing else is offered"
+    );
     // Another agent takes call 2 meanwhile; the reserved one is not offered it.
     let a = h.agent("7002");
     assert_eq!(rings(&a), vec![(2, "7002".to_string())]);
@@ -145,7 +164,11 @@ fn busy_and_unanswered_attempts_release_the_agent_retry_at_the_old_place_then_gi
     assert_eq!(r.len(), 1);
     assert_eq!((r[0].step, r[0].attempt), (CallbackStep::Failed, 1));
     assert_eq!(r[0].cause.as_deref(), Some("busy"));
-    assert_eq!(r[0].next_ms, Some(MONDAY_10H + 300_000), "retry after 300 s");
+    assert_eq!(
+        r[0].next_ms,
+        Some(MONDAY_10H + 300_000),
+        "retry after 300 s"
+    );
     assert_eq!(rings(&a), vec![(2, "7001".to_string())]);
     // Call 2 is served; meanwhile call 4 queues behind the request's old place.
     h.ev(Event::AgentAnswered {
@@ -154,7 +177,11 @@ fn busy_and_unanswered_attempts_release_the_agent_retry_at_the_old_place_then_gi
     });
     h.queued(4, "12345", "13800138004");
     assert!(callbacks(&h.wait(299.0)).is_empty());
-    assert_eq!(waiting(&h), 1, "between attempts the request waits outside the queue");
+    assert_eq!(
+        waiting(&h),
+        1,
+        "between attempts the request waits outside the queue"
+    );
     let a = h.wait(1.0);
     assert!(callbacks(&a).is_empty(), "no agent free yet");
     assert_eq!(waiting(&h), 2);
@@ -172,8 +199,15 @@ fn busy_and_unanswered_attempts_release_the_agent_retry_at_the_old_place_then_gi
         cause: HangupCause::Abandoned
     }));
     let r = reports(&a);
-    assert_eq!((r[0].step, r[0].cause.as_deref()), (CallbackStep::Failed, Some("no answer")));
-    assert_eq!(rings(&a), vec![(4, "7001".to_string())], "released to call 4");
+    assert_eq!(
+        (r[0].step, r[0].cause.as_deref()),
+        (CallbackStep::Failed, Some("no answer"))
+    );
+    assert_eq!(
+        rings(&a),
+        vec![(4, "7001".to_string())],
+        "released to call 4"
+    );
     h.ev(Event::CallerHungUp { call: 4 });
     // Third and last attempt: declined. The request is given up.
     let a = h.wait(300.0);
@@ -230,7 +264,10 @@ fn the_agent_ring_failing_after_the_answer_puts_the_citizen_back_at_the_head() {
     // The next agent takes the citizen before call 2.
     let a = h.agent("7002");
     assert_eq!(rings(&a), vec![(REQ, "7002".to_string())]);
-    assert!(callbacks(&a).is_empty(), "the citizen is already on the line");
+    assert!(
+        callbacks(&a).is_empty(),
+        "the citizen is already on the line"
+    );
 }
 
 #[test]
@@ -271,7 +308,10 @@ fn the_max_wait_makes_a_request_that_is_served_once_the_acknowledgement_ends() {
     assert_eq!(rings(&ready(&mut h, "7001")), vec![(1, "7001".to_string())]);
     let a = h.wait(5.0);
     assert_eq!(played(&a), vec!["callback_ack"]);
-    assert!(callbacks(&a).is_empty(), "not while the caller is still on the line");
+    assert!(
+        callbacks(&a).is_empty(),
+        "not while the caller is still on the line"
+    );
     assert_eq!(h.state("7001"), "ready");
     let a = h.ev(Event::PlaybackDone { call: 1 });
     assert!(record(&a).callback_requested);
