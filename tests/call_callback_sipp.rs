@@ -156,6 +156,7 @@ fn a_caller_who_pressed_the_key_is_called_back_over_the_trunk_and_talks_with_the
     });
     assert_eq!(origin.hangup_cause, "callback_requested");
     let (_, status) = http_get(d.http, "/api/v1/status", Some(&token));
+    assert!(status.contains("\"pending_callbacks\":1"), "{status}");
     assert!(
         status.contains("\"waiting\":1"),
         "the request waits in the queue: {status}"
