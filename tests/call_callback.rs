@@ -358,3 +358,75 @@ fn retry_policy_is_read_and_checked_with_file_and_line() {
         "{e}"
     );
 }
+
+#[test]
+fn requests_restored_after_a_restart_keep_their_order_and_their_next_attempt_time() {
+    use rexian::call::control::callback::Restored;
+    let mut h = H::demo();
+    h.agent("7001");
+    not_ready(&mut h, "7001");
+    let now = h.now;
+    let due = Restored {
+        line: "12345".into(),
+        number: "13500135001".into(),
+        attempts: 0,
+        next_at: None,
+    };
+    let later = Restored {
+        line: "12345".into(),
+        number: "13500135002".into(),
+        attempts: 1,
+        next_at: Some(now + std::time::Duration::from_secs(120)),
+    };
+    let spent = Restored {
+        line: "12345".into(),
+        number: "13500135003".into(),
+        attempts: 3,
+        next_at: None,
+    };
+    let first = h.cc.restore_callback(due, now).unwrap();
+    let second = h.cc.restore_callback(later, now).unwrap();
+    assert!(
+        h.cc.restore_callback(spent, now).is_none(),
+        "no attempts left"
+    );
+    let hidden = Restored {
+        line: "12345".into(),
+        number: "anonymous".into(),
+        attempts: 0,
+        next_at: None,
+    };
+    assert!(h.cc.restore_callback(hidden, now).is_none());
+    assert_eq!(h.cc.pending_callbacks(), 2);
+    // A caller arriving now waits behind the restored request.
+    h.queued(1, "12345", "13800138001");
+    let a = ready(&mut h, "7001");
+    assert_eq!(
+        callbacks(&a),
+        vec![(
+            first,
+            "loopback".into(),
+            "13500135001".into(),
+            "12345".into()
+        )]
+    );
+    h.ev(Event::CallbackFailed {
+        call: first,
+        cause: RingFailure::Busy,
+    });
+    // The agent took call 1; the second request is due in two minutes.
+    h.ev(Event::AgentAnswered {
+        call: 1,
+        agent: "7001".into(),
+    });
+    h.ev(Event::CallerHungUp { call: 1 });
+    let a = h.wait(119.0);
+    assert!(callbacks(&a).is_empty(), "{a:?}");
+    let a = h.wait(1.0);
+    assert_eq!(callbacks(&a)[0].0, second);
+    assert_eq!(
+        steps(&a),
+        vec![(CallbackStep::Dialing, 2)],
+        "attempt numbers go on"
+    );
+}

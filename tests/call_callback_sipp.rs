@@ -224,3 +224,136 @@ fn a_caller_who_pressed_the_key_is_called_back_over_the_trunk_and_talks_with_the
     assert_eq!(attempts[0].trunk.as_deref(), Some("loopback"));
     assert_eq!(attempts[0].call_record.as_deref(), Some(record.id.as_str()));
 }
+
+#[test]
+fn a_request_left_open_is_taken_up_again_by_a_restarted_daemon() {
+    let work = tempfile::tempdir().unwrap();
+    let citizen_port = free_udp_port();
+    let plans = support::calls::plans_with(
+        work.path(),
+        &[
+            support::calls::SHORT_GREETING,
+            (
+                "trunks.toml",
+                "address = \"127.0.0.1:5080\"",
+                &format!("address = \"127.0.0.1:{citizen_port}\""),
+            ),
+        ],
+    );
+    let args = ["--dialplans", plans.to_str().unwrap()];
+    let mut first = support::Daemon::start_with_agents(&[("7001", "secret-7001")], &args);
+    let token = support::calls::supervisor_token(&first);
+    // 7001 is logged in but busy with something else: the caller queues and presses 1.
+    // Its phone registers (a contact nobody answers on: it is never rung in this run).
+    let port = free_udp_port().to_string();
+    let reg = sipp(
+        first.sip,
+        &[
+            "-sf",
+            support::sipp_scenario("agent_register.xml")
+                .to_str()
+                .unwrap(),
+            "-s",
+            "7001",
+            "-au",
+            "7001",
+            "-ap",
+            "secret-7001",
+            "-key",
+            "contact_port",
+            &port,
+            "-m",
+            "1",
+        ],
+    );
+    assert!(reg.status.success(), "REGISTER: {}", reg.stderr);
+    support::calls::wait_registered(&first, &token, "7001");
+    let (code, text) = http_send(
+        first.http,
+        "POST",
+        "/api/v1/agents/7001/state",
+        Some(&token),
+        r#"{"action": "not_ready", "reason": "meeting"}"#,
+    );
+    assert_eq!(code, 200, "{text}");
+    let caller = sipp(
+        first.sip,
+        &[
+            "-sf",
+            support::sipp_scenario("trunk_rating_info.xml")
+                .to_str()
+                .unwrap(),
+            "-s",
+            "12345",
+            "-key",
+            "key",
+            "1",
+            "-base_cseq",
+            "100",
+            "-m",
+            "1",
+        ],
+    );
+    assert!(caller.status.success(), "caller: {}", caller.stderr);
+    let data = first.data_dir();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let open = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(async {
+            let store = Store::open(&Store::sqlite_url(&data)).await.unwrap();
+            let open = store.open_callbacks().await.unwrap();
+            store.close().await;
+            open
+        })
+    };
+    wait_for("the request on record", Duration::from_secs(20), || {
+        (open(&rt).len() == 1).then_some(())
+    });
+
+    // The daemon dies; a new one on the same data takes the request up.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let dir = std::mem::replace(&mut first.dir, tempfile::tempdir().unwrap());
+    drop(first);
+    let second = support::Daemon::start_in(dir, &args);
+    let token = support::calls::supervisor_token(&second);
+    let (_, status) = http_get(second.http, "/api/v1/status", Some(&token));
+    assert!(status.contains("\"pending_callbacks\":1"), "{status}");
+    let citizen = Citizen::start(work.path(), citizen_port);
+    let agent_wav = work.path().join("agent800.wav");
+    tone(&agent_wav, "800");
+    let agent_sf = scenario(
+        work.path(),
+        "agent_answer_tone.xml",
+        &[
+            ("[agent_wav]", agent_wav.display().to_string()),
+            ("[hold_ms]", "2000".into()),
+        ],
+    );
+    // The agent's phone registers with the new daemon and is free: the citizen is called.
+    let agent = SippAgent::start(
+        second.sip,
+        "7001",
+        "secret-7001",
+        agent_sf.to_str().unwrap(),
+    );
+    let invite = citizen.invite();
+    assert!(
+        invite.starts_with("INVITE sip:13500135000@127.0.0.1"),
+        "{invite}"
+    );
+    assert!(invite.contains("From: <sip:12345@"), "{invite}");
+    let agent_out = agent.finish();
+    assert!(
+        agent_out.status.success(),
+        "agent: {}",
+        String::from_utf8_lossy(&agent_out.stdout)
+    );
+    let _ = citizen.child.wait_with_output();
+    let record = support::recorded_call(&second.data_dir(), Duration::from_secs(40));
+    assert_eq!(record.caller, "13500135000");
+    assert_eq!(record.agent.as_deref(), Some("7001"));
+    assert!(open(&rt).is_empty(), "answered: no longer open");
+}

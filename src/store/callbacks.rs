@@ -107,23 +107,18 @@ impl Store {
     pub async fn recent_callbacks(&self, limit: i64) -> Result<Vec<CallbackRow>, StoreError> {
         let sql = format!("SELECT {REQ} FROM callbacks ORDER BY requested_ms DESC LIMIT $1");
         let rows = sqlx::query(&sql).bind(limit).fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CallbackRow {
-                    id: r.try_get("id")?,
-                    origin_record: r.try_get("origin_record")?,
-                    line: r.try_get("line")?,
-                    queue: r.try_get("queue")?,
-                    number: r.try_get("number")?,
-                    requested_ms: r.try_get("requested_ms")?,
-                    state: r.try_get("state")?,
-                    attempts: r.try_get("attempts")?,
-                    attempts_max: r.try_get("attempts_max")?,
-                    next_ms: r.try_get("next_ms")?,
-                    updated_ms: r.try_get("updated_ms")?,
-                })
-            })
-            .collect()
+        rows.iter().map(row).collect()
+    }
+
+    /// Requests still open (not answered, not given up), oldest first: what a restarted
+    /// daemon takes up again.
+    pub async fn open_callbacks(&self) -> Result<Vec<CallbackRow>, StoreError> {
+        let sql = format!(
+            "SELECT {REQ} FROM callbacks WHERE state NOT IN ('answered', 'gave_up') \
+             ORDER BY requested_ms"
+        );
+        let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
+        rows.iter().map(row).collect()
     }
 
     /// A request's attempts in order.
@@ -154,4 +149,20 @@ impl Store {
             })
             .collect()
     }
+}
+
+fn row(r: &sqlx::any::AnyRow) -> Result<CallbackRow, StoreError> {
+    Ok(CallbackRow {
+        id: r.try_get("id")?,
+        origin_record: r.try_get("origin_record")?,
+        line: r.try_get("line")?,
+        queue: r.try_get("queue")?,
+        number: r.try_get("number")?,
+        requested_ms: r.try_get("requested_ms")?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        attempts_max: r.try_get("attempts_max")?,
+        next_ms: r.try_get("next_ms")?,
+        updated_ms: r.try_get("updated_ms")?,
+    })
 }

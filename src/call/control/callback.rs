@@ -123,7 +123,121 @@ impl Callbacks {
     }
 }
 
+/// A request the store kept across a restart, as the shell reads it back.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    pub line: String,
+    pub number: String,
+    /// Attempts already made (one in flight at the restart counts as made).
+    pub attempts: u32,
+    /// When the next attempt is due; `None` or a past instant: as soon as an agent is free.
+    pub next_at: Option<Instant>,
+}
+
+/// A request's call: the caller's line, queue and skill by the plan, waiting at `key`.
+fn request_call(
+    plan: std::sync::Arc<crate::call::plan::Dialplan>,
+    caller: crate::call::caller::Caller,
+    line: &str,
+    key: crate::call::queue::Key,
+    now: Instant,
+) -> Call {
+    let l = plan.line(line);
+    Call {
+        line: line.to_string(),
+        line_name: l.map(|l| l.name.clone()).unwrap_or_default(),
+        dialled: caller.number.expose().clone(),
+        trunk: None,
+        queue: l.map(|l| l.queue.clone()).unwrap_or_default(),
+        skill: l
+            .map(|l| plan.skill_of(l).to_string())
+            .unwrap_or_else(|| plan.main.clone()),
+        key,
+        phase: Phase::Queued,
+        arrived: now,
+        queued: None,
+        overflow_at: None,
+        ring_attempts: 0,
+        leader_tried: false,
+        announcing: false,
+        overflow_after: l.and_then(|l| l.overflow_after),
+        agent: None,
+        answered: None,
+        recording: None,
+        rating: None,
+        callback: false,
+        abandoned: false,
+        third: None,
+        digits: String::new(),
+        digits_gen: 0,
+        caller,
+        plan,
+    }
+}
+
 impl CallControl {
+    /// Takes up a request kept in the store across a restart, behind the requests restored
+    /// before it and ahead of every call arriving after. `None` when the current plans no
+    /// longer allow it (the line is gone, the number may not be called, no attempts left).
+    pub fn restore_callback(&mut self, r: Restored, now: Instant) -> Option<CallId> {
+        let plan = self.plan.clone();
+        let line = plan.line(&r.line)?;
+        let q = plan.queue(&line.queue)?;
+        let (max, retry) = (q.callback_attempts, q.callback_retry);
+        if r.attempts >= max {
+            return None;
+        }
+        let caller = crate::call::caller::normalise(&r.number, false, &plan.area_code);
+        self.seq += 1;
+        let mut req = request_call(plan.clone(), caller, &r.line, (1, self.seq), now);
+        req.queued = Some(now);
+        if !self.can_call_back(&req) {
+            return None;
+        }
+        self.callbacks.next += 1;
+        let id = CALLBACK_IDS + self.callbacks.next;
+        let later = r.next_at.filter(|t| *t > now);
+        if later.is_some() {
+            req.phase = Phase::Callback(Step::Waiting {
+                attempt: r.attempts,
+            });
+        }
+        let (skill, key) = (req.skill.clone(), req.key);
+        self.calls.insert(id, req);
+        self.callbacks.open.insert(
+            id,
+            Request {
+                origin: 0,
+                attempts: r.attempts,
+                max,
+                retry,
+                answered: false,
+                trunks_left: Vec::new(),
+                last_trunk: None,
+                retry_at: later,
+            },
+        );
+        match later {
+            Some(t) => self.arm(
+                t,
+                Timer::Callback {
+                    call: id,
+                    attempt: r.attempts,
+                },
+            ),
+            None => {
+                let w = Waiter {
+                    call: id,
+                    entered: now,
+                    overflow_at: None,
+                };
+                self.acd.waiting.insert(&skill, key, w);
+                self.dispatch_call(id, now);
+            }
+        }
+        Some(id)
+    }
+
     /// Requests waiting in a queue or being tried, for the status snapshot.
     pub fn pending_callbacks(&self) -> usize {
         self.callbacks.open.values().filter(|r| !r.answered).count()
@@ -166,34 +280,12 @@ impl CallControl {
         self.callbacks.next += 1;
         let id = CALLBACK_IDS + self.callbacks.next;
         let queued = c.queued.unwrap_or(now);
-        let req = Call {
-            plan: c.plan.clone(),
-            line: c.line.clone(),
-            line_name: c.line_name.clone(),
-            dialled: c.caller.number.expose().clone(),
-            trunk: None,
-            caller: c.caller.clone(),
-            queue: c.queue.clone(),
-            skill: c.skill.clone(),
-            key: c.key,
-            phase: Phase::Queued,
-            arrived: now,
-            queued: Some(queued),
-            overflow_at: c.overflow_at,
-            ring_attempts: 0,
-            leader_tried: false,
-            announcing: false,
-            overflow_after: c.overflow_after,
-            agent: None,
-            answered: None,
-            recording: None,
-            rating: None,
-            callback: false,
-            abandoned: false,
-            third: None,
-            digits: String::new(),
-            digits_gen: 0,
-        };
+        let mut req = request_call(c.plan.clone(), c.caller.clone(), &c.line, c.key, now);
+        req.line_name = c.line_name.clone();
+        (req.queue, req.skill) = (c.queue.clone(), c.skill.clone());
+        req.queued = Some(queued);
+        req.overflow_at = c.overflow_at;
+        req.overflow_after = c.overflow_after;
         self.calls.insert(id, req);
         self.callbacks.open.insert(
             id,

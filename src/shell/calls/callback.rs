@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{CallState, Calls, MediaSide, Party};
 use crate::call::agent::CallId;
-use crate::call::control::callback::{CallbackReport, CallbackStep};
+use crate::call::control::callback::{CallbackReport, CallbackStep, Restored};
 use crate::call::event::{Action, Event, OperatorEvent, RingFailure};
 use crate::media::sdp::LocalMedia;
 use crate::pii::Pii;
@@ -68,6 +68,52 @@ fn spawn_writer(store: Store) -> tokio::sync::mpsc::UnboundedSender<Write> {
 }
 
 impl Calls {
+    /// Takes up the requests a previous run left open in the store (called once at start,
+    /// before any agent registers). A request in the middle of an attempt when the daemon
+    /// stopped counts that attempt as made; one the current plans no longer allow is closed.
+    pub async fn restore_callbacks(&mut self, now: Instant) {
+        let rows = match self.store.open_callbacks().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read open callback requests");
+                return;
+            }
+        };
+        let unix_now = chrono::Utc::now().timestamp_millis();
+        for row in rows {
+            let next_at = row
+                .next_ms
+                .map(|t| now + std::time::Duration::from_millis((t - unix_now).max(0) as u64));
+            let restored = Restored {
+                line: row.line.clone(),
+                number: row.number.clone(),
+                attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+                next_at,
+            };
+            match self.control.restore_callback(restored, now) {
+                Some(call) => {
+                    let entry = Entry {
+                        id: row.id.clone(),
+                        origin_record: row.origin_record.clone(),
+                        requested_ms: row.requested_ms,
+                        answered: None,
+                    };
+                    self.callbacks.ids.insert(call, entry);
+                }
+                None => {
+                    let mut closed = row;
+                    closed.state = CallbackStep::GaveUp.as_str().to_string();
+                    closed.updated_ms = unix_now;
+                    self.write(Write::Request(closed));
+                }
+            }
+        }
+        let n = self.callbacks.ids.len();
+        if n > 0 {
+            tracing::info!(requests = n, "callback requests taken up again");
+        }
+    }
+
     /// Call control's `CallBack`: INVITE the citizen over the trunk it chose.
     pub(super) async fn call_back(&mut self, ep: &mut Endpoint, action: Action, now: Instant) {
         let Action::CallBack {
