@@ -430,3 +430,39 @@ fn requests_restored_after_a_restart_keep_their_order_and_their_next_attempt_tim
         "attempt numbers go on"
     );
 }
+
+#[test]
+fn a_reserved_agent_who_leaves_or_a_supervisors_hangup_never_strands_anyone() {
+    let mut h = H::demo();
+    one_request(&mut h);
+    ready(&mut h, "7001");
+    // 7001 logs out while the citizen's phone rings: no second INVITE, 7001 is gone.
+    let a = h.ev(Event::AgentLogout {
+        agent: "7001".into(),
+    });
+    assert!(callbacks(&a).is_empty());
+    assert_eq!(h.state("7001"), "logged_out");
+    // The citizen answers and waits at the head for the next agent, before call 2.
+    let a = h.ev(Event::CallbackAnswered { call: REQ });
+    assert_eq!(steps(&a), vec![(CallbackStep::Answered, 1)]);
+    assert!(rings(&a).is_empty());
+    let a = h.agent("7002");
+    assert_eq!(rings(&a), vec![(REQ, "7002".to_string())]);
+
+    // A supervisor ends a request while its citizen is being dialled: the agent is free.
+    let mut h = H::demo();
+    one_request(&mut h);
+    ready(&mut h, "7001");
+    let a = h.ev(Event::ForceHangup { call: REQ });
+    assert!(a.contains(&Action::Hangup {
+        call: REQ,
+        leg: Leg::Caller,
+        cause: HangupCause::Operator
+    }));
+    assert_eq!(
+        rings(&a),
+        vec![(2, "7001".to_string())],
+        "released to call 2"
+    );
+    assert_eq!(h.cc.pending_callbacks(), 0);
+}

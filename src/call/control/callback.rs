@@ -308,6 +308,15 @@ impl CallControl {
     /// is not called while still on the line hearing the acknowledgement); a request that
     /// ends (bridged and finished) is forgotten.
     pub(super) fn callback_call_ends(&mut self, call: CallId, now: Instant) {
+        if let Some(Phase::Callback(Step::Dialing { agent, .. })) =
+            self.calls.get(&call).map(|c| c.phase)
+        {
+            self.after_call(agent, call, false, now); // ended by a supervisor: released
+        }
+        if self.callbacks.open.get(&call).is_some_and(|r| !r.answered) {
+            let cause = Some("ended by a supervisor".to_string());
+            self.report(call, CallbackStep::GaveUp, None, cause, now);
+        }
         self.callbacks.forget(call);
         let made = self
             .callbacks
@@ -403,6 +412,27 @@ impl CallControl {
             line,
         });
         self.report(call, CallbackStep::Dialing, None, None, now);
+    }
+
+    /// The agent reserved for a callback being dialled logged out or lost their phone: they
+    /// leave (not ready, as after a failed ring); the citizen, once they answer, waits at the
+    /// head of the queue for the next agent. False when `call` is no such callback.
+    pub(super) fn callback_agent_lost(
+        &mut self,
+        call: CallId,
+        i: usize,
+        reason: &str,
+        now: Instant,
+    ) -> bool {
+        let reserved = self.calls.get(&call).is_some_and(
+            |c| matches!(c.phase, Phase::Callback(Step::Dialing { agent, .. }) if agent == i),
+        );
+        if reserved {
+            self.acd.set_pending_not_ready(i, None);
+            let reason = reason.to_string();
+            self.set_agent(i, AgentState::NotReady { reason }, now);
+        }
+        reserved
     }
 
     /// The citizen answered: they hear "putting you through" (or music) while the reserved

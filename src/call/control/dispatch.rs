@@ -217,6 +217,9 @@ impl CallControl {
         cancel: bool,
         now: Instant,
     ) {
+        if self.callback_agent_lost(call, i, &reason, now) {
+            return; // reserved for a callback: the citizen's INVITE goes on
+        }
         if cancel {
             self.push(Action::CancelRing {
                 call,
