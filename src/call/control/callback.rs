@@ -114,6 +114,8 @@ struct Request {
 pub(super) struct Callbacks {
     next: u64,
     open: HashMap<CallId, Request>,
+    /// Requests whose asking call is still on (it ends after the acknowledgement).
+    by_origin: HashMap<CallId, CallId>,
 }
 
 impl Callbacks {
@@ -300,6 +302,7 @@ impl CallControl {
                 retry_at: None,
             },
         );
+        self.callbacks.by_origin.insert(origin, id);
         self.report(id, CallbackStep::Placed, None, None, now);
         true
     }
@@ -318,13 +321,7 @@ impl CallControl {
             self.report(call, CallbackStep::GaveUp, None, cause, now);
         }
         self.callbacks.forget(call);
-        let made = self
-            .callbacks
-            .open
-            .iter()
-            .find(|(_, r)| r.origin == call)
-            .map(|(id, _)| *id);
-        let Some(id) = made else {
+        let Some(id) = self.callbacks.by_origin.remove(&call) else {
             return;
         };
         if let Some(c) = self.calls.get_mut(&id) {
