@@ -5,7 +5,9 @@
 //! the engine's counters as one `key=value` line and finishes the recordings.
 //!
 //! `cargo run --release --example media_engine_server -- --calls 500 --ports-file /tmp/p`
-//! (`--threads N` spreads the calls over N engine threads).
+//! (`--threads N` spreads the calls over N engine threads). `--mode three-way` makes each call
+//! a conference of three full parties; `--mode listen` adds a listening supervisor leg to each
+//! bridged call (the port file then has three ports per line, the caller's first).
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
@@ -13,7 +15,7 @@ use std::path::PathBuf;
 
 use chrono::Utc;
 use rexian::media::g711::Law;
-use rexian::shell::media::{MediaConfig, MediaEngine, RecordingSpec, RemoteMedia};
+use rexian::shell::media::{MediaConfig, MediaEngine, PartyRole, RecordingSpec, RemoteMedia};
 use uuid::Uuid;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
@@ -40,6 +42,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ports_file = PathBuf::from(arg(&args, "--ports-file").ok_or("--ports-file FILE")?);
     let recordings = PathBuf::from(arg(&args, "--recordings").unwrap_or("bench-recordings".into()));
     let no_record = args.iter().any(|a| a == "--no-record");
+    let mode = arg(&args, "--mode").unwrap_or("bridge".into());
+    if !["bridge", "three-way", "listen"].contains(&mode.as_str()) {
+        return Err("--mode bridge|three-way|listen".into());
+    }
     let cfg = MediaConfig {
         rtp_ports: arg(&args, "--rtp-ports")
             .unwrap_or("40000-49999".into())
@@ -77,8 +83,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 started: Utc::now(),
                 caller: a.leg,
             });
-            h.bridge(a.leg, b.leg, rec).await?;
-            lines.push_str(&format!("{} {}\n", a.rtp.port(), b.rtp.port()));
+            if mode == "bridge" {
+                h.bridge(a.leg, b.leg, rec).await?;
+                lines.push_str(&format!("{} {}\n", a.rtp.port(), b.rtp.port()));
+                continue;
+            }
+            let c = h.open_leg(call, local).await?;
+            h.set_remote(c.leg, remote).await?;
+            let third = if mode == "listen" {
+                PartyRole::Listen
+            } else {
+                PartyRole::Full
+            };
+            h.set_roles(
+                vec![(a.leg, PartyRole::Full), (b.leg, PartyRole::Full), (c.leg, third)],
+                rec,
+            )
+            .await?;
+            lines.push_str(&format!(
+                "{} {} {}\n",
+                a.rtp.port(),
+                b.rtp.port(),
+                c.rtp.port()
+            ));
         }
         let tmp = ports_file.with_extension("tmp");
         std::fs::File::create(&tmp)?.write_all(lines.as_bytes())?;

@@ -420,24 +420,33 @@ fn the_api_drops_the_third_party_or_lets_the_agent_leave_the_three_way_call() {
 }
 
 #[test]
-fn a_supervisor_barges_in_from_its_phone_and_leaves_the_call_as_it_was() {
+fn a_supervisor_listens_whispers_and_barges_on_one_call_and_leaves_it_as_it_was() {
+    use rexian::call::event::MonitorMode;
     let mut h = H::demo();
     h.agent("7001");
     talking(&mut h, 1, "12345");
-    let a = h.ev(Event::Barge {
+    let ask = |h: &mut H, who: &str, mode| {
+        h.ev(Event::Monitor {
+            mode,
+            call: 1,
+            supervisor: who.into(),
+        })
+    };
+    let monitor = |mode| Action::Monitor {
         call: 1,
-        supervisor: "9001".into(),
-    });
+        agent: "7001".into(),
+        mode,
+    };
+    let a = ask(&mut h, "9001", MonitorMode::Listen);
     assert_eq!(dials(&a)[0].0, Dest::Account("9001".into()));
     let a = h.ev(Event::ThirdAnswered { call: 1 });
-    assert!(a.contains(&Action::Conference {
-        call: 1,
-        agent: "7001".into()
-    }));
-    let a = h.ev(Event::Barge {
-        call: 1,
-        supervisor: "9002".into(),
-    });
+    assert!(a.contains(&monitor(MonitorMode::Listen)), "{a:?}");
+    // The same supervisor switches mode on the call it is on: no second call.
+    let a = ask(&mut h, "9001", MonitorMode::Whisper);
+    assert!(dials(&a).is_empty() && a.contains(&monitor(MonitorMode::Whisper)));
+    let a = ask(&mut h, "9001", MonitorMode::Barge);
+    assert!(a.contains(&monitor(MonitorMode::Barge)));
+    let a = ask(&mut h, "9002", MonitorMode::Barge);
     assert_eq!(refused(&a), Some("a third party is already on the call"));
     let a = h.ev(Event::ThirdHungUp { call: 1 });
     assert!(a.contains(&Action::Bridge {

@@ -11,7 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use rexian::media::tone::ToneDetector;
-use support::keys::{agent_end, info_keys, scenario, scenario_as, tail_channels, tone, AgentEnd};
+use support::keys::{
+    agent_end, channels, info_keys, scenario, scenario_as, tail_channels, tone, AgentEnd,
+};
 use support::phones::SippAgent;
 use support::{free_udp_port, http_get, sipp, wait_for, Daemon};
 
@@ -265,6 +267,141 @@ fn a_blind_transfer_to_a_sub_centre_connects_the_caller_and_releases_the_agent()
     let _ = r.centre.finish();
 }
 
+#[test]
+fn an_attended_transfer_consults_the_sub_centre_then_hands_the_caller_over() {
+    // The desk asks for a consultation with the tax sub-centre, naming the call's ticket; the
+    // caller hears music while the agent talks to the sub-centre, then the agent presses *5
+    // to complete the transfer: rexian releases the agent's phone and the caller talks with
+    // the sub-centre, in the same recording.
+    let r = run("   *5", AgentEnd::Released, 18_000);
+    talking_call(&r.daemon, &r.token);
+    let body = r#"{"action":"consult","target":"12366","ticket":"GD20261124-0007"}"#;
+    let (status, answer) = support::http_send(
+        r.daemon.http,
+        "POST",
+        "/api/v1/agents/7001/call",
+        Some(&r.token),
+        body,
+    );
+    assert_eq!(status, 202, "{answer}");
+    let caller = r.caller.join().unwrap();
+    assert!(caller.status.success(), "caller: {}", caller.stderr);
+    let invite = r.centre.invite();
+    assert!(invite.starts_with("INVITE sip:12366@127.0.0.1"), "{invite}");
+    assert!(invite.contains("From: <sip:12345@"), "{invite}");
+    assert!(
+        invite.contains("X-Rexian-Ticket: GD20261124-0007")
+            && invite.contains("X-Rexian-Line: 12345"),
+        "the sub-centre gets the caller's context: {invite}"
+    );
+    let agent = r.agent.finish();
+    assert!(
+        agent.status.success(),
+        "the agent was released after completing: {}",
+        String::from_utf8_lossy(&agent.stdout)
+    );
+    let record = support::recorded_call(&r.daemon.data_dir(), Duration::from_secs(30));
+    assert_eq!(record.agent.as_deref(), Some("7001"));
+    assert_eq!(record.hangup_cause, "caller_hangup");
+    let (left, right) = tail_channels(record.recording.as_deref().unwrap());
+    assert!(ToneDetector::new(440.0).present(&left), "the caller");
+    assert!(
+        ToneDetector::new(1500.0).present(&right),
+        "the sub-centre on the right"
+    );
+    assert!(!ToneDetector::new(1500.0).present(&left), "channels apart");
+    let _ = r.centre.finish();
+}
+
+#[test]
+fn the_phone_consults_by_dialling_and_completes_with_refer_replaces() {
+    // Desk phones do attended transfer themselves: the agent's phone dials a handling unit's
+    // number (one outbound.toml allows) while on the call — a second dialog with rexian,
+    // which rexian turns into a consultation and dials over the trunk —
+    // then sends REFER on the first dialog with Replaces naming the second. rexian resolves
+    // Replaces against its own dialogs, reports NOTIFY 200, releases both of the phone's
+    // dialogs and connects the caller with the unit.
+    let refer_to = "sip:13800138000@127.0.0.1?Replaces=consult-7001-b%3Bto-tag%3Dx%3Bfrom-tag%3Dy";
+    let r = run_with(
+        |dir| {
+            scenario(
+                dir,
+                "agent_refer.xml",
+                &[
+                    ("[refer_to]", refer_to.to_string()),
+                    ("[frag_status]", "200".to_string()),
+                    ("<!-- END -->", agent_end(AgentEnd::Released)),
+                    (
+                        "<pause milliseconds=\"1000\"/>",
+                        "<pause milliseconds=\"7000\"/>".to_string(),
+                    ),
+                ],
+            )
+        },
+        18_000,
+    );
+    talking_call(&r.daemon, &r.token);
+    let consult = scenario(
+        r._work.path(),
+        "agent_feature.xml",
+        &[(
+            "<recv response=\"200\"/>",
+            "<recv response=\"180\" optional=\"true\"/>\n  <recv response=\"200\"/>".to_string(),
+        )],
+    );
+    let phone = support::sipp(
+        r.daemon.sip,
+        &[
+            "-sf",
+            consult.to_str().unwrap(),
+            "-s",
+            "13800138000",
+            "-cid_str",
+            "consult-7001-b",
+            "-key",
+            "agent",
+            "7001",
+            "-au",
+            "7001",
+            "-ap",
+            "secret-7001",
+            "-mp",
+            &free_udp_port().to_string(),
+            "-m",
+            "1",
+        ],
+    );
+    assert!(
+        phone.status.success(),
+        "the consultation dialog was answered, then released: {}\n{}",
+        phone.stdout,
+        phone.stderr
+    );
+    let agent = r.agent.finish();
+    assert!(
+        agent.status.success(),
+        "NOTIFY 200, then the agent's first dialog released: {}",
+        String::from_utf8_lossy(&agent.stdout)
+    );
+    let caller = r.caller.join().unwrap();
+    assert!(caller.status.success(), "caller: {}", caller.stderr);
+    let invite = r.centre.invite();
+    assert!(
+        invite.starts_with("INVITE sip:13800138000@127.0.0.1"),
+        "{invite}"
+    );
+    assert!(invite.contains("From: <sip:12345@"), "{invite}");
+    let record = support::recorded_call(&r.daemon.data_dir(), Duration::from_secs(30));
+    assert_eq!(record.hangup_cause, "caller_hangup");
+    let (left, right) = tail_channels(record.recording.as_deref().unwrap());
+    assert!(ToneDetector::new(440.0).present(&left), "the caller");
+    assert!(
+        ToneDetector::new(1500.0).present(&right),
+        "the unit on the right"
+    );
+    let _ = r.centre.finish();
+}
+
 /// Reads the operator event stream until an event holds all of `wanted`; gives that event.
 fn watch_events(
     http: std::net::SocketAddr,
@@ -484,6 +621,85 @@ fn a_supervisor_barges_in_from_its_registered_phone() {
     assert!(caller.status.success(), "caller: {}", caller.stderr);
     let agent = r.agent.finish();
     assert!(agent.status.success(), "the agent stayed until its own BYE");
+    let mut centre = r.centre.child;
+    let _ = centre.kill();
+    let _ = centre.wait();
+}
+
+#[test]
+fn a_supervisor_listens_then_whispers_and_is_never_heard_by_the_caller() {
+    // Supervisor 9001's phone plays a 1 kHz tone as its voice. It is called in to listen,
+    // then switched to whisper (heard by the agent only), then hangs up. The caller hears
+    // neither, so the recording (what the caller says and hears) never holds 1 kHz.
+    let r = run("", AgentEnd::LeavesAfter(9000), 12_000);
+    let d = &r.daemon;
+    let wav = r._work.path().join("supervisor1000.wav");
+    tone(&wav, "1000");
+    let phone = scenario_as(
+        r._work.path(),
+        "agent_keys.xml",
+        "supervisor.xml",
+        &[
+            (
+                "<recv request=\"ACK\"/>",
+                format!(
+                    "<recv request=\"ACK\"/>\n  <nop><action><exec rtp_stream=\"{},-1,0\"/></action></nop>",
+                    wav.display()
+                ),
+            ),
+            ("<!-- KEYS -->", String::new()),
+            ("<!-- END -->", agent_end(AgentEnd::LeavesAfter(3500))),
+        ],
+    );
+    let supervisor = SippAgent::start(d.sip, "9001", "secret-9001", phone.to_str().unwrap());
+    let call = talking_call(d, &r.token);
+    let token = String::from_utf8(
+        d.cli(&["token", "create", "--role", "supervisor", "--id", "9001"])
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let post = |what: &str| {
+        let path = format!("/api/v1/calls/{call}/{what}");
+        support::http_send(d.http, "POST", &path, Some(&token), "")
+    };
+    let (status, body) = post("listen");
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("\"mode\":\"listen\""), "{body}");
+    // Once the supervisor's phone has answered, the same supervisor switches to whisper.
+    wait_for(
+        "the supervisor on the call",
+        Duration::from_secs(10),
+        || {
+            let (status, body) = post("whisper");
+            (status == 202).then_some(body)
+        },
+    );
+    let out = supervisor.finish();
+    assert!(
+        out.status.success(),
+        "the supervisor's phone was called in and left: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let caller = r.caller.join().unwrap();
+    assert!(caller.status.success(), "caller: {}", caller.stderr);
+    let agent = r.agent.finish();
+    assert!(agent.status.success(), "the agent stayed until its own BYE");
+    let record = support::recorded_call(&d.data_dir(), Duration::from_secs(30));
+    let (left, right) = channels(record.recording.as_deref().unwrap(), 60.0);
+    for (side, samples) in [("left", &left), ("right", &right)] {
+        for (i, second) in samples.chunks(8000).enumerate() {
+            assert!(
+                !ToneDetector::new(1000.0).present(second),
+                "the supervisor was heard on the {side} channel in second {i}"
+            );
+        }
+    }
+    assert!(
+        ToneDetector::new(440.0).present(&left[..16_000])
+            || ToneDetector::new(440.0).present(&left[left.len() - 16_000..])
+    );
     let mut centre = r.centre.child;
     let _ = centre.kill();
     let _ = centre.wait();

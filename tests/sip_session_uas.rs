@@ -621,7 +621,7 @@ fn refer_is_accepted_reported_and_answered_with_a_sipfrag_notify() {
         h.events,
         vec![SessionEvent::Refer {
             target: "7002".into(),
-            replaces: Some("abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2".into())
+            replaces: Some("abc@host;to-tag=1;from-tag=2".into())
         }]
     );
     h.responses();

@@ -219,17 +219,50 @@ async fn handoffs_are_brought_up_to_date_and_keep_their_alarm(store: &Store) {
         outcome: None,
         alarm: false,
     };
-    store.save_handoff(&h).await.unwrap();
+    // A supervisor is told at once, and alarmed when the alarm is raised — once each.
+    let sms = rexian::store::handoffs::HandoffSms {
+        templates: rexian::sms::config::SmsConfig::default()
+            .templates()
+            .unwrap(),
+        supervisors: vec!["13900139000".into()],
+    };
+    store.save_handoff(&h, Some(&sms)).await.unwrap();
     h.ringing_ms = Some(1_790_000_000_300);
+    store.save_handoff(&h, Some(&sms)).await.unwrap();
     h.ended_ms = Some(1_790_000_009_000);
     h.outcome = Some("caller_hung_up".into());
     h.alarm = true;
-    store.save_handoff(&h).await.unwrap();
+    store.save_handoff(&h, Some(&sms)).await.unwrap();
     // A later write without the alarm (the call's end) does not clear it.
     let mut later = h.clone();
     later.alarm = false;
-    store.save_handoff(&later).await.unwrap();
+    store.save_handoff(&later, Some(&sms)).await.unwrap();
     assert_eq!(store.recent_handoffs(10).await.unwrap(), vec![h]);
+    let rows = sqlx::query("SELECT phone, kind, body FROM sms_outbox ORDER BY created_at, kind")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    use sqlx::Row;
+    let got: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| (r.get("phone"), r.get("kind"), r.get("body")))
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got.iter().all(|(p, _, _)| p == "13900139000"));
+    let body = |kind: &str| &got.iter().find(|(_, k, _)| k == kind).unwrap().2;
+    assert!(
+        body("handoff_notice").contains("坐席7001")
+            && body("handoff_notice").contains("110（报警）")
+    );
+    assert!(
+        body("handoff_alarm").contains("在接通前市民已挂机"),
+        "{}",
+        body("handoff_alarm")
+    );
+    assert!(
+        !body("handoff_alarm").contains("13800138000"),
+        "the citizen's number stays out of the text"
+    );
 }
 
 #[tokio::test]

@@ -5,6 +5,12 @@
 #   bench/media/run.sh [LOADS...]        default: 250 500 1000 2000
 #   SECONDS_PER_LOAD=10 WARMUP=3 NO_RECORD=1 NICE=-10 bench/media/run.sh 1000
 #   THREADS=2 SERVER_CPUS=0,1 bench/media/run.sh 2000   # two engine threads on both cores
+#   MODE=three-way bench/media/run.sh 100 250 500      # three-way conferences (mixed)
+#   MODE=listen bench/media/run.sh 250                 # bridged calls, each with a listener
+#
+# In the three-way and listen modes the caller's leg talks and the others send silence, so the
+# delay is the caller's audio reaching the two other legs (through the mixer's jitter buffer
+# for a conference); loss counts those arrivals against the caller's packets × 2.
 #
 # On a machine shared with other work, NICE=-10 (as root) keeps other processes on the two
 # cores from starving the engine or the generator; the load seen is printed with the table.
@@ -28,14 +34,16 @@ ulimit -n 65536 2>/dev/null || true
 
 udp_errors() { awk '/^Udp:/ { if (h) { print $4; exit } h = 1 }' /proc/net/snmp; }
 
-echo "uptime: $(uptime)  threads=${THREADS:-1} server_cpus=${SERVER_CPUS:-0}"
+echo "uptime: $(uptime)  threads=${THREADS:-1} server_cpus=${SERVER_CPUS:-0} mode=${MODE:-bridge}"
 printf '%6s %9s %7s %8s %9s %10s %8s %8s %8s %10s %9s %9s %9s\n' \
   calls pps_each cpu_% us/pkt us/call_s loss_rx loss_rex kern_drop p50_us p99_us rss/call rec_drop sweep_us
 for n in "${LOADS[@]}"; do
   ports="$REC_DIR/ports-$n"
   rm -f "$ports"
-  extra=()
-  [ -n "${NO_RECORD:-}" ] && extra=(--no-record)
+  extra=(--mode "${MODE:-bridge}")
+  [ -n "${NO_RECORD:-}" ] && extra+=(--no-record)
+  talk=()
+  [ "${MODE:-bridge}" != bridge ] && talk=(--talkers first --hearers 2)
   nice -n "${NICE:-0}" taskset -c "${SERVER_CPUS:-0}" "$SERVER" --threads "${THREADS:-1}" --calls "$n" --ports-file "$ports" --recordings "$REC_DIR/rec-$n" \
     "${extra[@]}" > "$OUT/media-$n-server.txt" 2>/dev/null &
   spid=$!
@@ -43,7 +51,7 @@ for n in "${LOADS[@]}"; do
   [ -f "$ports" ] || { echo "server did not get ready for $n calls" >&2; kill "$spid"; exit 1; }
   e0=$(udp_errors)
   nice -n "${NICE:-0}" taskset -c 1 "$GEN" --ports-file "$ports" --server-pid "$spid" --warmup "$WARMUP" \
-    --seconds "$MEASURE" > "$OUT/media-$n.txt"
+    --seconds "$MEASURE" "${talk[@]}" > "$OUT/media-$n.txt"
   e1=$(udp_errors)
   kill -TERM "$spid"
   wait "$spid" || true
@@ -52,7 +60,7 @@ for n in "${LOADS[@]}"; do
   val() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'; }
   printf '%6s %9s %7s %8s %9s %10s %8s %8s %8s %10s %9s %9s %9s\n' \
     "$n" "$(val "$g" pps_each_way)" "$(val "$g" cpu_pct)" "$(val "$g" cpu_us_per_pkt)" \
-    "$(val "$g" cpu_us_per_call_s)" "$(val "$g" loss)/$(val "$g" sent)" "$(val "$s" lost)" \
+    "$(val "$g" cpu_us_per_call_s)" "$(val "$g" loss)/$(val "$g" expected)" "$(val "$s" lost)" \
     "$((e1 - e0))" "$(val "$g" p50_us)" "$(val "$g" p99_us)" "$(val "$g" rss_per_call_kb)" \
     "$(val "$s" recorder_dropped)" "$(val "$s" longest_sweep_us)"
   rm -rf "$REC_DIR/rec-$n"

@@ -140,11 +140,13 @@ pub enum Event {
         agent: String,
         request: AgentRequest,
     },
-    /// 强插: a supervisor joins a call from its own registered phone (account `supervisor`);
-    /// the three hear each other, and the supervisor's hang-up leaves the call as it was.
-    Barge {
+    /// 监听 / 耳语 / 强插: a supervisor joins a call from its own registered phone (account
+    /// `supervisor`) to listen, to whisper to the agent, or to barge in; asked again while
+    /// on the call, the mode switches. The supervisor's hang-up leaves the call as it was.
+    Monitor {
         call: CallId,
         supervisor: String,
+        mode: MonitorMode,
     },
     /// The third party's phone rings (180/183).
     ThirdRinging {
@@ -196,7 +198,15 @@ pub enum AgentRequest {
         three_way: Option<bool>,
         reason: String,
     },
-    /// End the third party's leg and go on with the caller.
+    /// 咨询转接 (attended transfer), first step: the caller hears music while the agent talks
+    /// to the target alone.
+    Consult { target: String },
+    /// Completes an attended transfer (or leaves a three-way call): caller and third party
+    /// are connected, the agent leaves. While the target still rings, the caller waits for it.
+    Complete,
+    /// Turns a consultation into a three-way call.
+    Join,
+    /// End the third party's leg and go on with the caller (also: back from a consultation).
     DropThird,
     /// The agent leaves a three-way call; caller and third party stay connected.
     Leave,
@@ -213,11 +223,44 @@ pub enum Dest {
     Trunk { trunk: String, number: String },
 }
 
+/// How a supervisor takes part in a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorMode {
+    /// 监听: hears caller and agent, heard by nobody.
+    Listen,
+    /// 耳语: hears both, heard by the agent only (coaching).
+    Whisper,
+    /// 强插: all three hear each other.
+    Barge,
+}
+
+impl MonitorMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorMode::Listen => "listen",
+            MonitorMode::Whisper => "whisper",
+            MonitorMode::Barge => "barge",
+        }
+    }
+}
+
 /// What the agent brought a third party in for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThirdKind {
     ThreeWay,
     Blind,
+    /// Attended transfer: the agent talks to the third party while the caller is held.
+    Consult,
+}
+
+impl ThirdKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThirdKind::ThreeWay => "three_way",
+            ThirdKind::Blind => "blind",
+            ThirdKind::Consult => "consult",
+        }
+    }
 }
 
 /// How an emergency hand-off went (for its record and the alarm).
@@ -395,6 +438,18 @@ pub enum Action {
     Conference {
         call: CallId,
         agent: String,
+    },
+    /// Consultation: the caller hears music; the agent is connected to the third party
+    /// (or, while it rings, to nobody).
+    Consult {
+        call: CallId,
+        agent: String,
+    },
+    /// A supervisor (the third party) listens, whispers to the agent, or talks with both.
+    Monitor {
+        call: CallId,
+        agent: String,
+        mode: MonitorMode,
     },
     /// Connect the caller and the third party only (the agent left or handed over).
     BridgeThird {

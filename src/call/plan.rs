@@ -360,6 +360,12 @@ pub struct FeatureCodes {
     pub three_way: String,
     pub emergency: String,
     pub blind_transfer: String,
+    /// Followed by a number: attended transfer's consultation.
+    pub consult: String,
+    /// Complete an attended transfer, or leave a three-way call.
+    pub complete: String,
+    /// Drop the third party and go back to the caller.
+    pub back: String,
 }
 
 impl Default for FeatureCodes {
@@ -372,6 +378,9 @@ impl Default for FeatureCodes {
             three_way: "*3".into(),
             emergency: "*0".into(),
             blind_transfer: "##".into(),
+            consult: "*4".into(),
+            complete: "*5".into(),
+            back: "*6".into(),
         }
     }
 }

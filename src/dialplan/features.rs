@@ -10,6 +10,9 @@
 //! three_way = "*3"         # followed by the number: *312320
 //! emergency = "*0"         # followed by the number: *0110
 //! blind_transfer = "##"    # followed by the number
+//! consult = "*4"           # followed by the number: 咨询转接, the caller hears music
+//! complete = "*5"          # complete the transfer (or leave a three-way call)
+//! back = "*6"              # drop the third party, back to the caller
 //! ```
 
 use serde::Deserialize;
@@ -30,6 +33,9 @@ struct File {
     three_way: Option<Text>,
     emergency: Option<Text>,
     blind_transfer: Option<Text>,
+    consult: Option<Text>,
+    complete: Option<Text>,
+    back: Option<Text>,
 }
 
 /// Parses `features.toml`.
@@ -80,5 +86,8 @@ pub fn parse(cx: &Ctx) -> Result<FeatureCodes, DialplanError> {
         three_way: pick(&f.three_way, &d.three_way, "three_way")?,
         emergency: pick(&f.emergency, &d.emergency, "emergency")?,
         blind_transfer: pick(&f.blind_transfer, &d.blind_transfer, "blind_transfer")?,
+        consult: pick(&f.consult, &d.consult, "consult")?,
+        complete: pick(&f.complete, &d.complete, "complete")?,
+        back: pick(&f.back, &d.back, "back")?,
     })
 }

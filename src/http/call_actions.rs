@@ -4,8 +4,10 @@
 //!   feature codes: `three_way`, `blind_transfer`, `emergency` (110/119/120/122 …, three-way
 //!   or blind), `drop_third`, `leave`. An agent acts on its own call; a supervisor on anyone's.
 //! - `POST /api/v1/calls/{id}/hangup` — 强拆: a supervisor ends a call.
-//! - `POST /api/v1/calls/{id}/barge` — 强插: the supervisor's registered phone (the token's
-//!   account) is called into the call; all three hear each other.
+//! - `POST /api/v1/calls/{id}/listen`, `…/whisper`, `…/barge` — 监听, 耳语, 强插: the
+//!   supervisor's registered phone (the token's account) is called into the call to listen
+//!   (heard by nobody), to whisper (heard by the agent only) or to talk with both; asked
+//!   again while on the call, the mode switches.
 //! - `GET /api/v1/events` — the operator event stream (Server-Sent Events, one JSON object per
 //!   event): supervisors get every event, an agent its own and the queue's.
 //! - `GET /api/v1/handoffs` — recent emergency hand-offs with their times and outcome.
@@ -27,7 +29,7 @@ use super::auth::Authenticated;
 use super::calls::{ask, ControlRequest};
 use super::error::ApiError;
 use super::AppState;
-use crate::call::event::AgentRequest;
+use crate::call::event::{AgentRequest, MonitorMode};
 use crate::store::handoffs::HandoffRow;
 use crate::store::tokens::Role;
 
@@ -36,6 +38,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/agents/{id}/call", post(agent_call))
         .route("/api/v1/calls/{id}/hangup", post(hangup))
         .route("/api/v1/calls/{id}/barge", post(barge))
+        .route("/api/v1/calls/{id}/listen", post(listen))
+        .route("/api/v1/calls/{id}/whisper", post(whisper))
         .route("/api/v1/events", get(events))
         .route("/api/v1/handoffs", get(handoffs))
 }
@@ -46,9 +50,14 @@ pub fn routes() -> Router<AppState> {
 pub enum CallAction {
     ThreeWay {
         target: String,
+        /// A ticket for this call, passed to the sub-centre (`X-Rexian-Ticket`).
+        #[serde(default)]
+        ticket: Option<String>,
     },
     BlindTransfer {
         target: String,
+        #[serde(default)]
+        ticket: Option<String>,
     },
     Emergency {
         number: String,
@@ -58,6 +67,17 @@ pub enum CallAction {
         #[serde(default)]
         reason: String,
     },
+    /// Attended transfer: consult `target` while the caller hears music.
+    Consult {
+        target: String,
+        #[serde(default)]
+        ticket: Option<String>,
+    },
+    /// Complete the attended transfer (or leave a three-way call).
+    Complete,
+    /// Turn the consultation into a three-way call.
+    Join,
+    /// Drop the third party (also: back from a consultation to the caller).
     DropThird,
     Leave,
 }
@@ -72,8 +92,8 @@ pub enum EmergencyMode {
 impl From<CallAction> for AgentRequest {
     fn from(a: CallAction) -> AgentRequest {
         match a {
-            CallAction::ThreeWay { target } => AgentRequest::ThreeWay { target },
-            CallAction::BlindTransfer { target } => AgentRequest::BlindTransfer { target },
+            CallAction::ThreeWay { target, .. } => AgentRequest::ThreeWay { target },
+            CallAction::BlindTransfer { target, .. } => AgentRequest::BlindTransfer { target },
             CallAction::Emergency {
                 number,
                 mode,
@@ -83,6 +103,9 @@ impl From<CallAction> for AgentRequest {
                 three_way: mode.map(|m| m == EmergencyMode::ThreeWay),
                 reason,
             },
+            CallAction::Consult { target, .. } => AgentRequest::Consult { target },
+            CallAction::Complete => AgentRequest::Complete,
+            CallAction::Join => AgentRequest::Join,
             CallAction::DropThird => AgentRequest::DropThird,
             CallAction::Leave => AgentRequest::Leave,
         }
@@ -104,21 +127,38 @@ async fn agent_call(
         ApiError::bad_request(format!(
             "{}; send {{\"action\": \"three_way\"|\"blind_transfer\", \"target\": …}}, \
              {{\"action\": \"emergency\", \"number\": \"110\", \"mode\": \"three_way\"|\"blind\", \
-             \"reason\": …}}, {{\"action\": \"drop_third\"}} or {{\"action\": \"leave\"}}",
+             \"reason\": …}}, {{\"action\": \"consult\", \"target\": …}}, \
+             {{\"action\": \"complete\"|\"join\"|\"drop_third\"|\"leave\"}}",
             e.body_text()
         ))
     })?;
-    if let CallAction::ThreeWay { target } | CallAction::BlindTransfer { target } = &action {
+    let mut ticket = None;
+    if let CallAction::ThreeWay { target, ticket: t }
+    | CallAction::BlindTransfer { target, ticket: t }
+    | CallAction::Consult { target, ticket: t } = &action
+    {
         if target.trim().is_empty() {
             return Err(ApiError::bad_request(
                 "target: a line, seat, agent or number",
             ));
         }
+        if let Some(t) = t {
+            if t.is_empty()
+                || t.len() > 64
+                || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                return Err(ApiError::bad_request(
+                    "ticket: a ticket number (letters, digits and -)",
+                ));
+            }
+        }
+        ticket = t.clone();
     }
     let request = AgentRequest::from(action);
     let answer = ask(&s, |reply| ControlRequest::AgentCall {
         agent,
         request,
+        ticket,
         reply,
     })
     .await?;
@@ -149,9 +189,34 @@ async fn hangup(
 }
 
 async fn barge(
+    s: State<AppState>,
+    auth: Authenticated,
+    call: Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    monitor(s, auth, call, MonitorMode::Barge).await
+}
+
+async fn listen(
+    s: State<AppState>,
+    auth: Authenticated,
+    call: Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    monitor(s, auth, call, MonitorMode::Listen).await
+}
+
+async fn whisper(
+    s: State<AppState>,
+    auth: Authenticated,
+    call: Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    monitor(s, auth, call, MonitorMode::Whisper).await
+}
+
+async fn monitor(
     State(s): State<AppState>,
     auth: Authenticated,
     Path(call): Path<String>,
+    mode: MonitorMode,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     auth.require(Role::Supervisor)?;
     let call: u64 = call
@@ -163,16 +228,17 @@ async fn barge(
              supervisor --id <account>`",
         ));
     };
-    match ask(&s, |reply| ControlRequest::Barge {
+    match ask(&s, |reply| ControlRequest::Monitor {
         call,
         supervisor,
+        mode,
         reply,
     })
     .await?
     {
         Ok(()) => Ok((
             StatusCode::ACCEPTED,
-            Json(serde_json::json!({ "call": call, "barging": true })),
+            Json(serde_json::json!({ "call": call, "mode": mode.as_str() })),
         )),
         Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, reason)),
     }

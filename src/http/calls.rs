@@ -43,12 +43,16 @@ pub enum ControlRequest {
     AgentCall {
         agent: String,
         request: crate::call::event::AgentRequest,
+        /// A ticket the desk names for the call (sub-centres see it in `X-Rexian-Ticket`).
+        ticket: Option<String>,
         reply: oneshot::Sender<Result<u64, String>>,
     },
-    /// 强插: a supervisor joins a call from its registered phone; `Err(reason)` if it cannot.
-    Barge {
+    /// 监听 / 耳语 / 强插: a supervisor joins a call from its registered phone, or switches
+    /// mode; `Err(reason)` if it cannot.
+    Monitor {
         call: u64,
         supervisor: String,
+        mode: crate::call::event::MonitorMode,
         reply: oneshot::Sender<Result<(), String>>,
     },
     /// 强拆: a supervisor (`by`) ends a call; `false` when there is no such call.

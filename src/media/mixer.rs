@@ -1,16 +1,33 @@
-//! N-party audio mixing (three-way calls): each party hears the sum of all the others,
-//! summed in i32 and saturated to i16. Driven by 20 ms ticks; each input has a small jitter
-//! buffer addressed by RTP timestamp, and a party whose audio is late or lost contributes
-//! silence for that tick — it never holds the others back.
+//! N-party audio mixing (three-way calls, supervisors): each party hears a sum of the others
+//! chosen by its [`Role`], summed in i32 and saturated to i16. Driven by 20 ms ticks; each
+//! input has a small jitter buffer addressed by RTP timestamp, and a party whose audio is late
+//! or lost contributes silence for that tick — it never holds the others back.
+//!
+//! Roles: a `Full` party hears every other `Full` party and any `Whisper` aimed at it; a
+//! `Listen` party hears all `Full` parties and is heard by nobody (its input is not read); a
+//! `Whisper(t)` party hears all `Full` parties and is heard only by `t`. A party can be an
+//! input only (`output` false: the relay forwards to it directly), so a supervisor listening
+//! to a plain two-party call costs two decodes and one mix, not a conference.
 
 use super::playout::{PlayoutRing, WriteOutcome};
 
 /// Samples per tick (20 ms at 8 kHz).
 pub const FRAME: usize = 160;
 
+/// What a party hears and who hears it (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role<K> {
+    Full,
+    Listen,
+    Whisper(K),
+}
+
 #[derive(Debug)]
 struct Party<K> {
     key: K,
+    role: Role<K>,
+    /// Whether `tick` emits a frame for this party.
+    output: bool,
     ring: PlayoutRing,
     frame: [i16; FRAME],
     late: u64,
@@ -38,15 +55,28 @@ impl<K: Copy + PartialEq> Mixer<K> {
         }
     }
 
+    /// Adds a `Full` party with output (a conference member), or keeps an existing one.
     pub fn add_party(&mut self, key: K) {
         if !self.parties.iter().any(|p| p.key == key) {
-            self.parties.push(Party {
-                key,
-                ring: PlayoutRing::new(self.max_frames * FRAME),
-                frame: [0; FRAME],
-                late: 0,
-            });
+            self.set_party(key, Role::Full, true);
         }
+    }
+
+    /// Adds a party or changes its role and output; its buffered audio is kept.
+    pub fn set_party(&mut self, key: K, role: Role<K>, output: bool) {
+        if let Some(p) = self.parties.iter_mut().find(|p| p.key == key) {
+            p.role = role;
+            p.output = output;
+            return;
+        }
+        self.parties.push(Party {
+            key,
+            role,
+            output,
+            ring: PlayoutRing::new(self.max_frames * FRAME),
+            frame: [0; FRAME],
+            late: 0,
+        });
     }
 
     pub fn remove_party(&mut self, key: K) {
@@ -68,7 +98,11 @@ impl<K: Copy + PartialEq> Mixer<K> {
     /// Adds a party's decoded audio that starts at RTP timestamp `ts`.
     pub fn push(&mut self, key: K, ts: u32, samples: &[i16]) {
         let prefill = (self.prefill_frames * FRAME) as u32;
-        let Some(p) = self.parties.iter_mut().find(|p| p.key == key) else {
+        let Some(p) = self
+            .parties
+            .iter_mut()
+            .find(|p| p.key == key && p.role != Role::Listen)
+        else {
             return;
         };
         match p.ring.write(ts, samples) {
@@ -81,20 +115,40 @@ impl<K: Copy + PartialEq> Mixer<K> {
         }
     }
 
-    /// One 20 ms tick: calls `emit(party, frame)` with what each party should hear.
+    /// One 20 ms tick: calls `emit(party, frame)` with what each party with output should
+    /// hear.
     pub fn tick(&mut self, mut emit: impl FnMut(K, &[i16])) {
-        self.sum = [0; FRAME];
-        for p in &mut self.parties {
+        let Mixer {
+            parties, sum, out, ..
+        } = self;
+        *sum = [0; FRAME];
+        for p in parties.iter_mut() {
+            if p.role == Role::Listen {
+                continue;
+            }
             p.ring.read_into(&mut p.frame);
-            for (s, &x) in self.sum.iter_mut().zip(p.frame.iter()) {
-                *s += x as i32;
+            if p.role == Role::Full {
+                for (s, &x) in sum.iter_mut().zip(p.frame.iter()) {
+                    *s += x as i32;
+                }
             }
         }
-        for p in &self.parties {
-            for ((o, &s), &own) in self.out.iter_mut().zip(self.sum.iter()).zip(p.frame.iter()) {
-                *o = (s - own as i32).clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+        for p in parties.iter().filter(|p| p.output) {
+            let mut acc = *sum;
+            if p.role == Role::Full {
+                for (a, &own) in acc.iter_mut().zip(p.frame.iter()) {
+                    *a -= own as i32;
+                }
             }
-            emit(p.key, &self.out);
+            for w in parties.iter().filter(|w| w.role == Role::Whisper(p.key)) {
+                for (a, &x) in acc.iter_mut().zip(w.frame.iter()) {
+                    *a += x as i32;
+                }
+            }
+            for (o, &a) in out.iter_mut().zip(acc.iter()) {
+                *o = a.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+            }
+            emit(p.key, &out[..]);
         }
     }
 }
@@ -180,5 +234,66 @@ mod tests {
         let mut got = Vec::new();
         m.tick(|k, f| got.push((k, f[0])));
         assert_eq!(got, vec![(0, i16::MAX), (1, 30000), (2, 30000)]);
+    }
+
+    /// Caller 0 at 500 Hz, agent 1 at 1 kHz, supervisor 2 at 1.5 kHz, for `ticks` ticks.
+    fn run(m: &mut Mixer<u8>, ticks: u32) -> Vec<Vec<i16>> {
+        let mut gens = [500.0, 1000.0, 1500.0].map(|f| SineGenerator::new(f, 8000, 5000));
+        let mut heard: Vec<Vec<i16>> = vec![Vec::new(); 3];
+        for tick in 0..ticks {
+            for (k, g) in gens.iter_mut().enumerate() {
+                m.push(k as u8, 7000 * k as u32 + tick * 160, &g.take(FRAME));
+            }
+            m.tick(|k, f| heard[k as usize].extend_from_slice(f));
+        }
+        heard
+    }
+
+    fn hears(pcm: &[i16], f: f64) -> bool {
+        let mut d = ToneDetector::new(f);
+        d.min_snr_db = -6.0;
+        pcm.len() > 800 && d.present(&pcm[800..])
+    }
+
+    #[test]
+    fn a_listener_hears_both_parties_and_nobody_hears_the_listener() {
+        let mut m = Mixer::new(1, 4);
+        m.set_party(0, Role::Full, true);
+        m.set_party(1, Role::Full, true);
+        m.set_party(2, Role::Listen, true);
+        let h = run(&mut m, 20);
+        assert!(hears(&h[2], 500.0) && hears(&h[2], 1000.0) && !hears(&h[2], 1500.0));
+        assert!(hears(&h[0], 1000.0) && !hears(&h[0], 1500.0) && !hears(&h[0], 500.0));
+        assert!(hears(&h[1], 500.0) && !hears(&h[1], 1500.0));
+    }
+
+    #[test]
+    fn a_whisper_reaches_only_its_target() {
+        let mut m = Mixer::new(1, 4);
+        m.set_party(0, Role::Full, true);
+        m.set_party(1, Role::Full, true);
+        m.set_party(2, Role::Whisper(1), true);
+        let h = run(&mut m, 20);
+        assert!(
+            hears(&h[1], 500.0) && hears(&h[1], 1500.0),
+            "the agent hears the coach"
+        );
+        assert!(
+            hears(&h[0], 1000.0) && !hears(&h[0], 1500.0),
+            "the caller never does"
+        );
+        assert!(hears(&h[2], 500.0) && hears(&h[2], 1000.0) && !hears(&h[2], 1500.0));
+    }
+
+    #[test]
+    fn parties_without_output_feed_the_mix_and_get_nothing() {
+        // The relay forwards caller and agent to each other; only the listener is mixed.
+        let mut m = Mixer::new(1, 4);
+        m.set_party(0, Role::Full, false);
+        m.set_party(1, Role::Full, false);
+        m.set_party(2, Role::Listen, true);
+        let h = run(&mut m, 20);
+        assert!(h[0].is_empty() && h[1].is_empty());
+        assert!(hears(&h[2], 500.0) && hears(&h[2], 1000.0));
     }
 }

@@ -185,6 +185,21 @@ fn ticket_sms(config: &Config) -> Option<Arc<crate::store::ticket_notify::Ticket
     }
 }
 
+/// Who is told of emergency hand-offs by SMS: `[sms] supervisors`, when there are any.
+fn handoff_sms(config: &Config) -> Option<crate::store::handoffs::HandoffSms> {
+    let c = config.sms.as_ref().filter(|c| !c.supervisors.is_empty())?;
+    match c.templates() {
+        Ok(templates) => Some(crate::store::handoffs::HandoffSms {
+            templates,
+            supervisors: c.supervisors.clone(),
+        }),
+        Err(e) => {
+            tracing::error!(error = %e, "SMS templates unusable; hand-offs send no SMS");
+            None
+        }
+    }
+}
+
 /// Runs the daemon until `shutdown` resolves.
 pub async fn run_daemon(
     config: Config,
@@ -284,6 +299,7 @@ pub async fn run_daemon(
         store.clone(),
         metrics.clone(),
         Some(sip_addr.ip()),
+        handoff_sms(&config),
         std::time::Instant::now(),
     )
     .await

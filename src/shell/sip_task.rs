@@ -203,21 +203,29 @@ impl SipTask {
             ControlRequest::AgentCall {
                 agent,
                 request,
+                ticket,
                 reply,
             } => {
                 let answer = match self.calls.as_mut() {
-                    Some(c) => c.agent_call(&mut self.endpoint, agent, request, now).await,
+                    Some(c) => {
+                        c.agent_call(&mut self.endpoint, agent, request, ticket, now)
+                            .await
+                    }
                     None => Err("call handling is not running".into()),
                 };
                 let _ = reply.send(answer);
             }
-            ControlRequest::Barge {
+            ControlRequest::Monitor {
                 call,
                 supervisor,
+                mode,
                 reply,
             } => {
                 let answer = match self.calls.as_mut() {
-                    Some(c) => c.barge(&mut self.endpoint, call, supervisor, now).await,
+                    Some(c) => {
+                        c.monitor(&mut self.endpoint, call, supervisor, mode, now)
+                            .await
+                    }
                     None => Err("call handling is not running".into()),
                 };
                 let _ = reply.send(answer);

@@ -7,6 +7,8 @@
 //! retry_max_secs = 600         # …up to this
 //! max_attempts = 0             # 0: retry transient failures for ever
 //!
+//! supervisors = ["13900139000"] # told of emergency hand-offs and their alarms
+//!
 //! [sms.templates]              # every key optional; defaults are below
 //! survey = "…回复1满意，2基本满意，3不满意"
 //!
@@ -41,6 +43,9 @@ pub struct SmsConfig {
     pub retry_max_secs: u64,
     pub max_attempts: u32,
     pub templates: TemplateTexts,
+    /// Supervisors' mobiles: told at once of every emergency hand-off, and alarmed when one
+    /// fails or the citizen hangs up first.
+    pub supervisors: Vec<String>,
     pub http: Option<HttpGatewayConfig>,
     pub smpp: Option<SmppConfig>,
 }
@@ -53,6 +58,7 @@ impl Default for SmsConfig {
             retry_max_secs: 600,
             max_attempts: 0,
             templates: TemplateTexts::default(),
+            supervisors: Vec::new(),
             http: None,
             smpp: None,
         }
@@ -68,6 +74,8 @@ pub struct TemplateTexts {
     pub red_warning: String,
     pub ticket_number: String,
     pub survey: String,
+    pub handoff_notice: String,
+    pub handoff_alarm: String,
 }
 
 impl Default for TemplateTexts {
@@ -78,6 +86,8 @@ impl Default for TemplateTexts {
             red_warning: "【12345热线】红灯警告：{unit}承办的工单{ticket_no}已于{deadline}超期，请立即办理并说明情况。".into(),
             ticket_number: "【12345热线】您反映的诉求已受理，工单编号{ticket_no}，办理时限至{deadline}。".into(),
             survey: "【12345热线】您的工单{ticket_no}已办结，请对办理结果评价：回复1满意，2基本满意，3不满意。".into(),
+            handoff_notice: "【12345热线】紧急转接：坐席{agent}于{time}将市民来电转至{number}（{name}）。".into(),
+            handoff_alarm: "【12345热线】紧急转接告警：坐席{agent}于{time}转至{number}（{name}）的来电{outcome}，请立即核实处置。".into(),
         }
     }
 }
@@ -90,6 +100,8 @@ impl TemplateTexts {
             SmsKind::RedWarning => &self.red_warning,
             SmsKind::TicketNumber => &self.ticket_number,
             SmsKind::Survey => &self.survey,
+            SmsKind::HandoffNotice => &self.handoff_notice,
+            SmsKind::HandoffAlarm => &self.handoff_alarm,
         }
     }
 }
@@ -274,6 +286,17 @@ impl SmsConfig {
                 ))
             }
             _ => {}
+        }
+        for phone in &self.supervisors {
+            if let Err(e) = super::phone::normalise_mobile(phone) {
+                return Err(err(
+                    "supervisors",
+                    format!(
+                        "supervisors: {:?} gets no SMS: {e}",
+                        Pii::new(phone.clone())
+                    ),
+                ));
+            }
         }
         if self.rate_per_sec == 0 {
             return Err(err(

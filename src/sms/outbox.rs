@@ -54,15 +54,21 @@ pub enum SmsKind {
     TicketNumber,
     /// 短信回访: the satisfaction survey after closing (003 art. 11).
     Survey,
+    /// An agent handed a caller to an emergency centre: supervisors are told at once.
+    HandoffNotice,
+    /// An emergency hand-off failed or the citizen hung up first: supervisors' alarm.
+    HandoffAlarm,
 }
 
 impl SmsKind {
-    pub const ALL: [SmsKind; 5] = [
+    pub const ALL: [SmsKind; 7] = [
         SmsKind::DispatchReminder,
         SmsKind::YellowWarning,
         SmsKind::RedWarning,
         SmsKind::TicketNumber,
         SmsKind::Survey,
+        SmsKind::HandoffNotice,
+        SmsKind::HandoffAlarm,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +78,8 @@ impl SmsKind {
             SmsKind::RedWarning => "red_warning",
             SmsKind::TicketNumber => "ticket_number",
             SmsKind::Survey => "survey",
+            SmsKind::HandoffNotice => "handoff_notice",
+            SmsKind::HandoffAlarm => "handoff_alarm",
         }
     }
 

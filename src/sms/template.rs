@@ -8,7 +8,19 @@
 use std::collections::BTreeMap;
 
 /// Placeholders the message templates may use.
-pub const MESSAGE_PLACEHOLDERS: &[&str] = &["ticket_no", "deadline", "unit", "type", "hotline"];
+pub const MESSAGE_PLACEHOLDERS: &[&str] = &[
+    "ticket_no",
+    "deadline",
+    "unit",
+    "type",
+    "hotline",
+    // Emergency hand-offs.
+    "agent",
+    "time",
+    "number",
+    "name",
+    "outcome",
+];
 
 /// Why a template cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -34,6 +34,11 @@ pub fn scenario_as(dir: &Path, name: &str, out: &str, fill: &[(&str, String)]) -
 pub fn info_keys(keys: &str) -> String {
     let mut out = String::new();
     for (i, k) in keys.chars().enumerate() {
+        if k == ' ' {
+            // A space in `keys`: the agent talks for 3 s before the next code.
+            out.push_str("<pause milliseconds=\"3000\"/>\n  ");
+            continue;
+        }
         if i > 0 {
             out.push_str("<pause milliseconds=\"150\"/>\n  ");
         }
@@ -102,10 +107,15 @@ pub fn agent_end(end: AgentEnd) -> String {
 
 /// Left and right channels of the last two seconds of a stereo recording.
 pub fn tail_channels(path: &str) -> (Vec<i16>, Vec<i16>) {
+    channels(path, 2.0)
+}
+
+/// The last `secs` seconds of a stereo recording (all of it for a longer span), per channel.
+pub fn channels(path: &str, secs: f64) -> (Vec<i16>, Vec<i16>) {
     let mut wav = hound::WavReader::open(path).expect("a readable WAV");
     assert_eq!(wav.spec().channels, 2);
     let s: Vec<i16> = wav.samples::<i16>().map(|s| s.unwrap()).collect();
-    let s = &s[s.len().saturating_sub(32_000)..];
+    let s = &s[s.len().saturating_sub((secs * 16_000.0) as usize)..];
     let left = s.iter().step_by(2).copied().collect();
     let right = s.iter().skip(1).step_by(2).copied().collect();
     (left, right)

@@ -206,6 +206,14 @@ impl CallControl {
             AgentRequest::BlindTransfer {
                 target: n.to_string(),
             }
+        } else if let Some(n) = digits.strip_prefix(f.consult.as_str()) {
+            AgentRequest::Consult {
+                target: n.to_string(),
+            }
+        } else if digits == f.complete {
+            AgentRequest::Complete
+        } else if digits == f.back {
+            AgentRequest::DropThird
         } else {
             return self.refuse(&agent, &digits, "unknown feature code");
         };

@@ -27,8 +27,15 @@ pub(super) enum Digits {
 /// second counts); the other codes with a number complete on `#` or after a pause.
 pub(super) fn classify(plan: &Dialplan, typed: &str, paused: bool) -> Digits {
     let f = &plan.features;
-    let simple = [&f.login, &f.logout, &f.ready, &f.not_ready];
-    let with_number = [&f.three_way, &f.emergency, &f.blind_transfer];
+    let simple = [
+        &f.login,
+        &f.logout,
+        &f.ready,
+        &f.not_ready,
+        &f.complete,
+        &f.back,
+    ];
+    let with_number = [&f.three_way, &f.emergency, &f.blind_transfer, &f.consult];
     if simple.iter().any(|c| c.as_str() == typed) {
         return Digits::Done(typed.to_string());
     }

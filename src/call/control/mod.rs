@@ -33,9 +33,11 @@ use std::time::{Duration, Instant};
 
 mod agents;
 pub mod callback;
+mod consult;
 mod dispatch;
 mod flow;
 mod keys;
+mod monitor;
 mod transfer;
 
 pub use keys::DIGIT_TIMEOUT;
@@ -333,7 +335,11 @@ impl CallControl {
                 Some(call) => self.agent_request(agent, call, request, now),
                 None => self.refuse(&agent, &format!("{request:?}"), "needs a call in progress"),
             },
-            Event::Barge { call, supervisor } => self.barge(call, supervisor, now),
+            Event::Monitor {
+                call,
+                supervisor,
+                mode,
+            } => self.monitor(call, supervisor, mode, now),
             Event::ThirdRinging { call } => self.third_ringing(call, now),
             Event::ThirdAnswered { call } => self.third_answered(call, now),
             Event::ThirdFailed { call, cause } => self.third_ring_failed(call, cause, now),

@@ -15,7 +15,8 @@ use std::time::Instant;
 use super::{CallControl, Phase};
 use crate::call::agent::{AgentState, CallId};
 use crate::call::event::{
-    Action, AgentRequest, Dest, Handoff, HandoffOutcome, Leg, OperatorEvent, RingFailure, ThirdKind,
+    Action, AgentRequest, Dest, Handoff, HandoffOutcome, Leg, MonitorMode, OperatorEvent,
+    RingFailure, ThirdKind,
 };
 use crate::call::plan::{Dialplan, ExpertSeat, Role};
 use crate::call::queue::Waiter;
@@ -44,6 +45,8 @@ pub(super) struct Third {
     pub seat: Option<String>,
     pub emergency: bool,
     pub handoff: Option<Box<Handoff>>,
+    /// A supervisor listening, whispering or barging in (`monitor.rs`).
+    pub monitor: Option<MonitorMode>,
 }
 
 /// Where a request leads, before anything is dialled.
@@ -115,11 +118,16 @@ impl CallControl {
                 }
                 self.agent_leaves(call, i, now);
             }
+            AgentRequest::Complete => self.complete(call, &agent, i, now),
+            AgentRequest::Join => self.join(call, &agent),
             _ if third_up.is_some() => {
                 self.refuse(&agent, &what, "a third party is already on the call")
             }
             AgentRequest::ThreeWay { target } => {
                 self.bring_in(call, &agent, ThirdKind::ThreeWay, target, None, now)
+            }
+            AgentRequest::Consult { target } => {
+                self.bring_in(call, &agent, ThirdKind::Consult, target, None, now)
             }
             AgentRequest::BlindTransfer { target } => {
                 let plan = &self.calls[&call].plan;
@@ -149,42 +157,6 @@ impl CallControl {
                 self.bring_in(call, &agent, kind, number, Some(e), now)
             }
         }
-    }
-
-    /// 强插: the supervisor's phone is called into the call as a third party.
-    pub(super) fn barge(&mut self, call: CallId, supervisor: String, now: Instant) {
-        let Some(c) = self.calls.get(&call) else {
-            return self.refuse(&supervisor, "barge", "no such call");
-        };
-        let Phase::Talking { agent } = c.phase else {
-            return self.refuse(&supervisor, "barge", "the call is not with an agent");
-        };
-        if c.third.is_some() {
-            return self.refuse(&supervisor, "barge", "a third party is already on the call");
-        }
-        let agent = self.acd.get(agent).id().to_string();
-        self.seq += 1;
-        let third = Third {
-            kind: ThirdKind::ThreeWay,
-            target: supervisor.clone(),
-            dest: Dest::Account(supervisor.clone()),
-            asker: agent.clone(),
-            state: ThirdState::Dialing,
-            trunks_left: Vec::new(),
-            seat: None,
-            emergency: false,
-            handoff: None,
-        };
-        if let Some(c) = self.calls.get_mut(&call) {
-            c.third = Some(third);
-        }
-        self.push(Action::Operator(OperatorEvent::TransferStarted {
-            call,
-            agent: supervisor,
-            kind: ThirdKind::ThreeWay,
-            target: agent,
-        }));
-        self.dial_next(call, now);
     }
 
     fn bring_in(
@@ -254,6 +226,7 @@ impl CallControl {
                     seat,
                     emergency: handoff.is_some(),
                     handoff: handoff.take(),
+                    monitor: None,
                 };
                 self.push(Action::Operator(OperatorEvent::TransferStarted {
                     call,
@@ -270,6 +243,9 @@ impl CallControl {
                         handoff: h,
                         alarm: false,
                     }));
+                }
+                if kind == ThirdKind::Consult {
+                    self.hold_for_consult(call, agent);
                 }
                 if kind == ThirdKind::Blind {
                     // The agent is released at once; the caller hears that they are being put
@@ -307,7 +283,7 @@ impl CallControl {
     }
 
     /// Dials the third party (the next trunk with room, for a number).
-    fn dial_next(&mut self, call: CallId, now: Instant) {
+    pub(super) fn dial_next(&mut self, call: CallId, now: Instant) {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
@@ -412,7 +388,7 @@ impl CallControl {
             }
             return match kind {
                 ThirdKind::Blind => Ok(Resolved::Queue(line.number.clone())),
-                ThirdKind::ThreeWay => Err("a three-way call needs a seat or a number"),
+                _ => Err("a three-way call or consultation needs a seat or a number"),
             };
         }
         if let Some(seat) = plan
@@ -436,7 +412,7 @@ impl CallControl {
                 return match kind {
                     ThirdKind::Blind if a.available() => Ok(Resolved::Agent(j)),
                     ThirdKind::Blind => Err("that agent is not free"),
-                    ThirdKind::ThreeWay => Err("a three-way call needs a seat or a number"),
+                    _ => Err("a three-way call or consultation needs a seat or a number"),
                 };
             }
         }
@@ -531,7 +507,7 @@ impl CallControl {
     }
 
     /// The agent leaves a three-way call: caller and third party go on together.
-    fn agent_leaves(&mut self, call: CallId, i: usize, now: Instant) {
+    pub(super) fn agent_leaves(&mut self, call: CallId, i: usize, now: Instant) {
         let id = self.acd.get(i).id().to_string();
         self.push(Action::Hangup {
             call,
@@ -591,6 +567,8 @@ impl CallControl {
             });
         };
         t.state = ThirdState::Up;
+        let consult = t.kind == ThirdKind::Consult;
+        let monitor = t.monitor;
         let target = t.target.clone();
         let report = t.handoff.as_mut().map(|h| {
             h.answered_ms = Some(ms);
@@ -600,7 +578,11 @@ impl CallControl {
         match phase {
             Phase::Talking { agent } => {
                 let agent = self.acd.get(agent).id().to_string();
-                self.push(Action::Conference { call, agent });
+                self.push(match monitor {
+                    Some(mode) => Action::Monitor { call, agent, mode },
+                    None if consult => Action::Consult { call, agent },
+                    None => Action::Conference { call, agent },
+                });
             }
             Phase::Transferring => {
                 c.phase = Phase::WithThird;
@@ -663,8 +645,16 @@ impl CallControl {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        if c.phase != Phase::Transferring {
+        if let Phase::Talking { agent } = c.phase {
+            if t.kind == ThirdKind::Consult {
+                // Back from a failed consultation: the agent has the caller again.
+                let agent = self.acd.get(agent).id().to_string();
+                self.push(Action::Bridge { call, agent });
+            }
             return; // a three-way attempt: the agent is still with the caller
+        }
+        if c.phase != Phase::Transferring {
+            return;
         }
         let prompt = c.plan.prompts.transfer_failed.clone();
         let back = self.acd.index(&t.asker).filter(|&i| {

@@ -12,7 +12,10 @@
 //!   randomised intervals (RFC 3550 §6.3.1) so calls set up together do not report at once.
 //! - **Dead media**: a leg silent (no RTP nor RTCP) for `dead_media_after` raises an event,
 //!   paused while any leg is on hold.
-//! - **Conference**: legs put in a conference are mixed (each hears the others) on 20 ms ticks.
+//! - **Conference and supervisors**: legs given party roles are mixed on 20 ms ticks
+//!   ([`Role`]: full parties hear each other, a listener hears them unheard, a whisperer is
+//!   heard by one leg only); a two-party call with only listeners added keeps its direct
+//!   forwarding and feeds the listener's mix on the side (`roles.rs`).
 //!
 //! Sans-IO: `handle_packet`/`handle_timeout` take `now`; `poll_output` yields transmits,
 //! recording packets, events and the next deadline. Buffers are recycled (`recycle`) so the
@@ -20,12 +23,14 @@
 
 mod moves;
 mod reports;
+mod roles;
 mod types;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+pub use super::mixer::Role;
 pub use moves::DetachedLeg;
 pub use types::*;
 
@@ -38,8 +43,8 @@ use super::stream::{samples_in, Continuity, Source};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
     Isolated,
+    /// Its packets are forwarded to this leg.
     Peer(LegId),
-    Conference,
 }
 
 #[derive(Debug)]
@@ -47,6 +52,12 @@ struct Leg {
     id: LegId,
     cfg: LegConfig,
     route: Route,
+    /// Its role in the call's mix, when it is a party of one ([`Relay::set_roles`]).
+    party: Option<Role<LegId>>,
+    /// Its audio is decoded into the mixer (someone mixed hears it).
+    mix_in: bool,
+    /// It hears the mixer's output for it.
+    hears_mix: bool,
     latched: Option<SocketAddr>,
     latched_rtcp: Option<SocketAddr>,
     in_ssrc: Option<u32>,
@@ -87,6 +98,8 @@ impl Leg {
 pub struct Relay {
     cfg: RelayConfig,
     start: Instant,
+    /// The latest `now` given to any input (commands without a clock of their own use it).
+    now: Instant,
     legs: Vec<Leg>,
     out: VecDeque<Output>,
     pool: Vec<Vec<u8>>,
@@ -105,6 +118,7 @@ impl Relay {
         Relay {
             cfg,
             start: now,
+            now,
             legs: Vec::with_capacity(4),
             out: VecDeque::with_capacity(16),
             pool: Vec::new(),
@@ -119,6 +133,7 @@ impl Relay {
 
     /// Adds a leg (isolated until [`Relay::connect`] or [`Relay::conference`]).
     pub fn add_leg(&mut self, now: Instant, id: LegId, cfg: LegConfig) {
+        self.now = self.now.max(now);
         self.remove_leg(id);
         let first_seq: u16 = rand::random();
         let first_ts: u32 = rand::random();
@@ -126,6 +141,9 @@ impl Relay {
             id,
             cfg,
             route: Route::Isolated,
+            party: None,
+            mix_in: false,
+            hears_mix: false,
             latched: None,
             latched_rtcp: None,
             in_ssrc: None,
@@ -194,13 +212,23 @@ impl Relay {
         self.timeout_due = true;
     }
 
+    /// Removes a leg. If it was a party of the mix, the others are re-planned (a supervisor
+    /// leaving a two-party call puts the other two back on direct forwarding).
     pub fn remove_leg(&mut self, id: LegId) {
+        let was_party = self.legs.iter().any(|l| l.id == id && l.party.is_some());
         self.legs.retain(|l| l.id != id);
+        self.after_leg_gone(id, was_party);
+    }
+
+    fn after_leg_gone(&mut self, id: LegId, was_party: bool) {
         self.mixer.remove_party(id);
         for l in &mut self.legs {
             if l.route == Route::Peer(id) {
                 l.route = Route::Isolated;
             }
+        }
+        if was_party {
+            self.replan();
         }
     }
 
@@ -213,30 +241,22 @@ impl Relay {
         Ok(())
     }
 
-    /// Stops forwarding to and from a leg (IVR, parked, about to be transferred).
+    /// Stops forwarding to and from a leg (IVR, parked, about to be transferred). A party of
+    /// the mix leaves it, and the other parties are re-planned.
     pub fn isolate(&mut self, id: LegId) -> Result<(), RelayError> {
-        let route = self.leg_mut(id)?.route;
-        if let Route::Peer(p) = route {
+        let l = self.leg_mut(id)?;
+        let (route, was_party) = (l.route, l.party.take().is_some());
+        l.route = Route::Isolated;
+        l.mix_in = false;
+        l.hears_mix = false;
+        self.mixer.remove_party(id);
+        if was_party {
+            self.replan();
+        } else if let Route::Peer(p) = route {
             if let Ok(peer) = self.leg_mut(p) {
                 peer.route = Route::Isolated;
             }
         }
-        self.leg_mut(id)?.route = Route::Isolated;
-        self.mixer.remove_party(id);
-        Ok(())
-    }
-
-    /// Mixes the given legs: each hears the sum of the others.
-    pub fn conference(&mut self, now: Instant, ids: &[LegId]) -> Result<(), RelayError> {
-        for &id in ids {
-            self.isolate(id)?;
-        }
-        for &id in ids {
-            self.leg_mut(id)?.route = Route::Conference;
-            self.mixer.add_party(id);
-        }
-        self.next_mix.get_or_insert(now + Duration::from_millis(20));
-        self.timeout_due = true;
         Ok(())
     }
 
@@ -308,6 +328,7 @@ impl Relay {
         bytes: &[u8],
     ) -> Result<(), RelayError> {
         let i = self.index(leg)?;
+        self.now = self.now.max(now);
         self.timeout_due = true;
         if rtp::is_rtcp(bytes) {
             return self.handle_rtcp(now, i, src, bytes);
@@ -350,7 +371,13 @@ impl Relay {
             return Err(RelayError::UnknownPayloadType(hdr.payload_type));
         }
         let is_audio = hdr.payload_type == cfg.audio_pt;
-        if is_audio && self.cfg.record {
+        let (route, mix_in, party) = {
+            let l = &self.legs[i];
+            (l.route, l.mix_in, l.party)
+        };
+        // The recording holds what the caller hears: never a listener or a whisperer.
+        let heard_by_all = matches!(party, None | Some(Role::Full));
+        if is_audio && self.cfg.record && heard_by_all {
             let src_key = Source::Leg(i as u32, hdr.ssrc);
             if let Some(m) = self.legs[i]
                 .rec
@@ -367,21 +394,15 @@ impl Relay {
                 }));
             }
         }
-        match self.legs[i].route {
-            Route::Isolated => Ok(()),
-            Route::Peer(p) => {
-                let j = self.index(p)?;
-                self.forward(now, i, j, &hdr, payload, is_audio);
-                Ok(())
-            }
-            Route::Conference => {
-                if is_audio {
-                    g711::decode_into(cfg.law, payload, &mut self.pcm);
-                    self.mixer.push(leg, hdr.timestamp, &self.pcm);
-                }
-                Ok(())
-            }
+        if mix_in && is_audio {
+            g711::decode_into(cfg.law, payload, &mut self.pcm);
+            self.mixer.push(leg, hdr.timestamp, &self.pcm);
         }
+        if let Route::Peer(p) = route {
+            let j = self.index(p)?;
+            self.forward(now, i, j, &hdr, payload, is_audio);
+        }
+        Ok(())
     }
 
     /// Latching: learn the source, or refuse a stranger while the latched source is alive
@@ -523,6 +544,7 @@ impl Relay {
 
     /// Drives timers: RTCP reports, dead-media checks and conference mixing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         self.timeout_due = true;
         for i in 0..self.legs.len() {
             if now >= self.legs[i].next_rtcp {
@@ -547,7 +569,7 @@ impl Relay {
     }
 
     fn mix_tick(&mut self, now: Instant) {
-        if !self.legs.iter().any(|l| l.route == Route::Conference) {
+        if !self.legs.iter().any(|l| l.hears_mix) {
             self.next_mix = None;
             return;
         }
@@ -562,7 +584,9 @@ impl Relay {
         for (k, f) in &frames {
             let (k, f) = (*k, *f);
             if let Ok(i) = self.index(k) {
-                if !self.legs[i].cfg.on_hold {
+                // A prompt or music playing to the leg takes precedence over the mix.
+                let playing = self.legs[i].local_until.is_some_and(|t| now < t);
+                if !self.legs[i].cfg.on_hold && !playing {
                     self.send_local(now, i, &f);
                 }
             }

@@ -31,13 +31,11 @@ impl Relay {
     /// peer (if bridged) is left isolated.
     pub fn detach_leg(&mut self, id: LegId) -> Result<DetachedLeg, RelayError> {
         let i = self.index(id)?;
-        let leg = self.legs.remove(i);
-        self.mixer.remove_party(id);
-        for l in &mut self.legs {
-            if l.route == Route::Peer(id) {
-                l.route = Route::Isolated;
-            }
-        }
+        let mut leg = self.legs.remove(i);
+        let was_party = leg.party.take().is_some();
+        leg.mix_in = false;
+        leg.hears_mix = false;
+        self.after_leg_gone(id, was_party);
         Ok(DetachedLeg(Box::new(leg)))
     }
 
@@ -47,6 +45,9 @@ impl Relay {
         let mut leg = *leg.0;
         self.remove_leg(leg.id);
         leg.route = Route::Isolated;
+        leg.party = None;
+        leg.mix_in = false;
+        leg.hears_mix = false;
         leg.last_rx = now;
         leg.dead = false;
         self.legs.push(leg);

@@ -150,6 +150,8 @@ pub enum RelayError {
     UnknownPayloadType(u8),
     #[error("leg {0:?} has no telephone-event payload type")]
     NoTelephoneEvent(LegId),
+    #[error("leg {0:?} is whispered to but is not a full party")]
+    WhisperTarget(LegId),
 }
 
 /// Per-leg counters.

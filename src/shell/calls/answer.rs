@@ -40,13 +40,34 @@ impl Calls {
                 return None;
             }
         };
+        let (side, sdp) = match self.answering_leg(media_call, ip, offer).await {
+            Ok(x) => x,
+            Err(status) => {
+                let _ = self.media.end_call(media_call).await;
+                let _ = ep.reject(now, leg, status);
+                return None;
+            }
+        };
+        if let Err(e) = ep.answer(now, leg, Some(sdp)) {
+            tracing::debug!(error = %e, "leg could not be answered");
+        }
+        Some((media_call, side))
+    }
+
+    /// Opens a leg in `media_call` for an inbound INVITE and makes our SDP for it: the answer
+    /// to `offer`, or our offer when it had none. `Err(status)` to refuse the INVITE with: 488
+    /// for no common codec, 503 when no RTP port is free (the leg is then not open).
+    pub(super) async fn answering_leg(
+        &mut self,
+        media_call: MediaCall,
+        ip: IpAddr,
+        offer: Option<Bytes>,
+    ) -> Result<(MediaSide, Bytes), u16> {
         let info = match self.media.open_leg(media_call, ip).await {
             Ok(i) => i,
             Err(e) => {
                 tracing::warn!(error = %e, "no RTP port for a call");
-                let _ = self.media.end_call(media_call).await;
-                let _ = ep.reject(now, leg, 503);
-                return None;
+                return Err(503);
             }
         };
         let local = LocalMedia::new(ip, info.rtp.port(), rand::random::<u32>().into());
@@ -65,25 +86,19 @@ impl Calls {
                     }
                     _ => {
                         // No common codec or unusable SDP: 488 (RFC 3264 §6).
-                        let _ = self.media.end_call(media_call).await;
-                        let _ = ep.reject(now, leg, 488);
-                        return None;
+                        let _ = self.media.close_leg(info.leg).await;
+                        return Err(488);
                     }
                 }
             }
             None => (local.offer(None, false).to_sdp(), None),
         };
-        if let Err(e) = ep.answer(now, leg, Some(Bytes::from(sdp))) {
-            tracing::debug!(error = %e, "leg could not be answered");
-        }
-        Some((
-            media_call,
-            MediaSide {
-                leg: info.leg,
-                local,
-                law,
-            },
-        ))
+        let side = MediaSide {
+            leg: info.leg,
+            local,
+            law,
+        };
+        Ok((side, Bytes::from(sdp)))
     }
 }
 

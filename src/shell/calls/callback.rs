@@ -227,7 +227,9 @@ impl Calls {
                 }),
                 agents: HashMap::new(),
                 third: None,
+                consult: None,
                 recording: None,
+                ticket: None,
                 caller_gone: false,
             },
         );

@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 
 use super::records::RecordWrite;
 use super::Calls;
-use crate::call::event::{Handoff, OperatorEvent, ThirdKind};
+use crate::call::event::{Handoff, OperatorEvent};
 use crate::store::handoffs::HandoffRow;
 
 /// The sending side of the event stream; each subscriber gets every event from then on.
@@ -114,7 +114,7 @@ pub fn operator_json(ev: &OperatorEvent, at_ms: i64) -> Value {
             target,
         } => json!({
             "kind": "transfer_started", "call": call, "agent": agent, "target": target,
-            "mode": match kind { ThirdKind::ThreeWay => "three_way", ThirdKind::Blind => "blind" },
+            "mode": kind.as_str(),
         }),
         OperatorEvent::TransferConnected { call, target } => {
             json!({"kind": "transfer_connected", "call": call, "target": target})

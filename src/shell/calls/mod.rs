@@ -10,8 +10,10 @@
 //! recording hears both sides.
 
 mod answer;
+mod audio;
 mod callback;
 mod events;
+mod phone_consult;
 mod records;
 mod service;
 mod status;
@@ -39,9 +41,7 @@ use crate::media::prompt::Prompt;
 use crate::media::sdp::{LocalMedia, SessionDescription};
 use crate::metrics::Metrics;
 use crate::pii::Pii;
-use crate::shell::media::{
-    load_prompt, MediaCall, MediaEvent, MediaHandle, MediaLeg, RecordingSpec, RemoteMedia,
-};
+use crate::shell::media::{load_prompt, MediaCall, MediaEvent, MediaHandle, MediaLeg, RemoteMedia};
 use crate::sip::endpoint::Endpoint;
 use crate::sip::legs::{Leg, LegId};
 use crate::sip::message::{NameAddr, Request, Uri};
@@ -56,6 +56,8 @@ enum Party {
     Agent(String),
     /// The expert seat, sub-centre or emergency centre the agent brought in.
     Third,
+    /// The agent phone's own dialog for an attended transfer (`phone_consult.rs`).
+    Consult,
 }
 
 /// Our end of one leg's media.
@@ -79,7 +81,10 @@ struct CallState {
     caller_media: Option<MediaSide>,
     agents: HashMap<String, CalledLeg>,
     third: Option<CalledLeg>,
+    consult: Option<phone_consult::ConsultLeg>,
     recording: Option<Uuid>,
+    /// The ticket the desk named for this call (sent to sub-centres with a transfer).
+    ticket: Option<String>,
     /// The caller's leg has ended (the record may still be coming).
     caller_gone: bool,
 }
@@ -125,6 +130,7 @@ impl Calls {
         store: Store,
         metrics: Arc<Metrics>,
         listen_ip: Option<IpAddr>,
+        handoff_sms: Option<crate::store::handoffs::HandoffSms>,
         now: Instant,
     ) -> Result<Calls, String> {
         let mut prompts = HashMap::new();
@@ -148,7 +154,7 @@ impl Calls {
             by_leg: HashMap::new(),
             by_media: HashMap::new(),
             recordings: HashSet::new(),
-            records: records::spawn_writer(store.clone()),
+            records: records::spawn_writer(store.clone(), handoff_sms),
             store,
             registered: HashSet::new(),
             services: HashMap::new(),
@@ -282,6 +288,8 @@ impl Calls {
                 caller_media: None,
                 agents: HashMap::new(),
                 third: None,
+                consult: None,
+                ticket: None,
                 recording: None,
                 caller_gone: false,
             },
@@ -365,6 +373,12 @@ impl Calls {
                 self.refer(ep, leg, agent.clone(), target, replaces, now)
                     .await;
             }
+            (Party::Consult, SessionEvent::Refer { target, replaces }) => {
+                let agent = self.calls.get(&call).and_then(|c| c.consult.as_ref());
+                if let Some(agent) = agent.map(|b| b.agent.clone()) {
+                    self.refer(ep, leg, agent, target, replaces, now).await;
+                }
+            }
             (Party::Agent(agent), SessionEvent::Dtmf { digit, .. }) => {
                 self.control.handle(
                     Event::FeatureCode {
@@ -403,6 +417,7 @@ impl Calls {
                 self.control.handle(event, now);
             }
             Party::Third => {}
+            Party::Consult => self.consult_ended(call, leg, now).await,
             Party::Agent(agent) => {
                 let removed = self
                     .calls
@@ -457,6 +472,21 @@ impl Calls {
                     },
                     now,
                 ),
+                Some((call, Party::Consult)) => {
+                    let agent = self.calls.get(&call).and_then(|c| c.consult.as_ref());
+                    if let Some(agent) = agent.map(|b| b.agent.clone()) {
+                        let digits = digit.digit.to_string();
+                        let call = Some(call);
+                        self.control.handle(
+                            Event::FeatureCode {
+                                agent,
+                                call,
+                                digits,
+                            },
+                            now,
+                        );
+                    }
+                }
                 Some((_, Party::Third)) | None => {}
             },
             MediaEvent::DeadMedia { leg } => {
@@ -474,6 +504,11 @@ impl Calls {
                             .get(&call)
                             .and_then(|c| c.third.as_ref())
                             .map(|t| t.sip),
+                        Party::Consult => self
+                            .calls
+                            .get(&call)
+                            .and_then(|c| c.consult.as_ref())
+                            .map(|b| b.sip),
                     };
                     if let Some(sip) = sip {
                         ep.hangup(now, sip);
@@ -562,6 +597,7 @@ impl Calls {
             Party::Caller => c.caller_media.as_mut(),
             Party::Agent(a) => c.agents.get_mut(a).map(|a| &mut a.media),
             Party::Third => c.third.as_mut().map(|t| &mut t.media),
+            Party::Consult => c.consult.as_mut().map(|b| &mut b.media),
         }
     }
 
@@ -618,7 +654,10 @@ impl Calls {
                     ep.hangup(now, sip);
                 }
             }
-            Action::Bridge { call, agent } => self.bridge(call, &agent).await,
+            Action::Bridge { call, agent } => {
+                self.end_consult(ep, call, now).await;
+                self.bridge(call, &agent).await
+            }
             Action::StartRecording { .. } => {
                 // Recording starts with the bridge (`bridge`), named by rexian's own id.
             }
@@ -633,6 +672,9 @@ impl Calls {
                 };
                 if let Some(sip) = sip {
                     ep.hangup(now, sip);
+                }
+                if leg != CallLeg::Caller {
+                    self.end_consult(ep, call, now).await;
                 }
             }
             Action::RestrictedNotice { call, caller } => {
@@ -650,6 +692,8 @@ impl Calls {
             }
             Action::Conference { call, agent } => self.conference(call, &agent).await,
             Action::BridgeThird { call } => self.bridge_third(call).await,
+            Action::Consult { call, agent } => self.consult(ep, call, &agent, now).await,
+            Action::Monitor { call, agent, mode } => self.monitor_media(call, &agent, mode).await,
             Action::CallRecordReady(record) => self.store_record(*record),
             Action::Operator(ev) => self.operator(ev),
             a @ Action::CallBack { .. } => self.call_back(ep, a, now).await,
@@ -667,33 +711,6 @@ impl Calls {
         if let Some(c) = self.calls.get_mut(&call) {
             c.media_call = Some(media_call);
             c.caller_media = Some(side);
-        }
-    }
-
-    async fn play(&mut self, call: CallId, names: &[String], looping: bool) {
-        let Some(leg) = self
-            .calls
-            .get(&call)
-            .and_then(|c| c.caller_media.as_ref())
-            .map(|m| m.leg)
-        else {
-            return;
-        };
-        let prompts: Vec<Prompt> = names
-            .iter()
-            .filter_map(|n| {
-                let p = self.prompts.get(n).cloned();
-                if p.is_none() {
-                    tracing::warn!(prompt = %n, "no such prompt");
-                }
-                p
-            })
-            .collect();
-        if prompts.is_empty() {
-            return;
-        }
-        if let Err(e) = self.media.play(leg, prompts, looping).await {
-            tracing::warn!(error = %e, "cannot play a prompt");
         }
     }
 
@@ -794,34 +811,6 @@ impl Calls {
             },
             answered: false,
         })
-    }
-
-    async fn bridge(&mut self, call: CallId, agent: &str) {
-        let Some(c) = self.calls.get_mut(&call) else {
-            return;
-        };
-        let (Some(caller), Some(a)) = (c.caller_media.as_ref(), c.agents.get(agent)) else {
-            return;
-        };
-        let (caller_leg, agent_leg) = (caller.leg, a.media.leg);
-        let spec = if c.recording.is_none() {
-            let id = Uuid::new_v4();
-            c.recording = Some(id);
-            Some(RecordingSpec {
-                id,
-                started: Utc::now(),
-                caller: caller_leg,
-            })
-        } else {
-            None
-        };
-        if let Some(s) = &spec {
-            self.recordings.insert(s.id);
-        }
-        let _ = self.media.stop_play(caller_leg).await;
-        if let Err(e) = self.media.bridge(caller_leg, agent_leg, spec).await {
-            tracing::warn!(error = %e, "cannot bridge a call");
-        }
     }
 
     /// Drops calls whose caller leg and agent legs are all gone, ending their media (which

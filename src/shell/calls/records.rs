@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::{status, Calls};
 use crate::call::record::CallRecord;
 use crate::store::calls::CallRecordRow;
+use crate::store::handoffs::HandoffSms;
 use crate::store::Store;
 
 impl Calls {
@@ -61,7 +62,10 @@ pub(super) enum RecordWrite {
     Handoff(Box<crate::store::handoffs::HandoffRow>),
 }
 
-pub(super) fn spawn_writer(store: Store) -> tokio::sync::mpsc::UnboundedSender<RecordWrite> {
+pub(super) fn spawn_writer(
+    store: Store,
+    handoff_sms: Option<HandoffSms>,
+) -> tokio::sync::mpsc::UnboundedSender<RecordWrite> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(w) = rx.recv().await {
@@ -70,7 +74,7 @@ pub(super) fn spawn_writer(store: Store) -> tokio::sync::mpsc::UnboundedSender<R
                 RecordWrite::Recording { id, path, secs } => {
                     store.set_call_recording(&id, &path, secs).await.map(|_| ())
                 }
-                RecordWrite::Handoff(row) => store.save_handoff(&row).await,
+                RecordWrite::Handoff(row) => store.save_handoff(&row, handoff_sms.as_ref()).await,
             };
             if let Err(e) = done {
                 tracing::warn!(error = %e, "cannot write a call record");

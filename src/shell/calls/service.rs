@@ -39,6 +39,9 @@ impl Calls {
             "agent_ready"
         } else if dialled == features.not_ready {
             "agent_not_ready"
+        } else if let Some(call) = self.control.agent_call(&agent) {
+            // An agent on a call dials from the phone: an attended transfer's consultation.
+            return self.phone_consult(ep, leg, agent, call, dialled, now).await;
         } else {
             tracing::warn!(
                 target: "rexian::security",

@@ -13,9 +13,12 @@ use uuid::Uuid;
 
 use super::{Calls, Party};
 use crate::call::agent::CallId;
-use crate::call::event::{Action, AgentRequest, Dest, Event, OperatorEvent, RingFailure};
+use crate::call::event::{
+    Action, AgentRequest, Dest, Event, MonitorMode, OperatorEvent, RingFailure,
+};
 use crate::call::plan::Dialplan;
 use crate::pii::Pii;
+use crate::shell::media::PartyRole;
 use crate::sip::digest_client::ClientCredentials;
 use crate::sip::endpoint::Endpoint;
 use crate::sip::legs::LegId;
@@ -90,8 +93,13 @@ impl Calls {
             // The number the far end may call back (号码透传 where the trunk passes it).
             headers.push(("P-Asserted-Identity".into(), format!("<sip:{n}@{ip}>")));
         }
-        if let Some(id) = self.calls.get(&call).and_then(|c| c.recording) {
-            headers.push(("X-Rexian-Call".into(), id.to_string()));
+        if let Some(c) = self.calls.get(&call) {
+            if let Some(id) = c.recording {
+                headers.push(("X-Rexian-Call".into(), id.to_string()));
+            }
+            if let Some(t) = &c.ticket {
+                headers.push(("X-Rexian-Ticket".into(), t.clone()));
+            }
         }
         if emergency {
             headers.push(("Priority".into(), "emergency".into()));
@@ -198,11 +206,15 @@ impl Calls {
         ep: &mut Endpoint,
         agent: String,
         request: AgentRequest,
+        ticket: Option<String>,
         now: Instant,
     ) -> Result<CallId, String> {
         let Some(call) = self.control.agent_call(&agent) else {
             return Err(format!("agent {agent} has no call in progress"));
         };
+        if let (Some(t), Some(c)) = (ticket, self.calls.get_mut(&call)) {
+            c.ticket = Some(t);
+        }
         let (actions, refused) = self.ask_control(agent, request, now);
         for action in actions {
             self.act(ep, action, now).await;
@@ -216,7 +228,7 @@ impl Calls {
 
     /// Hands an agent's request to call control; returns what it decided to do (not done
     /// yet) and its reason when it refused.
-    fn ask_control(
+    pub(super) fn ask_control(
         &mut self,
         agent: String,
         request: AgentRequest,
@@ -242,7 +254,8 @@ impl Calls {
     /// The agent's phone asked for a transfer (REFER, RFC 3515; already answered 202): a
     /// blind transfer — or an emergency hand-off for 110/119/120/122 … — carried out by
     /// rexian on the caller's leg, never forwarded. The phone hears how it went in a NOTIFY
-    /// before its leg is released. Attended transfer (Replaces) is refused for now.
+    /// before its leg is released. With `Replaces` naming its consultation (attended transfer,
+    /// `phone_consult.rs`) the transfer is completed.
     pub(super) async fn refer(
         &mut self,
         ep: &mut Endpoint,
@@ -252,8 +265,23 @@ impl Calls {
         replaces: Option<String>,
         now: Instant,
     ) {
-        if replaces.is_some() {
-            ep.notify_refer(now, leg, 501, "Not Implemented", true);
+        if let Some(r) = replaces {
+            // Attended transfer from the phone: the Replaces must name one of this agent's
+            // own dialogs with rexian on this call (RFC 3891 §3: 481 otherwise).
+            let call = self.control.agent_call(&agent);
+            let own = call.is_some_and(|c| self.replaces_names_own_dialog(ep, c, &agent, &r));
+            if !own {
+                ep.notify_refer(now, leg, 481, "Call/Transaction Does Not Exist", true);
+                return;
+            }
+            let (actions, refused) = self.ask_control(agent, AgentRequest::Complete, now);
+            match refused {
+                Some(_) => ep.notify_refer(now, leg, 403, "Forbidden", true),
+                None => ep.notify_refer(now, leg, 200, "OK", true),
+            }
+            for action in actions {
+                self.act(ep, action, now).await;
+            }
             return;
         }
         let request = if self.control.plan().is_emergency(&target) {
@@ -278,12 +306,14 @@ impl Calls {
         }
     }
 
-    /// 强插: calls the supervisor's registered phone into the call (logged with who).
-    pub async fn barge(
+    /// 监听 / 耳语 / 强插: calls the supervisor's registered phone into the call, or switches
+    /// the mode of a supervisor already on it (every use logged with who).
+    pub async fn monitor(
         &mut self,
         ep: &mut Endpoint,
         call: CallId,
         supervisor: String,
+        mode: MonitorMode,
         now: Instant,
     ) -> Result<(), String> {
         if !self.control.has_call(call) {
@@ -292,12 +322,47 @@ impl Calls {
         if ep.contacts(&supervisor, now).is_empty() {
             return Err(format!("the phone of {supervisor} is not registered"));
         }
-        tracing::warn!(target: "rexian::audit", call, %supervisor, "supervisor barges in");
-        let (actions, refused) = self.decide(Event::Barge { call, supervisor }, now);
+        tracing::warn!(
+            target: "rexian::audit",
+            call,
+            %supervisor,
+            mode = mode.as_str(),
+            "supervisor on a call"
+        );
+        let event = Event::Monitor {
+            call,
+            supervisor,
+            mode,
+        };
+        let (actions, refused) = self.decide(event, now);
         for action in actions {
             self.act(ep, action, now).await;
         }
         refused.map_or(Ok(()), Err)
+    }
+
+    /// What each party hears with a supervisor on the call.
+    pub(super) async fn monitor_media(&mut self, call: CallId, agent: &str, mode: MonitorMode) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let (Some(caller), Some(a), Some(sup)) = (
+            c.caller_media.as_ref().map(|m| m.leg),
+            c.agents.get(agent).map(|a| a.media.leg),
+            c.third.as_ref().map(|t| t.media.leg),
+        ) else {
+            return;
+        };
+        let role = match mode {
+            MonitorMode::Listen => PartyRole::Listen,
+            MonitorMode::Whisper => PartyRole::Whisper(a),
+            MonitorMode::Barge => PartyRole::Full,
+        };
+        let _ = self.media.stop_play(caller).await;
+        let parties = vec![(caller, PartyRole::Full), (a, PartyRole::Full), (sup, role)];
+        if let Err(e) = self.media.set_roles(parties, None).await {
+            tracing::warn!(call, error = %e, "cannot put the supervisor on the call");
+        }
     }
 
     /// 强拆: a supervisor ends a call (logged with who did it).
@@ -336,6 +401,38 @@ impl Calls {
         if let Err(e) = self.media.conference(legs, None).await {
             tracing::warn!(call, error = %e, "cannot mix a three-way call");
         }
+    }
+
+    /// Attended transfer's consultation: the agent talks to the third party (hearing its
+    /// ringback before it answers), the caller is left to the music that follows.
+    /// When the phone itself dialled the consultation (`phone_consult.rs`), that dialog is
+    /// the agent's side and is answered once the third party has.
+    pub(super) async fn consult(
+        &mut self,
+        ep: &mut Endpoint,
+        call: CallId,
+        agent: &str,
+        now: Instant,
+    ) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let Some(mut a) = c.agents.get(agent).map(|a| a.media.leg) else {
+            return;
+        };
+        if let Some(b) = c.consult.as_ref().map(|b| b.media.leg) {
+            // The phone holds the caller's dialog: nothing flows there meanwhile.
+            let _ = self.media.unbridge(a).await;
+            a = b;
+        }
+        let done = match c.third.as_ref().map(|t| t.media.leg) {
+            Some(third) => self.media.bridge(a, third, None).await,
+            None => self.media.unbridge(a).await,
+        };
+        if let Err(e) = done {
+            tracing::warn!(call, error = %e, "cannot start a consultation");
+        }
+        self.answer_consult(ep, call, now);
     }
 
     /// Connects the caller and the third party only.

@@ -12,12 +12,12 @@ use super::engine::{
 };
 use super::handle::{BoundLeg, Command, MovingLeg};
 use super::types::{
-    EngineStats, MediaCall, MediaError, MediaEvent, MediaLeg, RecordingSpec, RemoteMedia,
+    EngineStats, MediaCall, MediaError, MediaEvent, MediaLeg, PartyRole, RecordingSpec, RemoteMedia,
 };
 use crate::media::dtmf_send::DtmfSender;
 use crate::media::prompt::Player;
 use crate::media::record::{RecordAssembler, Side};
-use crate::media::relay::{LegConfig, LegId, LegStats, Relay, RelayConfig};
+use crate::media::relay::{LegConfig, LegId, LegStats, Relay, RelayConfig, RelayError, Role};
 use crate::shell::recorder::recording_path;
 
 /// Seconds between 1900 (NTP era) and 1970 (Unix).
@@ -128,6 +128,35 @@ impl Engine {
                     Ok(())
                 });
                 self.report("conference", res);
+            }
+            Command::SetRoles(parties, rec) => {
+                let legs: Vec<MediaLeg> = parties.iter().map(|p| p.0).collect();
+                let res = self.same_call(&legs).and_then(|call| {
+                    let c = self
+                        .calls
+                        .get_mut(&call)
+                        .ok_or(MediaError::UnknownLeg(legs[0]))?;
+                    let roles: Vec<(LegId, Role<LegId>)> = parties
+                        .iter()
+                        .map(|&(l, r)| {
+                            let r = match r {
+                                PartyRole::Full => Role::Full,
+                                PartyRole::Listen => Role::Listen,
+                                PartyRole::Whisper(t) => Role::Whisper(LegId(t.0)),
+                            };
+                            (LegId(l.0), r)
+                        })
+                        .collect();
+                    c.relay.set_roles(now, &roles).map_err(|e| match e {
+                        RelayError::WhisperTarget(t) => MediaError::WhisperTarget(MediaLeg(t.0)),
+                        RelayError::UnknownLeg(l) => MediaError::UnknownLeg(MediaLeg(l.0)),
+                        _ => MediaError::UnknownLeg(legs[0]),
+                    })?;
+                    self.start_recording(call, rec, now);
+                    self.after_call(call);
+                    Ok(())
+                });
+                self.report("set_roles", res);
             }
             Command::Unbridge(leg) => {
                 let res = self.with_relay_leg(leg, |c| {

@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use super::ports::PortAllocator;
 use super::sys::EventFd;
 use super::types::{
-    EngineStats, LegInfo, MediaCall, MediaError, MediaLeg, RecordingSpec, RemoteMedia,
+    EngineStats, LegInfo, MediaCall, MediaError, MediaLeg, PartyRole, RecordingSpec, RemoteMedia,
 };
 use crate::media::dtmf::digit_to_event;
 use crate::media::prompt::Prompt;
@@ -60,6 +60,7 @@ pub(super) enum Command {
     Play(MediaLeg, Vec<Prompt>, bool),
     StopPlay(MediaLeg),
     Conference(Vec<MediaLeg>, Option<RecordingSpec>),
+    SetRoles(Vec<(MediaLeg, PartyRole)>, Option<RecordingSpec>),
     StopRecording(MediaCall),
     SendDtmf(MediaLeg, String),
     CloseLeg(MediaLeg, Option<Reply<LegStats>>),
@@ -296,6 +297,31 @@ impl MediaHandle {
             return Err(MediaError::TooFewParties);
         };
         self.send(self.leg_shard(first), Command::Conference(legs, recording))
+    }
+
+    /// Sets who hears whom among the legs of one call (the whole set of its mixed parties;
+    /// see [`PartyRole`]): `Full` parties hear each other and any whisper aimed at them, a
+    /// `Listen` leg hears the `Full` parties unheard, a `Whisper(agent)` leg is heard by the
+    /// agent only. Call again to switch roles live; all `Full` is a conference. Caller and
+    /// agent with only a listener beside them stay on direct forwarding (the listener gets a
+    /// mix of the two). Legs not named that were mixed before are isolated. The recording
+    /// (started here with `recording`, as in `bridge`) never holds listeners or whisperers.
+    pub async fn set_roles(
+        &self,
+        parties: Vec<(MediaLeg, PartyRole)>,
+        recording: Option<RecordingSpec>,
+    ) -> Result<(), MediaError> {
+        let Some(&(first, _)) = parties.first() else {
+            return Err(MediaError::TooFewParties);
+        };
+        for &(_, role) in &parties {
+            if let PartyRole::Whisper(t) = role {
+                if !parties.contains(&(t, PartyRole::Full)) {
+                    return Err(MediaError::WhisperTarget(t));
+                }
+            }
+        }
+        self.send(self.leg_shard(first), Command::SetRoles(parties, recording))
     }
 
     /// Ends the call's recording now

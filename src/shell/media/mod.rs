@@ -27,7 +27,10 @@
 //!    `close_leg(old)` — the caller's stream and the recording run on without a jump. A
 //!    consult call made as its own media call joins with `move_leg(leg, caller_call)`;
 //!    `send_dtmf(leg, "…")` sends digits to a phone (RFC 4733).
-//! 6. Three-way: `conference(vec![caller, agent, expert], None)`.
+//! 6. Three-way: `conference(vec![caller, agent, expert], None)`. A supervisor: open a leg
+//!    in the call and `set_roles(vec![(caller, Full), (agent, Full), (sup, Listen)], None)`;
+//!    again with `Whisper(agent)` or `Full` (barge) to switch live; `close_leg(sup)` leaves
+//!    caller and agent talking directly as before.
 //! 7. `end_call(call)` on BYE; `RecordingFinished { path, … }` follows for the store row.
 //!    `DeadMedia { leg }` means the call should be torn down.
 //!
@@ -57,7 +60,8 @@ pub use handle::MediaHandle;
 pub use ports::PortAllocator;
 pub use prompts::{load_prompt, LoadPromptError};
 pub use types::{
-    EngineStats, LegInfo, MediaCall, MediaError, MediaEvent, MediaLeg, RecordingSpec, RemoteMedia,
+    EngineStats, LegInfo, MediaCall, MediaError, MediaEvent, MediaLeg, PartyRole, RecordingSpec,
+    RemoteMedia,
 };
 
 use crate::shell::recorder::{repair_unfinished, RecorderHandle};

@@ -23,6 +23,19 @@ pub struct MediaCall(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MediaLeg(pub u32);
 
+/// What a leg of a call hears and who hears it, for [`super::MediaHandle::set_roles`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartyRole {
+    /// Hears every other `Full` party and any whisper aimed at it; heard by the `Full`
+    /// parties and listeners (a barging supervisor is `Full`).
+    Full,
+    /// Hears all `Full` parties; heard by nobody and never recorded (监听).
+    Listen,
+    /// Hears all `Full` parties; heard only by the given `Full` leg (coaching the agent) and
+    /// never recorded.
+    Whisper(MediaLeg),
+}
+
 /// Where rexian receives a new leg's media: put `rtp` in the SDP (`c=` and `m=` port).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LegInfo {
@@ -137,6 +150,8 @@ pub enum MediaError {
     NoRemote(MediaLeg),
     #[error("a conference needs two or more legs")]
     TooFewParties,
+    #[error("leg {0:?} is whispered to but is not a full party")]
+    WhisperTarget(MediaLeg),
     #[error("leg {0:?} has no telephone-event payload type negotiated")]
     NoDtmf(MediaLeg),
     #[error("{0:?} is not a DTMF digit (0-9, *, #, A-D)")]

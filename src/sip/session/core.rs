@@ -210,7 +210,10 @@ impl DialogCore {
                 let replaces = uri.headers.as_deref().and_then(|h| {
                     h.split('&').find_map(|kv| {
                         let (k, v) = kv.split_once('=')?;
-                        k.eq_ignore_ascii_case("Replaces").then(|| v.to_string())
+                        // `Replaces=call-id%3Bto-tag%3D…`: escaped inside the URI.
+                        k.eq_ignore_ascii_case("Replaces").then(|| {
+                            String::from_utf8_lossy(&crate::sip::uri::unescape(v)).into_owned()
+                        })
                     })
                 });
                 let target = uri.user.clone().unwrap_or_default();

@@ -76,7 +76,7 @@ pub enum SessionEvent {
     /// A DTMF digit by SIP INFO (`application/dtmf-relay` or `application/dtmf`).
     Dtmf { digit: char, duration_ms: u32 },
     /// The peer asked us to transfer the call (REFER, answered 202): `target` is the
-    /// Refer-To URI's user part (a number or account), `replaces` the raw `Replaces` value
+    /// Refer-To URI's user part (a number or account), `replaces` the unescaped `Replaces` value
     /// of an attended transfer. Report the outcome with `notify_refer`.
     Refer {
         target: String,

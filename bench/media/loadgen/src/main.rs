@@ -1,12 +1,19 @@
 //! A G.711 RTP load generator for rexian's media engine.
 //!
 //! Reads the port file written by `examples/media_engine_server.rs` and, from one UDP socket,
-//! sends two 20 ms PCMU streams per call (one to each leg), spread evenly over the 20 ms
-//! period, with `sendmmsg` in batches of up to 32. rexian latches both legs to this one
-//! socket, so everything it forwards comes back here; a second thread reads it with
-//! non-blocking `recvmmsg` in a polling loop. Each payload starts with the send time (ns since start), so the receiver
-//! measures the delay through rexian (two loopback hops included) and counts losses for the
-//! packets sent inside the measurement window.
+//! sends one 20 ms PCMU stream to every leg of every call (a line of the file is a call),
+//! spread evenly over the 20 ms period, with `sendmmsg` in batches of up to 32. rexian
+//! latches every leg to this one socket, so everything it forwards comes back here; a second
+//! thread reads it with non-blocking `recvmmsg` in a polling loop. A talking stream's payload
+//! starts with its send time (ns since start) written as 16 µ-law codes 0x80–0x8F, one per
+//! nibble: the codes survive forwarding untouched and also a mix with silent parties (µ-law
+//! → linear → µ-law is exact), so the receiver measures the delay through rexian (two
+//! loopback hops included, and the mixer's jitter buffer for a conference) and counts losses
+//! for the packets sent inside the measurement window.
+//!
+//! `--talkers all` (default, two-party calls: both talk, each heard by the other) or
+//! `--talkers first --hearers 2` (three-way conferences: the first leg of each call talks,
+//! the other legs send silence, and each talking packet is heard by two legs).
 //!
 //! With `--server-pid`, it also reads rexian's CPU time (utime+stime) and RSS from /proc at
 //! the window's edges. Prints one `key=value` line.
@@ -125,9 +132,9 @@ fn receiver(sock: UdpSocket, sh: Arc<Shared>) -> (u64, Vec<u64>) {
             if len < 12 + 8 || bufs[i][0] >> 6 != 2 || bufs[i][1] & 0x7F >= 72 {
                 continue; // not RTP (RTCP goes to our port + 1, but be safe)
             }
-            let mut ts = [0u8; 8];
-            ts.copy_from_slice(&bufs[i][12..20]);
-            let sent = u64::from_le_bytes(ts);
+            let Some(sent) = stamp_of(&bufs[i][12..len]) else {
+                continue; // silence (or a mix without a talker)
+            };
             if sent >= sh.w0 && sent < sh.w1 {
                 in_window += 1;
                 let us = (now.saturating_sub(sent) / 1000) as usize;
@@ -137,6 +144,20 @@ fn receiver(sock: UdpSocket, sh: Arc<Shared>) -> (u64, Vec<u64>) {
         sh.received.fetch_add(n as u64, Ordering::Relaxed);
     }
     (in_window, hist)
+}
+
+/// The send time written by [`put_stamp`], if the payload holds one.
+fn stamp_of(payload: &[u8]) -> Option<u64> {
+    let code = payload.get(..16)?;
+    code.iter().try_fold(0u64, |acc, &b| {
+        (b & 0xF0 == 0x80).then_some((acc << 4) | (b & 0x0F) as u64)
+    })
+}
+
+fn put_stamp(payload: &mut [u8], stamp: u64) {
+    for (i, b) in payload[..16].iter_mut().enumerate() {
+        *b = 0x80 | ((stamp >> (60 - 4 * i)) & 0xF) as u8;
+    }
 }
 
 fn percentile(hist: &[u64], p: f64) -> usize {
@@ -166,13 +187,18 @@ fn main() {
         .and_then(|l| l.strip_prefix("base_rss_kb "))
         .and_then(|v| v.parse().ok())
         .expect("base_rss_kb line");
+    let first_only = arg(&args, "--talkers").is_some_and(|t| t == "first");
+    let hearers: u64 = arg(&args, "--hearers").map_or(1, |v| v.parse().expect("--hearers"));
     let mut dests: Vec<libc::sockaddr_in> = Vec::new();
+    let mut talks: Vec<bool> = Vec::new();
+    let mut calls = 0;
     for l in lines {
-        for p in l.split_whitespace() {
+        calls += 1;
+        for (j, p) in l.split_whitespace().enumerate() {
             dests.push(sockaddr(p.parse().expect("port")));
+            talks.push(!first_only || j == 0);
         }
     }
-    let calls = dests.len() / 2;
     let streams = dests.len();
     assert!(streams > 0, "no calls in {ports_file}");
 
@@ -210,6 +236,8 @@ fn main() {
     let due = |g: u64| (g / streams as u64) * PERIOD_NS + offset((g % streams as u64) as usize);
     let end = w1 + 300_000_000;
     let (mut g, mut sent_window, mut sent_total, mut send_fail) = (0u64, 0u64, 0u64, 0u64);
+    // Talking packets sent in the window, each heard by `hearers` legs.
+    let mut talked_window = 0u64;
     let (mut cpu0, mut cpu1, mut rss) = (None, None, 0);
     let mut batch: Vec<u64> = Vec::with_capacity(BATCH);
     loop {
@@ -238,7 +266,9 @@ fn main() {
                     let p = &mut packets[k];
                     p[2..4].copy_from_slice(&(period as u16).to_be_bytes());
                     p[4..8].copy_from_slice(&period.wrapping_mul(160).to_be_bytes());
-                    p[12..20].copy_from_slice(&stamp.to_le_bytes());
+                    if talks[k] {
+                        put_stamp(&mut p[12..], stamp);
+                    }
                     iov[i].iov_base = p.as_mut_ptr().cast();
                     iov[i].iov_len = PACKET;
                     hdrs[i].msg_hdr.msg_iov = &mut iov[i];
@@ -255,6 +285,10 @@ fn main() {
                 sent_total += ok;
                 if stamp >= w0 && stamp < w1 {
                     sent_window += ok;
+                    talked_window += batch[..ok as usize]
+                        .iter()
+                        .filter(|&&gi| talks[(gi % streams as u64) as usize])
+                        .count() as u64;
                 }
                 batch.clear();
             }
@@ -270,9 +304,10 @@ fn main() {
     let total_rx = sh.received.load(Ordering::Relaxed);
     let win = seconds;
     let mut out = format!(
-        "calls={calls} streams={streams} sent={sent_window} received={recv_window} loss={} \
+        "calls={calls} streams={streams} sent={sent_window} expected={} received={recv_window} loss={} \
          send_fail={send_fail} pps_each_way={:.0} p50_us={} p99_us={} max_us={} sent_total={sent_total} received_total={total_rx}",
-        sent_window.saturating_sub(recv_window),
+        talked_window * hearers,
+        (talked_window * hearers).saturating_sub(recv_window),
         sent_window as f64 / win,
         percentile(&hist, 0.50),
         percentile(&hist, 0.99),
