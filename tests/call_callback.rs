@@ -126,6 +126,7 @@ fn the_request_keeps_the_callers_place_and_reserves_the_agent_while_the_citizen_
     // The citizen answers: put through, then the reserved agent's phone rings.
     let a = h.ev(Event::CallbackAnswered { call: REQ });
     assert_eq!(steps(&a), vec![(CallbackStep::Answered, 1)]);
+    assert_eq!(reports(&a)[0].agent.as_deref(), Some("7001"));
     assert_eq!(rings(&a), vec![(REQ, "7001".to_string())]);
     let a = h.ev(Event::AgentAnswered {
         call: REQ,

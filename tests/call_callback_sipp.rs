@@ -62,6 +62,28 @@ impl Citizen {
     }
 }
 
+/// Reads the operator event stream until an event contains `wanted`; gives that event.
+fn watch_events(
+    http: std::net::SocketAddr,
+    token: &str,
+    wanted: &'static str,
+) -> std::thread::JoinHandle<Option<String>> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::net::TcpStream::connect(http).expect("connect http");
+    write!(
+        s,
+        "GET /api/v1/events HTTP/1.1\r\nHost: {http}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    std::thread::spawn(move || {
+        BufReader::new(s)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.starts_with("data:") && l.contains(wanted))
+    })
+}
+
 /// Whether some second of `samples` holds the tone.
 fn tone_in(samples: &[i16], hz: f64) -> bool {
     let d = ToneDetector::new(hz);
@@ -163,6 +185,7 @@ fn a_caller_who_pressed_the_key_is_called_back_over_the_trunk_and_talks_with_the
     );
 
     // The agent becomes free: rexian calls the citizen over the trunk presenting 12345.
+    let events = watch_events(d.http, &token, "\"kind\":\"callback_answered\"");
     state("ready");
     let invite = citizen.invite();
     assert!(
@@ -175,6 +198,15 @@ fn a_caller_who_pressed_the_key_is_called_back_over_the_trunk_and_talks_with_the
         "{invite}"
     );
 
+    let answered = events.join().unwrap().expect("a callback_answered event");
+    for field in [
+        "\"number\":\"13500135000\"",
+        "\"agent\":\"7001\"",
+        "\"trunk\":\"loopback\"",
+        "\"attempt\":1",
+    ] {
+        assert!(answered.contains(field), "{field} in {answered}");
+    }
     // Citizen and agent talk; the agent hangs up after 6 s, the citizen hears the survey.
     let agent_out = agent.finish();
     assert!(

@@ -457,7 +457,8 @@ impl CallControl {
             },
             None => Action::StartMoh { call, prompt: moh },
         });
-        self.report(call, CallbackStep::Answered, None, None, now);
+        let reserved = Some(self.acd.get(agent).id().to_string());
+        self.report(call, CallbackStep::Answered, reserved, None, now);
         let a = self.acd.get(agent);
         if a.registered && a.state == (AgentState::Ringing { call }) {
             self.offer(call, agent, now);
