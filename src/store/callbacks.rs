@@ -36,7 +36,8 @@ pub struct CallbackAttemptRow {
     pub started_ms: i64,
     pub answered_ms: Option<i64>,
     pub ended_ms: Option<i64>,
-    /// `answered`, `failed`; none while it rings.
+    /// `answered`, `failed`, `interrupted` (the daemon stopped while it rang); none while it
+    /// rings.
     pub outcome: Option<String>,
     pub cause: Option<String>,
     pub call_record: Option<String>,

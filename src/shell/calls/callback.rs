@@ -81,6 +81,21 @@ impl Calls {
         };
         let unix_now = chrono::Utc::now().timestamp_millis();
         for row in rows {
+            if row.state == CallbackStep::Dialing.as_str() {
+                // The INVITE in flight when the daemon stopped: closed, counted as made.
+                self.write(Write::Attempt(CallbackAttemptRow {
+                    callback: row.id.clone(),
+                    attempt: row.attempts,
+                    agent: None,
+                    trunk: None,
+                    started_ms: row.updated_ms,
+                    answered_ms: None,
+                    ended_ms: Some(unix_now),
+                    outcome: Some("interrupted".into()),
+                    cause: Some("daemon restarted".into()),
+                    call_record: None,
+                }));
+            }
             let next_at = row
                 .next_ms
                 .map(|t| now + std::time::Duration::from_millis((t - unix_now).max(0) as u64));
