@@ -174,6 +174,8 @@ pub enum Event {
         call: CallId,
         cause: RingFailure,
     },
+    /// An agent's own outbound call (`control::outbound`).
+    Outbound(super::control::outbound::OutboundEvent),
 }
 
 /// Which leg of a call.
@@ -364,6 +366,14 @@ pub enum OperatorEvent {
     },
     /// A callback request was placed, dialled, answered, failed, retried or given up.
     Callback(Box<super::control::callback::CallbackReport>),
+    /// An agent's own outbound call `started`, `answered` or `ended` (number not shown).
+    Outbound {
+        call: CallId,
+        agent: String,
+        state: &'static str,
+        origin: &'static str,
+        ticket: Option<String>,
+    },
 }
 
 /// Outputs, drained with `CallControl::poll_action`.
@@ -466,4 +476,6 @@ pub enum Action {
         present: String,
         line: String,
     },
+    /// For an agent's own outbound call (`control::outbound`).
+    Outbound(super::control::outbound::OutboundAction),
 }

@@ -36,6 +36,7 @@ use crate::store::tokens::Role;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/agents/{id}/call", post(agent_call))
+        .route("/api/v1/agents/{id}/dial", post(super::dial::dial))
         .route("/api/v1/calls/{id}/hangup", post(hangup))
         .route("/api/v1/calls/{id}/barge", post(barge))
         .route("/api/v1/calls/{id}/listen", post(listen))

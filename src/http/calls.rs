@@ -61,6 +61,13 @@ pub enum ControlRequest {
         by: String,
         reply: oneshot::Sender<bool>,
     },
+    /// Click-to-dial: ring the agent's phone, then dial `number`; `Err((http status, reason))`.
+    Dial {
+        agent: String,
+        number: String,
+        ticket: Option<String>,
+        reply: oneshot::Sender<Result<u64, (u16, String)>>,
+    },
     /// Logs an agent in or out, or sets ready / not ready (with a reason).
     Agent {
         agent: String,

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod call_actions;
 pub mod calls;
+pub mod dial;
 pub mod error;
 pub mod sms;
 pub mod tickets;

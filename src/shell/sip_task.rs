@@ -230,6 +230,18 @@ impl SipTask {
                 };
                 let _ = reply.send(answer);
             }
+            ControlRequest::Dial {
+                agent,
+                number,
+                ticket,
+                reply,
+            } => {
+                let answer = match self.calls.as_mut() {
+                    Some(c) => c.dial(&mut self.endpoint, agent, number, ticket, now).await,
+                    None => Err((409, "call handling is not running".into())),
+                };
+                let _ = reply.send(answer);
+            }
             ControlRequest::Hangup { call, by, reply } => {
                 let done = match self.calls.as_mut() {
                     Some(c) => c.force_hangup(&mut self.endpoint, call, &by, now).await,

@@ -45,32 +45,41 @@ impl Store {
             "INSERT INTO call_records ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
              $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         );
-        sqlx::query(&sql)
-            .bind(&r.id)
-            .bind(&r.line)
-            .bind(&r.line_name)
-            .bind(&r.dialled)
-            .bind(r.trunk.as_deref())
-            .bind(&r.caller)
-            .bind(&r.caller_kind)
-            .bind(r.arrived_ms)
-            .bind(r.queue.as_deref())
-            .bind(r.queued_ms)
-            .bind(r.wait_ms)
-            .bind(r.ring_attempts)
-            .bind(r.agent.as_deref())
-            .bind(r.answered_ms)
-            .bind(r.ended_ms)
-            .bind(&r.hangup_cause)
-            .bind(r.recording.as_deref())
-            .bind(r.recording_secs)
-            .bind(i64::from(r.abandoned))
-            .bind(r.rating.as_deref())
-            .bind(i64::from(r.callback_requested))
-            .bind(i64::from(r.service_level_met))
+        bind_record(sqlx::query(&sql), r)
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// Writes an agent's own outbound call: direction `outbound`, and the ticket it was about.
+    pub async fn insert_outbound_record(
+        &self,
+        r: &CallRecordRow,
+        ticket: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO call_records ({COLUMNS}, direction, ticket) VALUES ($1, $2, $3, $4, \
+             $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
+             $22, 'outbound', $23)"
+        );
+        bind_record(sqlx::query(&sql), r)
+            .bind(ticket)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// A call record's direction (`inbound`, `outbound`) and the ticket it names.
+    pub async fn call_direction(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let row = sqlx::query("SELECT direction, ticket FROM call_records WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| Ok((r.try_get("direction")?, r.try_get("ticket")?)))
+            .transpose()
     }
 
     /// The recording of a call is complete on disk: note where, and how long.
@@ -106,6 +115,35 @@ impl Store {
         let rows = sqlx::query(&sql).bind(limit).fetch_all(self.pool()).await?;
         rows.iter().map(row_to_record).collect()
     }
+}
+
+/// Binds a record's 22 columns, in `COLUMNS` order.
+fn bind_record<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    r: &'q CallRecordRow,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(&r.id)
+        .bind(&r.line)
+        .bind(&r.line_name)
+        .bind(&r.dialled)
+        .bind(r.trunk.as_deref())
+        .bind(&r.caller)
+        .bind(&r.caller_kind)
+        .bind(r.arrived_ms)
+        .bind(r.queue.as_deref())
+        .bind(r.queued_ms)
+        .bind(r.wait_ms)
+        .bind(r.ring_attempts)
+        .bind(r.agent.as_deref())
+        .bind(r.answered_ms)
+        .bind(r.ended_ms)
+        .bind(&r.hangup_cause)
+        .bind(r.recording.as_deref())
+        .bind(r.recording_secs)
+        .bind(i64::from(r.abandoned))
+        .bind(r.rating.as_deref())
+        .bind(i64::from(r.callback_requested))
+        .bind(i64::from(r.service_level_met))
 }
 
 fn row_to_record(r: &sqlx::any::AnyRow) -> Result<CallRecordRow, StoreError> {

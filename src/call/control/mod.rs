@@ -38,6 +38,7 @@ mod dispatch;
 mod flow;
 mod keys;
 mod monitor;
+pub mod outbound;
 mod transfer;
 
 pub use keys::DIGIT_TIMEOUT;
@@ -136,6 +137,7 @@ enum Timer {
     Rating { call: CallId },
     Digits { call: CallId, gen: u64 },
     Callback { call: CallId, attempt: u32 },
+    Outbound { call: CallId, gen: u64 },
 }
 
 /// The call-control core. See the module docs.
@@ -156,6 +158,8 @@ pub struct CallControl {
     /// Expert seats on a call now.
     experts_busy: HashSet<String>,
     callbacks: callback::Callbacks,
+    /// Agents' own outbound calls (`outbound.rs`).
+    outbound: HashMap<CallId, outbound::Out>,
     timers: BTreeMap<(Instant, u64), Timer>,
     seq: u64,
     actions: VecDeque<Action>,
@@ -173,6 +177,7 @@ impl CallControl {
             trunks_down: HashSet::new(),
             experts_busy: HashSet::new(),
             callbacks: callback::Callbacks::default(),
+            outbound: HashMap::new(),
             arrivals: 0,
             avg_handle: Duration::from_secs(180),
             timers: BTreeMap::new(),
@@ -206,7 +211,7 @@ impl CallControl {
 
     /// Whether call control knows this call (it is in progress).
     pub fn has_call(&self, call: CallId) -> bool {
-        self.calls.contains_key(&call)
+        self.calls.contains_key(&call) || self.outbound.contains_key(&call)
     }
 
     /// The call an agent is talking on, if any.
@@ -340,12 +345,16 @@ impl CallControl {
                 supervisor,
                 mode,
             } => self.monitor(call, supervisor, mode, now),
+            Event::Outbound(e) => self.outbound_event(e, now),
             Event::ThirdRinging { call } => self.third_ringing(call, now),
             Event::ThirdAnswered { call } => self.third_answered(call, now),
             Event::ThirdFailed { call, cause } => self.third_ring_failed(call, cause, now),
             Event::ThirdHungUp { call } => self.third_hung_up(call, now),
             Event::CallbackAnswered { call } => self.callback_answered(call, now),
             Event::CallbackFailed { call, cause } => self.callback_failed(call, cause, now),
+            Event::ForceHangup { call } if self.outbound.contains_key(&call) => {
+                self.outbound_force_hangup(call, now)
+            }
             Event::ForceHangup { call } => {
                 if let Some(c) = self.calls.get(&call) {
                     if let Phase::Ringing { agent } | Phase::Talking { agent } = c.phase {
@@ -475,6 +484,7 @@ impl CallControl {
             }
             Timer::Digits { call, gen } => self.digits_paused(call, gen, now),
             Timer::Callback { call, attempt } => self.callback_timer(call, attempt, now),
+            Timer::Outbound { call, gen } => self.outbound_timer(call, gen, now),
             Timer::Rating { call } => {
                 if self
                     .calls

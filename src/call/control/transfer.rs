@@ -294,31 +294,9 @@ impl CallControl {
         let mut dest = t.dest.clone();
         let mut trunks_left = t.trunks_left.clone();
         if let Dest::Trunk { trunk, .. } = &mut dest {
-            let mut chosen = None;
-            while !trunks_left.is_empty() {
-                let name = trunks_left.remove(0);
-                let Some(tr) = plan.trunks.iter().find(|x| x.name == name) else {
-                    continue;
-                };
-                if self.trunks_down.contains(&name) {
-                    continue; // its health check fails: the next trunk
-                }
-                let busy = self.trunk_calls.get(&name).copied().unwrap_or(0);
-                // Only emergency calls may use the reserved part of a trunk.
-                let limit = if emergency {
-                    tr.max_calls
-                } else {
-                    tr.max_calls.saturating_sub(tr.emergency_reserved)
-                };
-                if busy < limit {
-                    chosen = Some(name);
-                    break;
-                }
-            }
-            let Some(name) = chosen else {
+            let Some(name) = self.take_trunk(&plan, &mut trunks_left, emergency) else {
                 return self.third_failed(call, "no trunk available".into(), now);
             };
-            *self.trunk_calls.entry(name.clone()).or_default() += 1;
             *trunk = name;
         }
         let Some(c) = self.calls.get_mut(&call) else {
@@ -354,6 +332,37 @@ impl CallControl {
             line,
             emergency,
         });
+    }
+
+    /// The first of `trunks_left` that is up and has room (only emergency calls may use a
+    /// trunk's reserve), taken off the list and counted as carrying one more call.
+    pub(super) fn take_trunk(
+        &mut self,
+        plan: &Dialplan,
+        trunks_left: &mut Vec<String>,
+        emergency: bool,
+    ) -> Option<String> {
+        while !trunks_left.is_empty() {
+            let name = trunks_left.remove(0);
+            let Some(tr) = plan.trunks.iter().find(|x| x.name == name) else {
+                continue;
+            };
+            if self.trunks_down.contains(&name) {
+                continue; // its health check fails: the next trunk
+            }
+            let busy = self.trunk_calls.get(&name).copied().unwrap_or(0);
+            // Only emergency calls may use the reserved part of a trunk.
+            let limit = if emergency {
+                tr.max_calls
+            } else {
+                tr.max_calls.saturating_sub(tr.emergency_reserved)
+            };
+            if busy < limit {
+                *self.trunk_calls.entry(name.clone()).or_default() += 1;
+                return Some(name);
+            }
+        }
+        None
     }
 
     /// Where `target` leads for this call, by the call's own dialplan.

@@ -137,6 +137,16 @@ pub fn operator_json(ev: &OperatorEvent, at_ms: i64) -> Value {
             "outcome": h.outcome.map(|o| o.as_str()), "alarm": alarm,
         }),
         OperatorEvent::Callback(r) => super::callback::report_json(r),
+        OperatorEvent::Outbound {
+            call,
+            agent,
+            state,
+            origin,
+            ticket,
+        } => json!({
+            "kind": "outbound", "call": call, "agent": agent, "state": state,
+            "origin": origin, "ticket": ticket,
+        }),
     };
     v["at"] = json!(at_ms);
     v

@@ -13,6 +13,7 @@ mod answer;
 mod audio;
 mod callback;
 mod events;
+mod outbound;
 mod phone_consult;
 mod records;
 mod service;
@@ -116,6 +117,7 @@ pub struct Calls {
     /// Trunks' outbound addresses, resolved when the plan loads.
     trunk_addrs: HashMap<String, std::net::SocketAddr>,
     callbacks: callback::Book,
+    outbound: outbound::Outbounds,
 }
 
 fn uri_user(value: &str) -> Option<String> {
@@ -164,6 +166,7 @@ impl Calls {
             trunk_addrs,
             callbacks: callback::Book::default(),
             events: events::channel(),
+            outbound: Default::default(),
         })
     }
 
@@ -316,6 +319,9 @@ impl Calls {
         event: SessionEvent,
         now: Instant,
     ) {
+        let Some(event) = self.outbound_leg(ep, leg, event, now).await else {
+            return;
+        };
         let Some((call, party)) = self.by_leg.get(&leg).cloned() else {
             if matches!(event, SessionEvent::Ended { .. }) {
                 self.service_ended(leg).await;
@@ -697,6 +703,7 @@ impl Calls {
             Action::CallRecordReady(record) => self.store_record(*record),
             Action::Operator(ev) => self.operator(ev),
             a @ Action::CallBack { .. } => self.call_back(ep, a, now).await,
+            Action::Outbound(a) => self.outbound_act(ep, a, now).await,
         }
     }
 

@@ -60,6 +60,8 @@ pub(super) enum RecordWrite {
     },
     /// An emergency hand-off's current state (after its call's record may be written or not).
     Handoff(Box<crate::store::handoffs::HandoffRow>),
+    /// An agent's own outbound call, with the ticket it is about.
+    Outbound(Box<CallRecordRow>, Option<String>),
 }
 
 pub(super) fn spawn_writer(
@@ -75,6 +77,9 @@ pub(super) fn spawn_writer(
                     store.set_call_recording(&id, &path, secs).await.map(|_| ())
                 }
                 RecordWrite::Handoff(row) => store.save_handoff(&row, handoff_sms.as_ref()).await,
+                RecordWrite::Outbound(row, ticket) => {
+                    store.insert_outbound_record(&row, ticket.as_deref()).await
+                }
             };
             if let Err(e) = done {
                 tracing::warn!(error = %e, "cannot write a call record");

@@ -1,14 +1,13 @@
 //! Calls from agents' phones to rexian itself. The phone is not a trunk, so it proves who it
 //! is with digest (407); then a feature code (`*21` sign in, `*22` sign out, `*23` ready,
 //! `*24` not ready, as the dialplan's features say) is carried out and confirmed with a
-//! short prompt before rexian hangs up. Any other number is refused with 403 and a security
-//! event: no dialplan route lets an agent's phone reach an outside number yet.
+//! short prompt before rexian hangs up. Any other number is an outbound call
+//! (`outbound.rs`): refused with 403 and a security event unless a dialplan allows it.
 
 use std::time::Instant;
 
 use super::Calls;
 use crate::call::event::{Action, Event, OperatorEvent};
-use crate::pii::Pii;
 use crate::shell::media::{MediaCall, MediaLeg};
 use crate::sip::endpoint::Endpoint;
 use crate::sip::legs::{Leg, LegId};
@@ -29,7 +28,6 @@ impl Calls {
             return;
         };
         let dialled = l.invite().uri.user.clone().unwrap_or_default();
-        let source = l.peer().addr;
         let features = self.control.plan().features.clone();
         let prompt = if dialled == features.login {
             "agent_logged_in"
@@ -43,20 +41,9 @@ impl Calls {
             // An agent on a call dials from the phone: an attended transfer's consultation.
             return self.phone_consult(ep, leg, agent, call, dialled, now).await;
         } else {
-            tracing::warn!(
-                target: "rexian::security",
-                %agent,
-                %source,
-                dialled = %Pii::new(dialled.clone()),
-                "call refused: no route for an agent's call to this number"
-            );
-            self.security_event(
-                "call_refused",
-                source.to_string(),
-                "agent call with no route",
-            );
-            let _ = ep.reject(now, leg, 403);
-            return;
+            // Not a feature code: the agent's own outbound call (refused with 403 and a
+            // security event when no dialplan allows the number).
+            return self.outbound_from_phone(ep, leg, agent, dialled, now).await;
         };
         self.control.handle(
             Event::FeatureCode {

@@ -1,0 +1,84 @@
+//! Click-to-dial from an agent's desk: `POST /api/v1/agents/{id}/dial` with
+//! `{"number": "…", "ticket": "…"}` (ticket optional). rexian rings the agent's registered
+//! phone (showing the number) and, when it answers, dials the number over the outbound trunks
+//! and bridges the two; the call is recorded and its record names the ticket. An agent dials
+//! for itself, a supervisor for anyone. 202 with the call's id; 422 for a number no dialplan
+//! allows or a ticket that does not exist; 409 when the agent is on a call, being offered one, or its phone is not registered.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use super::auth::Authenticated;
+use super::calls::{ask, ControlRequest};
+use super::error::ApiError;
+use super::AppState;
+use crate::store::tickets::TicketError;
+use crate::store::tokens::Role;
+
+/// The body of `POST /api/v1/agents/{id}/dial`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DialRequest {
+    pub number: String,
+    #[serde(default)]
+    pub ticket: Option<String>,
+}
+
+pub(super) async fn dial(
+    State(s): State<AppState>,
+    auth: Authenticated,
+    Path(agent): Path<String>,
+    body: Result<Json<DialRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    auth.require(Role::Agent)?;
+    let own = auth.0.subject.as_deref() == Some(agent.as_str());
+    if !own && auth.0.role < Role::Supervisor {
+        return Err(ApiError::forbidden("agents dial only from their own phone"));
+    }
+    let Json(DialRequest { number, ticket }) = body.map_err(|e| {
+        ApiError::bad_request(format!(
+            "{}; send {{\"number\": \"13800138000\", \"ticket\": \"optional ticket id\"}}",
+            e.body_text()
+        ))
+    })?;
+    let number = number.trim().to_string();
+    if number.is_empty() {
+        return Err(ApiError::bad_request("number: the digits to dial"));
+    }
+    let ticket = ticket.filter(|t| !t.trim().is_empty());
+    if let Some(t) = &ticket {
+        // The record names the ticket: it must exist.
+        match s.store.ticket_state(t).await {
+            Ok(_) => {}
+            Err(TicketError::NotFound(_)) => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("no ticket {t}"),
+                ))
+            }
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("cannot read ticket {t}: {e}"),
+                ))
+            }
+        }
+    }
+    let answer = ask(&s, |reply| ControlRequest::Dial {
+        agent,
+        number,
+        ticket,
+        reply,
+    })
+    .await?;
+    match answer {
+        Ok(call) => Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "call": call, "accepted": true })),
+        )),
+        Err((422, reason)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, reason)),
+        Err((_, reason)) => Err(ApiError::new(StatusCode::CONFLICT, reason)),
+    }
+}
