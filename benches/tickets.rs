@@ -138,25 +138,13 @@ async fn run(name: &str, store: Store, rules: Arc<Rules>) {
     }
     let grouped = rate(INSERTS / 32 * 32, t);
 
-    // What the API sends the writer: each creation also dispatched in the shared commit.
-    let t = Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..32 {
-        let (group, agent, rules) = (group.clone(), agent.clone(), rules.clone());
-        tasks.push(tokio::spawn(async move {
-            for i in 0..INSERTS / 32 {
-                let mut req = CreateRequest::plain(new_ticket(w * 100_000 + i), agent.clone(), now);
-                req.dispatch_to = Some(UnitId("u1".into()));
-                req.rules = Some(rules.clone());
-                group.submit(req).await.unwrap();
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let grouped_dispatch = rate(INSERTS / 32 * 32, t);
+    // What the API sends the writer: each creation also dispatched in the shared commit,
+    // written once (the writer's path) and step by step (the general command path).
+    let grouped_dispatch = dispatched(&group, &agent, &rules, now, 200_000).await;
     drop(group);
+    let stepwise = rexian::store::ticket_group::GroupCreator::spawn_stepwise(store.clone(), 100);
+    let grouped_stepwise = dispatched(&stepwise, &agent, &rules, now, 300_000).await;
+    drop(stepwise);
 
     let batch: Vec<NewTicket> = (0..100).map(new_ticket).collect();
     let t = Instant::now();
@@ -219,9 +207,37 @@ async fn run(name: &str, store: Store, rules: Arc<Rules>) {
         "{name:<10} round trips/s: {baseline:.0} SELECT 1, {empty_tx:.0} empty transactions, {one_insert_tx:.0} one-insert transactions"
     );
     println!(
-        "{name:<10} inserts/s: {serial:>8.0} serial  {concurrent:>8.0} 4 writers  {grouped:>8.0} group commit (32 callers)  {grouped_dispatch:>8.0} group commit + dispatch  {batched:>8.0} batched 100/tx   transitions/s: {transitions:>7.0} ({n} over {LIFECYCLES} tickets)"
+        "{name:<10} inserts/s: {serial:>8.0} serial  {concurrent:>8.0} 4 writers  {grouped:>8.0} group commit (32 callers)  {grouped_dispatch:>8.0} group commit + dispatch (one write)  {grouped_stepwise:>8.0} (step by step)  {batched:>8.0} batched 100/tx   transitions/s: {transitions:>7.0} ({n} over {LIFECYCLES} tickets)"
     );
     store.close().await;
+}
+
+/// 32 callers creating and dispatching through `group`; returns creations/s.
+async fn dispatched(
+    group: &rexian::store::ticket_group::GroupCreator,
+    agent: &Actor,
+    rules: &Arc<Rules>,
+    now: DateTime<FixedOffset>,
+    base: usize,
+) -> f64 {
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..32 {
+        let (group, agent, rules) = (group.clone(), agent.clone(), rules.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..INSERTS / 32 {
+                let new = new_ticket(base + w * 1_000 + i);
+                let mut req = CreateRequest::plain(new, agent.clone(), now);
+                req.dispatch_to = Some(UnitId("u1".into()));
+                req.rules = Some(rules.clone());
+                group.submit(req).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    rate(INSERTS / 32 * 32, t)
 }
 
 fn main() {

@@ -108,9 +108,9 @@ fn register(d: &Daemon) {
 }
 
 /// Agent 7001's phone dials `number` with the scenario `sf`.
-fn phone_dials(d: &Daemon, sf: &Path, number: &str) -> support::SippRun {
+fn phone_dials(sip: std::net::SocketAddr, sf: &Path, number: &str) -> support::SippRun {
     sipp(
-        d.sip,
+        sip,
         &[
             "-sf",
             sf.to_str().unwrap(),
@@ -199,7 +199,29 @@ fn an_agent_dials_a_mobile_from_the_phone_over_the_trunk_presenting_12345_and_is
             ("[talk_ms]", "6000".into()),
         ],
     );
-    let phone = phone_dials(&d, &sf, "13800138000");
+    let token = String::from_utf8(d.cli(&["token", "create", "--role", "supervisor"]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let sip = d.sip;
+    let first = std::thread::spawn(move || phone_dials(sip, &sf, "13800138000"));
+    wait_for("agent 7001 talking", Duration::from_secs(15), || {
+        let (_, body) = http_get(d.http, "/api/v1/status", Some(&token));
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        v["agents"]
+            .as_array()?
+            .iter()
+            .find(|a| a["id"] == "7001" && a["state"] == "talking")
+            .map(|_| ())
+    });
+    // A second number dialled from the phone during the call is refused.
+    let second = phone_dials(
+        d.sip,
+        &support::sipp_scenario("agent_dial_refused.xml"),
+        "13800138001",
+    );
+    assert!(second.status.success(), "second call: {}", second.stdout);
+    let phone = first.join().unwrap();
     assert!(
         phone.status.success(),
         "phone: {}\n{}",
@@ -269,7 +291,7 @@ fn a_busy_far_end_gives_the_phone_486_and_the_record_says_busy() {
             "<recv response=\"180\"/>\n  <recv response=\"486\"/>".into(),
         )],
     );
-    let phone = phone_dials(&d, &sf, "13800138000");
+    let phone = phone_dials(d.sip, &sf, "13800138000");
     assert!(
         phone.status.success(),
         "phone: {}\n{}",
@@ -298,7 +320,7 @@ fn a_number_no_dialplan_allows_gets_403_and_a_strangers_invite_never_reaches_a_t
     register(&d);
     // The agent, authenticated, dials a 400 service number no pattern allows.
     let sf = support::sipp_scenario("agent_dial_refused.xml");
-    let phone = phone_dials(&d, &sf, "4001234567");
+    let phone = phone_dials(d.sip, &sf, "4001234567");
     assert!(
         phone.status.success(),
         "phone: {}\n{}",
@@ -437,6 +459,10 @@ fn click_to_dial_rings_the_agents_phone_then_the_number_and_the_record_names_the
         "{invite}"
     );
     assert!(invite.contains("From: <sip:12345@"), "{invite}");
+    assert!(
+        invite.contains(&format!("X-Rexian-Ticket: {ticket}")),
+        "the far end's INVITE names the ticket: {invite}"
+    );
     let _ = far.finish();
     let record = latest_call(&d.data_dir(), Duration::from_secs(30), |r| {
         r.recording.is_some()

@@ -68,6 +68,12 @@ pub enum ControlRequest {
         ticket: Option<String>,
         reply: oneshot::Sender<Result<u64, (u16, String)>>,
     },
+    /// A call in progress by its record id or event-stream number, for a ticket written
+    /// during the call; `None` when there is no such live call.
+    LiveCall {
+        id: String,
+        reply: oneshot::Sender<Option<super::tickets::from_call::LiveCall>>,
+    },
     /// Logs an agent in or out, or sets ready / not ready (with a reason).
     Agent {
         agent: String,

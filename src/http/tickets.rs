@@ -3,7 +3,7 @@
 //!
 //! Roles (from the bearer token): agents create tickets — through the group-commit writer
 //! ([`crate::store::ticket_group`]), answered 201 after the commit; from a call record when a
-//! `call_id` is given, which must exist and fills line, contact and recording — record return
+//! `call_id` is given, live or recorded ([`from_call`]), which fills line and contact — record return
 //! visits, and close consultations they answered on the phone (直接办结); a unit token's subject is its unit id, and a unit sees and acts only on
 //! tickets where it is the lead or an assisting unit (others answer 404, as if absent);
 //! supervisors and admins see everything and review returns and extensions. The workflow core
@@ -11,6 +11,7 @@
 //! the core's message. Names and phone numbers are returned to authorised callers but never
 //! logged.
 
+pub mod from_call;
 pub mod openapi;
 pub mod units;
 
@@ -250,7 +251,7 @@ pub struct CreateBody {
     facts: String,
     #[serde(default)]
     address: Option<String>,
-    /// The call it came from: must be in the call records.
+    /// The call it came from: in progress (record id or event-stream number) or recorded.
     #[serde(default)]
     call_id: Option<String>,
     /// Defaults to the call's recording.
@@ -264,41 +265,6 @@ pub struct CreateBody {
     /// Answered on the phone: close at once with this answer (直接办结).
     #[serde(default)]
     answer: Option<String>,
-}
-
-/// Fills what the agent left out from the call record `call_id` names; 422 when there is no
-/// such call. A caller without a number (anonymous, withheld) leaves the contact empty.
-async fn from_call(s: &AppState, b: &mut CreateBody) -> Result<(), ApiError> {
-    let Some(call_id) = b.call_id.as_deref() else {
-        return Ok(());
-    };
-    let call = s
-        .store
-        .call_record(call_id)
-        .await
-        .map_err(TicketError::from)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!(
-                    "call {call_id} is not in the call records (calls are recorded when they end)"
-                ),
-            )
-        })?;
-    if b.line.is_none() {
-        b.line = Some(call.line);
-    }
-    let identified = !matches!(
-        call.caller_kind.as_str(),
-        "anonymous" | "withheld" | "unavailable"
-    );
-    if b.contact.is_none() && identified && !call.caller.is_empty() {
-        b.contact = Some(call.caller);
-    }
-    if b.recording.is_none() {
-        b.recording = call.recording;
-    }
-    Ok(())
 }
 
 async fn create(
@@ -329,7 +295,7 @@ async fn create(
             "answer and dispatch_to exclude each other: a ticket answered on the phone is closed",
         ));
     }
-    from_call(&s, &mut b).await?;
+    from_call::from_call(&s, &mut b).await?;
     let new = NewTicket {
         ticket_type,
         urgency,

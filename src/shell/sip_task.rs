@@ -249,6 +249,9 @@ impl SipTask {
                 };
                 let _ = reply.send(done);
             }
+            ControlRequest::LiveCall { id, reply } => {
+                let _ = reply.send(self.calls.as_ref().and_then(|c| c.live_call(&id)));
+            }
             ControlRequest::Lift { number, reply } => {
                 let list = match self.calls.as_mut() {
                     Some(c) => c.lift(&mut self.endpoint, number, now).await,

@@ -17,6 +17,7 @@ pub mod calls;
 pub mod handoffs;
 pub mod security;
 pub mod ticket_codec;
+pub mod ticket_create;
 pub mod ticket_group;
 pub mod ticket_lights;
 pub mod ticket_notify;

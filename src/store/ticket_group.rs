@@ -23,7 +23,8 @@ use super::ticket_notify::{self, TicketSms};
 use super::tickets::{
     apply_with_sms_in_tx, check_new, create_in_tx, set_assisting_in_tx, NewTicket, TicketError,
 };
-use super::Store;
+use super::units::units_in_tx;
+use super::{ticket_create, Store};
 use crate::workflow::command::Action;
 use crate::workflow::event::Role;
 use crate::workflow::{Actor, Command, Rules, State, TransitionError, UnitId};
@@ -83,8 +84,18 @@ impl GroupCreator {
     /// Spawns the writer on the current tokio runtime; at most `max_group` tickets share a
     /// transaction.
     pub fn spawn(store: Store, max_group: usize) -> GroupCreator {
+        GroupCreator::spawn_with(store, max_group, false)
+    }
+
+    /// [`GroupCreator::spawn`] whose requests take the step-by-step command path
+    /// ([`create_request_stepwise_in_tx`]): the reference the benchmark compares with.
+    pub fn spawn_stepwise(store: Store, max_group: usize) -> GroupCreator {
+        GroupCreator::spawn_with(store, max_group, true)
+    }
+
+    fn spawn_with(store: Store, max_group: usize, stepwise: bool) -> GroupCreator {
         let (tx, rx) = mpsc::channel(max_group.max(1) * 4);
-        tokio::spawn(run(store, rx, max_group.max(1)));
+        tokio::spawn(run(store, rx, max_group.max(1), stepwise));
         GroupCreator { jobs: tx }
     }
 
@@ -123,7 +134,7 @@ impl GroupCreator {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max: usize) {
+async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max: usize, stepwise: bool) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < max {
@@ -132,7 +143,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max: usize) {
                 Err(_) => break,
             }
         }
-        match write(&store, &jobs).await {
+        match write(&store, &jobs, stepwise).await {
             Ok(results) => {
                 for (job, r) in jobs.into_iter().zip(results) {
                     let _ = job.reply.send(r);
@@ -153,12 +164,25 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max: usize) {
 async fn write(
     store: &Store,
     jobs: &[Job],
+    stepwise: bool,
 ) -> Result<Vec<Result<String, TicketError>>, TicketError> {
     let mut tx = store.pool().begin().await?;
     let mut results = Vec::with_capacity(jobs.len());
+    // The units the whole group names, in one read inside the shared transaction.
+    let units = if stepwise {
+        Vec::new()
+    } else {
+        let named = ticket_create::named_units(jobs.iter().map(|j| &j.req));
+        units_in_tx(&mut tx, &named).await?
+    };
     for j in jobs {
         let mut sp = Connection::begin(&mut *tx).await?;
-        match create_request_in_tx(&mut sp, &j.req).await {
+        let made = if stepwise {
+            create_request_stepwise_in_tx(&mut sp, &j.req).await
+        } else {
+            ticket_create::create_with_units_in_tx(&mut sp, &j.req, &units).await
+        };
+        match made {
             Ok(id) => {
                 sp.commit().await?;
                 results.push(Ok(id));
@@ -173,10 +197,19 @@ async fn write(
     Ok(results)
 }
 
-/// One whole creation inside `tx`: the ticket, then dispatch, assisting units, a direct
-/// answer and the ticket-number SMS as asked (none after a direct answer). Returns the ticket
-/// number.
+/// One whole creation inside `tx`, folded in memory and written once
+/// ([`super::ticket_create`]); returns the ticket number.
 pub async fn create_request_in_tx(
+    tx: &mut Transaction<'_, Any>,
+    req: &CreateRequest,
+) -> Result<String, TicketError> {
+    super::ticket_create::create_request_in_tx(tx, req).await
+}
+
+/// The same creation step by step through the general command path: the ticket, then each
+/// command as its own transition (lock, fold the history, append, rewrite the projection).
+/// Kept as the reference the one-write path is compared with in tests and the benchmark.
+pub async fn create_request_stepwise_in_tx(
     tx: &mut Transaction<'_, Any>,
     req: &CreateRequest,
 ) -> Result<String, TicketError> {

@@ -20,6 +20,7 @@ use chrono::{DateTime, FixedOffset};
 use sqlx::{Any, Row, Transaction};
 
 use super::tickets::TicketError;
+use super::units::UnitRecord;
 use super::StoreError;
 use crate::pii::Pii;
 use crate::sms::config::{SmsConfig, Templates};
@@ -44,10 +45,21 @@ impl TicketSms {
 }
 
 /// What the intake of a ticket says about where messages go.
-struct Intake {
+pub(crate) struct Intake {
     line: String,
     contact: Option<Pii<String>>,
     ticket_type: String,
+}
+
+impl Intake {
+    /// The intake of a ticket being created, known without reading its row.
+    pub(crate) fn of(new: &super::tickets::NewTicket) -> Intake {
+        Intake {
+            line: new.line.clone(),
+            contact: new.contact.clone(),
+            ticket_type: new.ticket_type.key().to_string(),
+        }
+    }
 }
 
 async fn intake(tx: &mut Transaction<'_, Any>, id: &str) -> Result<Intake, TicketError> {
@@ -133,12 +145,25 @@ async fn to_unit(
         return Err(TicketError::UnknownUnit(unit.0.clone()));
     };
     let intake = intake(tx, ticket).await?;
-    let vars = vars(ticket, deadline, &u.name, &intake);
+    to_unit_known(tx, sms, kind, ticket, &u, deadline, &intake).await
+}
+
+/// [`to_unit`] with the unit and the intake already in hand (a ticket being created).
+pub(crate) async fn to_unit_known(
+    tx: &mut Transaction<'_, Any>,
+    sms: &TicketSms,
+    kind: SmsKind,
+    ticket: &str,
+    u: &UnitRecord,
+    deadline: Option<DateTime<FixedOffset>>,
+    intake: &Intake,
+) -> Result<(), TicketError> {
+    let vars = vars(ticket, deadline, &u.name, intake);
     if u.contacts.is_empty() {
-        tracing::info!(%ticket, unit = %unit, kind = kind.as_str(), "no SMS: unit has no contacts");
+        tracing::info!(%ticket, unit = %u.id, kind = kind.as_str(), "no SMS: unit has no contacts");
     }
-    for c in u.contacts {
-        queue(tx, sms, kind, c.phone, ticket, &vars).await?;
+    for c in &u.contacts {
+        queue(tx, sms, kind, c.phone.clone(), ticket, &vars).await?;
     }
     Ok(())
 }
@@ -153,12 +178,46 @@ async fn to_contact(
     unit: &str,
 ) -> Result<bool, TicketError> {
     let intake = intake(tx, ticket).await?;
+    to_contact_known(tx, sms, kind, ticket, deadline, unit, &intake).await
+}
+
+/// [`to_contact`] with the intake already in hand (a ticket being created).
+pub(crate) async fn to_contact_known(
+    tx: &mut Transaction<'_, Any>,
+    sms: &TicketSms,
+    kind: SmsKind,
+    ticket: &str,
+    deadline: Option<DateTime<FixedOffset>>,
+    unit: &str,
+    intake: &Intake,
+) -> Result<bool, TicketError> {
     let Some(phone) = intake.contact.clone() else {
         tracing::info!(%ticket, kind = kind.as_str(), "no SMS: the ticket has no contact number");
         return Ok(false);
     };
-    let vars = vars(ticket, deadline, unit, &intake);
+    let vars = vars(ticket, deadline, unit, intake);
     queue(tx, sms, kind, phone, ticket, &vars).await
+}
+
+/// The handling deadline the ticket-number message names: the ticket's own when dispatched,
+/// else the handling limit counted from `now`.
+pub(crate) fn number_due(
+    t: &Ticket,
+    now: DateTime<FixedOffset>,
+    rules: &workflow::Rules,
+) -> Option<DateTime<FixedOffset>> {
+    match t.clocks {
+        Some(c) => Some(c.handle_due.at),
+        None => workflow::deadline_for(
+            &rules.calendar,
+            &rules.policy,
+            t.ticket_type,
+            Step::Handle,
+            now,
+        )
+        .ok()
+        .map(|d| d.at),
+    }
 }
 
 /// The messages caused by `events`, just appended to ticket `t` (folded after them).
@@ -234,18 +293,7 @@ pub async fn ticket_number_in_tx(
     rules: &workflow::Rules,
 ) -> Result<bool, TicketError> {
     let (t, _) = super::tickets::load_in_tx(tx, id).await?;
-    let due = match t.clocks {
-        Some(c) => Some(c.handle_due.at),
-        None => workflow::deadline_for(
-            &rules.calendar,
-            &rules.policy,
-            t.ticket_type,
-            Step::Handle,
-            now,
-        )
-        .ok()
-        .map(|d| d.at),
-    };
+    let due = number_due(&t, now, rules);
     let unit = unit_name(tx, t.unit.as_ref()).await?;
     to_contact(tx, sms, SmsKind::TicketNumber, id, due, &unit).await
 }

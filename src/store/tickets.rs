@@ -40,8 +40,9 @@ pub struct NewTicket {
     pub contact: Option<Pii<String>>,
     pub facts: String,
     pub address: Option<String>,
-    /// The call the ticket came from (an id of `call_records`; the API checks it exists and
-    /// fills line, contact and recording from it) and its recording's path.
+    /// The call the ticket came from (an id of `call_records`, which may be written later: the
+    /// API also accepts a call in progress) and its recording's path (read through the call
+    /// record when empty here).
     pub call_id: Option<String>,
     pub recording: Option<String>,
 }
@@ -155,9 +156,13 @@ pub(crate) fn from_unix(ts: i64) -> DateTime<FixedOffset> {
         .with_timezone(&workflow::shanghai())
 }
 
+/// The projection's columns as `row_to_ticket` reads them (from `tickets`, unaliased). A
+/// ticket written during its call has no recording yet: it is read through the call record
+/// once the call has ended and the file is complete.
 pub(crate) const TICKET_COLUMNS: &str = "id, ticket_type, urgency, line, requester, contact, \
     facts, address, status, lead_unit, assisting_units, started_at, sign_due, deadline, provisional, \
-    light, light_next, pending, call_id, recording, created_by, created_at, updated_at, seq";
+    light, light_next, pending, call_id, COALESCE(recording, (SELECT c.recording FROM call_records c \
+    WHERE c.id = tickets.call_id)) AS recording, created_by, created_at, updated_at, seq";
 
 pub(crate) fn row_to_ticket(r: &AnyRow) -> Result<TicketRecord, TicketError> {
     let ty: String = r.try_get("ticket_type")?;
@@ -437,7 +442,7 @@ pub(crate) async fn refresh_light(
 }
 
 /// Hands out the next number of the Shanghai day of `now`.
-async fn next_number(
+pub(crate) async fn next_number(
     tx: &mut Transaction<'_, Any>,
     now: DateTime<FixedOffset>,
 ) -> Result<String, TicketError> {

@@ -174,3 +174,24 @@ pub(crate) async fn unit_in_tx(
         .await?;
     r.as_ref().map(row_to_unit).transpose()
 }
+
+/// The units among `ids` that exist, in one round trip (order not kept).
+pub(crate) async fn units_in_tx(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ids: &[&str],
+) -> Result<Vec<UnitRecord>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT id, name, parent, contacts FROM units WHERE id IN ({})",
+        marks.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    let rows = q.fetch_all(&mut **tx).await?;
+    rows.iter().map(row_to_unit).collect()
+}

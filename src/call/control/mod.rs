@@ -219,6 +219,13 @@ impl CallControl {
         self.call_of_agent(agent)
     }
 
+    /// The line, caller and agent of a call in progress, as its record will name them (a
+    /// ticket written during the call is filled from them).
+    pub fn live_intake(&self, call: CallId) -> Option<(&str, &Caller, Option<&str>)> {
+        let c = self.calls.get(&call)?;
+        Some((c.line.as_str(), &c.caller, c.agent.as_deref()))
+    }
+
     pub(super) fn call_count(&self) -> usize {
         self.calls.len()
     }

@@ -303,8 +303,9 @@ impl CallControl {
         let i = self.agent_idx(&agent, now);
         let before = self.acd.get(i).state.clone();
         match before {
-            // HOOK (consultation): an agent on a call who dials a number from the phone will
-            // consult it (attended transfer); until that is wired here, refused.
+            // An agent on a call who dials from the phone consults the number (attended
+            // transfer, `shell::calls::phone_consult`) and never gets here; from the desk, or
+            // on an outbound call, a second call is refused.
             AgentState::Talking { .. } => {
                 return self.push(refuse(403, "the agent is on a call", false));
             }

@@ -102,7 +102,7 @@ fn schemas() -> Value {
             "contact": { "type": "string" },
             "facts": { "type": "string" },
             "address": { "type": "string" },
-            "call_id": { "type": "string", "description": "the call record it came from (422 when there is none); line, contact and recording default to the call's" },
+            "call_id": { "type": "string", "description": "the call it came from: a call in progress (its event-stream number or record id) or a call record, else 422; the ticket keeps the record id; line and contact default to the call's, the recording shows once the call has ended" },
             "recording": { "type": "string" },
             "dispatch_to": { "type": "string", "description": "dispatch at once to this unit" },
             "assisting": { "type": "array", "items": { "type": "string" } },

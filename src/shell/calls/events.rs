@@ -36,7 +36,14 @@ impl Calls {
             self.save_handoff(handoff, *alarm);
         }
         self.callback_event(&ev);
-        let value = operator_json(&ev, Utc::now().timestamp_millis());
+        let mut value = operator_json(&ev, Utc::now().timestamp_millis());
+        if let OperatorEvent::CallAnswered { call, .. } = &ev {
+            // The call record's id (its recording's), which names the call for good — the
+            // id a ticket written during the call gives as `call_id`.
+            if let Some(id) = self.calls.get(call).and_then(|c| c.recording) {
+                value["record"] = json!(id.to_string());
+            }
+        }
         tracing::info!(kind = %value["kind"], "operator event");
         // Nobody listening is fine: the event is in the log and, for hand-offs, the store.
         let _ = self.events.send(Arc::new(value.to_string()));

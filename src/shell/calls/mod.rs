@@ -13,6 +13,7 @@ mod answer;
 mod audio;
 mod callback;
 mod events;
+mod live;
 mod outbound;
 mod phone_consult;
 mod records;

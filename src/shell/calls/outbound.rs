@@ -127,11 +127,14 @@ impl Calls {
             call,
             agent,
             number: Pii::new(number),
-            ticket,
+            ticket: ticket.clone(),
             origin: Origin::Desk,
         };
         self.control.handle(Event::Outbound(asked), now);
         self.run_actions(ep, now).await;
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.ticket = ticket; // the far end's INVITE names it too
+        }
         match self.outbound.calls.get(&call).and_then(|o| o.refused) {
             Some((status, reason)) => {
                 self.outbound.calls.remove(&call);

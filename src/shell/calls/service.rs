@@ -29,6 +29,11 @@ impl Calls {
         };
         let dialled = l.invite().uri.user.clone().unwrap_or_default();
         let features = self.control.plan().features.clone();
+        // A citizen's call the agent is on (an outbound call of its own has no consultation).
+        let consult_call = self
+            .control
+            .agent_call(&agent)
+            .filter(|c| !self.control.is_outbound(*c));
         let prompt = if dialled == features.login {
             "agent_logged_in"
         } else if dialled == features.logout {
@@ -37,7 +42,7 @@ impl Calls {
             "agent_ready"
         } else if dialled == features.not_ready {
             "agent_not_ready"
-        } else if let Some(call) = self.control.agent_call(&agent) {
+        } else if let Some(call) = consult_call {
             // An agent on a call dials from the phone: an attended transfer's consultation.
             return self.phone_consult(ep, leg, agent, call, dialled, now).await;
         } else {
