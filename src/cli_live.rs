@@ -178,10 +178,11 @@ pub fn render(s: &StatusView) -> String {
         out.push('\n');
     }
     out.push_str(&format!(
-        "calls in progress: {}, longest wait {}, restricted callers: {}\n",
+        "calls in progress: {}, longest wait {}, restricted callers: {}, pending callbacks: {}\n",
         s.calls_in_progress,
         secs(s.longest_wait_secs),
-        s.restricted_callers
+        s.restricted_callers,
+        s.pending_callbacks
     ));
     out
 }

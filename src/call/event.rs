@@ -165,6 +165,15 @@ pub enum Event {
     ThirdHungUp {
         call: CallId,
     },
+    /// The citizen answered a callback (200 OK to `Action::CallBack`'s INVITE).
+    CallbackAnswered {
+        call: CallId,
+    },
+    /// The callback INVITE failed before an answer (busy, declined, unreachable, trunk fault).
+    CallbackFailed {
+        call: CallId,
+        cause: RingFailure,
+    },
     /// An agent's own outbound call (`control::outbound`).
     Outbound(super::control::outbound::OutboundEvent),
 }
@@ -355,6 +364,8 @@ pub enum OperatorEvent {
         handoff: Box<Handoff>,
         alarm: bool,
     },
+    /// A callback request was placed, dialled, answered, failed, retried or given up.
+    Callback(Box<super::control::callback::CallbackReport>),
     /// An agent's own outbound call `started`, `answered` or `ended` (number not shown).
     Outbound {
         call: CallId,
@@ -456,6 +467,15 @@ pub enum Action {
     },
     CallRecordReady(Box<CallRecord>),
     Operator(OperatorEvent),
+    /// Call the citizen back over `trunk` at `number`, presenting `present` (the hotline's
+    /// number); a new call whose caller leg is this INVITE (`CallbackAnswered`/`Failed`).
+    CallBack {
+        call: CallId,
+        trunk: String,
+        number: Pii<String>,
+        present: String,
+        line: String,
+    },
     /// For an agent's own outbound call (`control::outbound`).
     Outbound(super::control::outbound::OutboundAction),
 }

@@ -74,6 +74,9 @@ pub struct Queue {
     pub rating: bool,
     /// DTMF key that leaves a callback request while queued.
     pub callback_key: Option<char>,
+    /// Calls made to reach a caller who asked for a callback, and the pause between them.
+    pub callback_attempts: u32,
+    pub callback_retry: Duration,
 }
 
 /// What happens to a caller who waited `max_wait`.

@@ -14,6 +14,8 @@
 //! wrap_up_secs = 10
 //! rating = true                # 好差评 after the agent hangs up first
 //! callback_key = "1"           # optional
+//! callback_attempts = 3        # calls to reach a caller who asked for a callback (0 = none)
+//! callback_retry_secs = 300    # pause between them
 //! ```
 
 use std::time::Duration;
@@ -65,6 +67,10 @@ struct Entry {
     rating: bool,
     #[serde(default)]
     callback_key: Option<Text>,
+    #[serde(default)]
+    callback_attempts: Option<Spanned<i64>>,
+    #[serde(default)]
+    callback_retry_secs: Option<Spanned<i64>>,
 }
 
 fn secs(
@@ -209,6 +215,23 @@ pub fn parse(cx: &Ctx, prompts: &Prompts) -> Result<Vec<Queue>, DialplanError> {
             wrap_up: secs(cx, &e.wrap_up_secs, "wrap_up_secs", 0, 3600)?,
             rating: e.rating,
             callback_key,
+            callback_attempts: match &e.callback_attempts {
+                None => 3,
+                Some(v) if (0..=10).contains(v.get_ref()) => *v.get_ref() as u32,
+                Some(v) => {
+                    return cx.err(
+                        v.span(),
+                        format!(
+                            "callback_attempts must be between 0 and 10, not {}",
+                            v.get_ref()
+                        ),
+                    )
+                }
+            },
+            callback_retry: match &e.callback_retry_secs {
+                None => Duration::from_secs(300),
+                Some(v) => secs(cx, v, "callback_retry_secs", 30, 24 * 3600)?,
+            },
         });
     }
     Ok(out)

@@ -142,6 +142,9 @@ pub struct StatusView {
     pub calls_in_progress: usize,
     pub longest_wait_secs: Option<u64>,
     pub restricted_callers: usize,
+    /// Callback requests not yet answered (waiting in a queue, dialling, or between attempts).
+    #[serde(default)]
+    pub pending_callbacks: usize,
     /// Carrier trunks that register or are pinged.
     #[serde(default)]
     pub trunks: Vec<TrunkView>,

@@ -293,7 +293,7 @@ pub async fn run_daemon(
         metrics.clone(),
         transports,
     );
-    let calls = calls::Calls::new(
+    let mut calls = calls::Calls::new(
         Arc::new(plan),
         media.handle.clone(),
         store.clone(),
@@ -304,6 +304,7 @@ pub async fn run_daemon(
     )
     .await
     .map_err(ShellError::Calls)?;
+    calls.restore_callbacks(std::time::Instant::now()).await;
     let (core, control) = match media.events.take() {
         Some(events) => {
             let (core, control) = core.with_calls(calls, events);

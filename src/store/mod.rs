@@ -12,6 +12,7 @@
 //! [`ticket_group`] (group commit of ticket creation).
 
 pub mod accounts;
+pub mod callbacks;
 pub mod calls;
 pub mod handoffs;
 pub mod security;

@@ -182,6 +182,9 @@ impl CallControl {
     }
 
     pub(super) fn offer(&mut self, call: CallId, i: usize, now: Instant) {
+        if self.callback_offer(call, i, now) {
+            return; // a callback request: the agent is reserved and the citizen dialled
+        }
         let leader = self.acd.get(i).conf.role == Role::Leader;
         let c = self
             .calls
@@ -214,6 +217,9 @@ impl CallControl {
         cancel: bool,
         now: Instant,
     ) {
+        if self.callback_agent_lost(call, i, &reason, now) {
+            return; // reserved for a callback: the citizen's INVITE goes on
+        }
         if cancel {
             self.push(Action::CancelRing {
                 call,

@@ -213,6 +213,7 @@ impl CallControl {
             }
             Phase::Transferring | Phase::WithThird => cause,
             Phase::Closing(c) => c,
+            Phase::Callback(_) => return self.callback_lost(call, now),
         };
         self.finish(call, cause, now);
     }
@@ -253,7 +254,10 @@ impl CallControl {
         }
     }
 
-    pub(super) fn callback(&mut self, call: CallId, _now: Instant) {
+    pub(super) fn callback(&mut self, call: CallId, now: Instant) {
+        if !self.keep_place(call, now) {
+            return; // a caller rexian cannot call back: told all seats are busy
+        }
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -273,7 +277,9 @@ impl CallControl {
             return;
         };
         match c.phase {
-            Phase::Queued if self.queue_of(c).callback_key == Some(digit) => {
+            Phase::Queued
+                if self.queue_of(c).callback_key == Some(digit) && self.can_call_back(c) =>
+            {
                 self.acd.waiting.remove(&c.skill, c.key);
                 self.callback(call, now);
             }

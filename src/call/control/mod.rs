@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod agents;
+pub mod callback;
 mod consult;
 mod dispatch;
 mod flow;
@@ -90,6 +91,8 @@ enum Phase {
     /// The caller talks to the third party alone (after a blind transfer, or the agent left a
     /// three-way call).
     WithThird,
+    /// A callback request out of the queue: being dialled, or waiting for its next attempt.
+    Callback(callback::Step),
 }
 
 #[derive(Debug)]
@@ -133,6 +136,7 @@ enum Timer {
     WrapUp { agent: usize, generation: u64 },
     Rating { call: CallId },
     Digits { call: CallId, gen: u64 },
+    Callback { call: CallId, attempt: u32 },
     Outbound { call: CallId, gen: u64 },
 }
 
@@ -153,6 +157,7 @@ pub struct CallControl {
     trunks_down: HashSet<String>,
     /// Expert seats on a call now.
     experts_busy: HashSet<String>,
+    callbacks: callback::Callbacks,
     /// Agents' own outbound calls (`outbound.rs`).
     outbound: HashMap<CallId, outbound::Out>,
     timers: BTreeMap<(Instant, u64), Timer>,
@@ -171,6 +176,7 @@ impl CallControl {
             trunk_calls: HashMap::new(),
             trunks_down: HashSet::new(),
             experts_busy: HashSet::new(),
+            callbacks: callback::Callbacks::default(),
             outbound: HashMap::new(),
             arrivals: 0,
             avg_handle: Duration::from_secs(180),
@@ -238,6 +244,7 @@ impl CallControl {
                 Phase::Closing(_) => "closing",
                 Phase::Transferring => "transferring",
                 Phase::WithThird => "with_third",
+                Phase::Callback(_) => "callback",
             };
             (c.queue.as_str(), c.line.as_str(), phase, c.queued)
         })
@@ -350,6 +357,8 @@ impl CallControl {
             Event::ThirdAnswered { call } => self.third_answered(call, now),
             Event::ThirdFailed { call, cause } => self.third_ring_failed(call, cause, now),
             Event::ThirdHungUp { call } => self.third_hung_up(call, now),
+            Event::CallbackAnswered { call } => self.callback_answered(call, now),
+            Event::CallbackFailed { call, cause } => self.callback_failed(call, cause, now),
             Event::ForceHangup { call } if self.outbound.contains_key(&call) => {
                 self.outbound_force_hangup(call, now)
             }
@@ -481,6 +490,7 @@ impl CallControl {
                 }
             }
             Timer::Digits { call, gen } => self.digits_paused(call, gen, now),
+            Timer::Callback { call, attempt } => self.callback_timer(call, attempt, now),
             Timer::Outbound { call, gen } => self.outbound_timer(call, gen, now),
             Timer::Rating { call } => {
                 if self
@@ -530,6 +540,7 @@ impl CallControl {
     fn finish(&mut self, call: CallId, cause: HangupCause, now: Instant) {
         // A third party still on the call (or still being rung) is released with it.
         self.caller_left_third(call, now);
+        self.callback_call_ends(call, now);
         let Some(c) = self.calls.remove(&call) else {
             return;
         };

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{local_ip_towards, Calls, MediaSide};
+use super::{Calls, MediaSide};
 use crate::media::sdp::{LocalMedia, SessionDescription};
 use crate::shell::media::{MediaCall, RemoteMedia};
 use crate::sip::endpoint::Endpoint;
@@ -112,4 +112,16 @@ impl Calls {
         };
         Ok((side, Bytes::from(sdp)))
     }
+}
+
+/// The address of ours `peer` reaches, as the routing table says (no packet is sent).
+pub(super) fn local_ip_towards(peer: std::net::SocketAddr) -> Option<IpAddr> {
+    let bind = if peer.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let s = std::net::UdpSocket::bind(bind).ok()?;
+    s.connect(peer).ok()?;
+    s.local_addr().ok().map(|a| a.ip())
 }

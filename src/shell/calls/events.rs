@@ -35,6 +35,7 @@ impl Calls {
         if let OperatorEvent::Handoff { handoff, alarm } = &ev {
             self.save_handoff(handoff, *alarm);
         }
+        self.callback_event(&ev);
         let mut value = operator_json(&ev, Utc::now().timestamp_millis());
         if let OperatorEvent::CallAnswered { call, .. } = &ev {
             // The call record's id (its recording's), which names the call for good — the
@@ -142,6 +143,7 @@ pub fn operator_json(ev: &OperatorEvent, at_ms: i64) -> Value {
             "agent_left_ms": h.agent_left_ms, "ended_ms": h.ended_ms,
             "outcome": h.outcome.map(|o| o.as_str()), "alarm": alarm,
         }),
+        OperatorEvent::Callback(r) => super::callback::report_json(r),
         OperatorEvent::Outbound {
             call,
             agent,

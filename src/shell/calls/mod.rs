@@ -11,6 +11,7 @@
 
 mod answer;
 mod audio;
+mod callback;
 mod events;
 mod live;
 mod outbound;
@@ -20,6 +21,7 @@ mod service;
 mod status;
 mod third;
 
+use answer::local_ip_towards;
 pub use events::EventSender;
 
 use std::collections::{HashMap, HashSet};
@@ -115,19 +117,8 @@ pub struct Calls {
     events: events::EventSender,
     /// Trunks' outbound addresses, resolved when the plan loads.
     trunk_addrs: HashMap<String, std::net::SocketAddr>,
+    callbacks: callback::Book,
     outbound: outbound::Outbounds,
-}
-
-/// The address of ours `peer` reaches, as the routing table says (no packet is sent).
-fn local_ip_towards(peer: std::net::SocketAddr) -> Option<IpAddr> {
-    let bind = if peer.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    };
-    let s = std::net::UdpSocket::bind(bind).ok()?;
-    s.connect(peer).ok()?;
-    s.local_addr().ok().map(|a| a.ip())
 }
 
 fn uri_user(value: &str) -> Option<String> {
@@ -174,6 +165,7 @@ impl Calls {
             next_call: 0,
             listen_ip: listen_ip.filter(|ip| !ip.is_unspecified()),
             trunk_addrs,
+            callbacks: callback::Book::default(),
             events: events::channel(),
             outbound: Default::default(),
         })
@@ -337,6 +329,9 @@ impl Calls {
             }
             return;
         };
+        if party == Party::Caller && self.callback_leg(call, leg, &event, now).await {
+            return self.run_actions(ep, now).await;
+        }
         match (&party, event) {
             (Party::Third, SessionEvent::Offer { sdp }) => {
                 self.reoffer(ep, call, &party, leg, &sdp, now).await;
@@ -708,6 +703,7 @@ impl Calls {
             Action::Monitor { call, agent, mode } => self.monitor_media(call, &agent, mode).await,
             Action::CallRecordReady(record) => self.store_record(*record),
             Action::Operator(ev) => self.operator(ev),
+            a @ Action::CallBack { .. } => self.call_back(ep, a, now).await,
             Action::Outbound(a) => self.outbound_act(ep, a, now).await,
         }
     }

@@ -132,6 +132,7 @@ impl Calls {
             calls_in_progress: s.calls_in_progress,
             longest_wait_secs: s.longest_wait.map(|d| d.as_secs()),
             restricted_callers: s.restricted_callers,
+            pending_callbacks: self.control.pending_callbacks(),
             // Filled in by the SIP task, which owns the trunks' client side.
             trunks: Vec::new(),
         }
