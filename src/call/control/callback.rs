@@ -374,28 +374,14 @@ impl CallControl {
             .get(&call)
             .map(|r| r.trunks_left.clone())
             .unwrap_or_default();
-        let mut chosen = None;
-        while !left.is_empty() {
-            let name = left.remove(0);
-            let Some(t) = plan.trunks.iter().find(|t| t.name == name) else {
-                continue;
-            };
-            let busy = self.trunk_calls.get(&name).copied().unwrap_or(0);
-            // A callback never uses a trunk's emergency reserve.
-            if !self.trunks_down.contains(&name)
-                && busy < t.max_calls.saturating_sub(t.emergency_reserved)
-            {
-                chosen = Some(name);
-                break;
-            }
-        }
+        // A callback never uses a trunk's emergency reserve.
+        let chosen = self.take_trunk(&plan, &mut left, false);
         if let Some(r) = self.callbacks.open.get_mut(&call) {
             r.trunks_left = left;
         }
         let Some(trunk) = chosen else {
             return self.attempt_failed(call, "no trunk available".into(), now);
         };
-        *self.trunk_calls.entry(trunk.clone()).or_default() += 1;
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
