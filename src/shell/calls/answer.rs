@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::{Calls, MediaSide};
 use crate::media::sdp::{LocalMedia, SessionDescription};
-use crate::shell::media::{MediaCall, RemoteMedia};
+use crate::shell::media::{LegInfo, MediaCall, RemoteMedia};
 use crate::sip::endpoint::Endpoint;
 use crate::sip::legs::{Leg, LegId};
 
@@ -111,6 +111,25 @@ impl Calls {
             law,
         };
         Ok((side, Bytes::from(sdp)))
+    }
+
+    /// A new media call with one leg at `ip`, for a call rexian places itself (a callback,
+    /// an agent's outbound call): the call, the leg, and our side for the SDP offer.
+    pub(super) async fn new_media_leg(
+        &mut self,
+        ip: IpAddr,
+    ) -> Result<(MediaCall, LegInfo, LocalMedia), String> {
+        let media_call = self.media.new_call().await.map_err(|e| e.to_string())?;
+        match self.media.open_leg(media_call, ip).await {
+            Ok(info) => {
+                let local = LocalMedia::new(ip, info.rtp.port(), rand::random::<u32>().into());
+                Ok((media_call, info, local))
+            }
+            Err(e) => {
+                let _ = self.media.end_call(media_call).await;
+                Err(e.to_string())
+            }
+        }
     }
 }
 

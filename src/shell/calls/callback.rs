@@ -18,7 +18,6 @@ use super::{CallState, Calls, MediaSide, Party};
 use crate::call::agent::CallId;
 use crate::call::control::callback::{CallbackReport, CallbackStep, Restored};
 use crate::call::event::{Action, Event, OperatorEvent, RingFailure};
-use crate::media::sdp::LocalMedia;
 use crate::pii::Pii;
 use crate::sip::digest_client::ClientCredentials;
 use crate::sip::endpoint::Endpoint;
@@ -179,15 +178,7 @@ impl Calls {
                 let _ = self.media.end_call(mc).await;
             }
         }
-        let media_call = self.media.new_call().await.map_err(|e| e.to_string())?;
-        let info = match self.media.open_leg(media_call, ip).await {
-            Ok(i) => i,
-            Err(e) => {
-                let _ = self.media.end_call(media_call).await;
-                return Err(e.to_string());
-            }
-        };
-        let local = LocalMedia::new(ip, info.rtp.port(), rand::random::<u32>().into());
+        let (media_call, info, local) = self.new_media_leg(ip).await?;
         let target = Uri::sip(
             Some(number.expose().as_str()),
             &addr.ip().to_string(),

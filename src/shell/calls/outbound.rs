@@ -20,7 +20,6 @@ use crate::call::agent::CallId;
 use crate::call::caller::normalise;
 use crate::call::control::outbound::{Origin, OutboundAction, OutboundEvent, OutboundRecord};
 use crate::call::event::{Dest, Event, RingFailure};
-use crate::media::sdp::LocalMedia;
 use crate::pii::Pii;
 use crate::shell::media::{MediaCall, RecordingSpec};
 use crate::sip::endpoint::Endpoint;
@@ -440,15 +439,7 @@ impl Calls {
             .next()
             .ok_or("not registered")?;
         let ip = self.local_ip_for(peer);
-        let media_call = self.media.new_call().await.map_err(|e| e.to_string())?;
-        let info = match self.media.open_leg(media_call, ip).await {
-            Ok(i) => i,
-            Err(e) => {
-                let _ = self.media.end_call(media_call).await;
-                return Err(e.to_string());
-            }
-        };
-        let local = LocalMedia::new(ip, info.rtp.port(), rand::random::<u32>().into());
+        let (media_call, info, local) = self.new_media_leg(ip).await?;
         let mut from = NameAddr::new(Uri::sip(Some(number.expose()), &ip.to_string(), None));
         from.display = Some("\"外呼\"".into());
         let invite = OutboundCall {
