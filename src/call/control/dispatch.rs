@@ -63,7 +63,9 @@ impl CallControl {
         }
         let overflow_at = c.overflow_after.map(|d| now + d);
         let (skill, key) = (c.skill.clone(), c.key);
-        let c = self.calls.get_mut(&call).expect("present above");
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         c.phase = Phase::Queued;
         c.queued = Some(now);
         c.overflow_at = overflow_at;
@@ -186,10 +188,9 @@ impl CallControl {
             return; // a callback request: the agent is reserved and the citizen dialled
         }
         let leader = self.acd.get(i).conf.role == Role::Leader;
-        let c = self
-            .calls
-            .get_mut(&call)
-            .expect("offer is called for live calls");
+        let Some(c) = self.calls.get_mut(&call) else {
+            return; // gone meanwhile: nothing to offer
+        };
         self.acd.waiting.remove(&c.skill, c.key);
         c.phase = Phase::Ringing { agent: i };
         c.ring_attempts += 1;

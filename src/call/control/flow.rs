@@ -152,7 +152,9 @@ impl CallControl {
         let (day, _) = self.local(now);
         let date =
             crate::workflow::calendar::date_of(day).map(|d| d.format("%Y-%m-%d").to_string());
-        let c = self.calls.get_mut(&call).expect("checked above");
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         c.phase = Phase::Talking { agent: i };
         c.answered = Some(now);
         c.announcing = false;
@@ -238,7 +240,9 @@ impl CallControl {
         let survey = c.plan.prompts.rating.clone();
         self.after_call(agent, call, true, now);
         if rating {
-            self.calls.get_mut(&call).expect("present").phase = Phase::Rating;
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.phase = Phase::Rating;
+            }
             self.push(Action::Play {
                 call,
                 prompts: vec![survey],
@@ -286,7 +290,9 @@ impl CallControl {
             Phase::Rating => {
                 if let Some(r) = Rating::from_key(digit) {
                     let p = c.plan.prompts.rating_thanks.clone();
-                    self.calls.get_mut(&call).expect("present").rating = Some(r);
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.rating = Some(r);
+                    }
                     self.close_with(call, p, HangupCause::AgentHangup);
                 }
             }
