@@ -4,7 +4,7 @@
 //! handled (agent rung, bridged, recorded, rated, recorded in `call_records`) exactly like an
 //! inbound one. Until the answer, the leg's outcome goes back as `CallbackAnswered` /
 //! `CallbackFailed`. Each step of a request is written to `callbacks`/`callback_attempts` by
-//! one writer task, in order, and streamed to operators.
+//! the call records' writer, in order, and streamed to operators.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,6 +14,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::records::RecordWrite;
 use super::{CallState, Calls, MediaSide, Party};
 use crate::call::agent::CallId;
 use crate::call::control::callback::{CallbackReport, CallbackStep, Restored};
@@ -27,14 +28,12 @@ use crate::sip::peer::Peer;
 use crate::sip::session::uac::OutboundCall;
 use crate::sip::session::{EndCause, SessionEvent};
 use crate::store::callbacks::{CallbackAttemptRow, CallbackRow};
-use crate::store::Store;
 
-/// The store's names for the open requests, and the writer of their rows.
+/// The store's names for the open requests.
 #[derive(Default)]
 pub(super) struct Book {
     /// Request call id → its row.
     ids: HashMap<CallId, Entry>,
-    writer: Option<tokio::sync::mpsc::UnboundedSender<Write>>,
 }
 
 struct Entry {
@@ -43,27 +42,6 @@ struct Entry {
     requested_ms: i64,
     /// The attempt the citizen answered, once they have.
     answered: Option<i64>,
-}
-
-enum Write {
-    Request(CallbackRow),
-    Attempt(CallbackAttemptRow),
-}
-
-fn spawn_writer(store: Store) -> tokio::sync::mpsc::UnboundedSender<Write> {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(w) = rx.recv().await {
-            let done = match &w {
-                Write::Request(r) => store.save_callback(r).await,
-                Write::Attempt(a) => store.save_callback_attempt(a).await,
-            };
-            if let Err(e) = done {
-                tracing::warn!(error = %e, "cannot write a callback row");
-            }
-        }
-    });
-    tx
 }
 
 impl Calls {
@@ -82,7 +60,7 @@ impl Calls {
         for row in rows {
             if row.state == CallbackStep::Dialing.as_str() {
                 // The INVITE in flight when the daemon stopped: closed, counted as made.
-                self.write(Write::Attempt(CallbackAttemptRow {
+                self.write(RecordWrite::CallbackAttempt(CallbackAttemptRow {
                     callback: row.id.clone(),
                     attempt: row.attempts,
                     agent: None,
@@ -118,7 +96,7 @@ impl Calls {
                     let mut closed = row;
                     closed.state = CallbackStep::GaveUp.as_str().to_string();
                     closed.updated_ms = unix_now;
-                    self.write(Write::Request(closed));
+                    self.write(RecordWrite::Callback(closed));
                 }
             }
         }
@@ -304,7 +282,7 @@ impl Calls {
                     cause: None,
                     call_record: Some(record.to_string()),
                 };
-                self.write(Write::Attempt(row));
+                self.write(RecordWrite::CallbackAttempt(row));
             }
             _ => {}
         }
@@ -343,7 +321,7 @@ impl Calls {
         }
         let (id, origin, requested) = (e.id.clone(), e.origin_record.clone(), e.requested_ms);
         let state = r.step.as_str();
-        self.write(Write::Request(CallbackRow {
+        self.write(RecordWrite::Callback(CallbackRow {
             id: id.clone(),
             origin_record: origin,
             line: r.line.clone(),
@@ -369,9 +347,13 @@ impl Calls {
             call_record: None,
         };
         match r.step {
-            CallbackStep::Dialing => self.write(Write::Attempt(attempt(None))),
-            CallbackStep::Answered => self.write(Write::Attempt(attempt(Some("answered")))),
-            CallbackStep::Failed => self.write(Write::Attempt(attempt(Some("failed")))),
+            CallbackStep::Dialing => self.write(RecordWrite::CallbackAttempt(attempt(None))),
+            CallbackStep::Answered => {
+                self.write(RecordWrite::CallbackAttempt(attempt(Some("answered"))))
+            }
+            CallbackStep::Failed => {
+                self.write(RecordWrite::CallbackAttempt(attempt(Some("failed"))))
+            }
             CallbackStep::GaveUp => {
                 self.callbacks.ids.remove(&r.id);
             }
@@ -379,13 +361,10 @@ impl Calls {
         }
     }
 
-    fn write(&mut self, w: Write) {
-        let store = self.store.clone();
-        let tx = self
-            .callbacks
-            .writer
-            .get_or_insert_with(|| spawn_writer(store));
-        let _ = tx.send(w);
+    /// Through the call records' writer, so a callback's rows and the records they name are
+    /// written in the order they happened.
+    fn write(&mut self, w: RecordWrite) {
+        let _ = self.records.send(w);
     }
 }
 

@@ -60,6 +60,9 @@ pub(super) enum RecordWrite {
     },
     /// An emergency hand-off's current state (after its call's record may be written or not).
     Handoff(Box<crate::store::handoffs::HandoffRow>),
+    /// A callback request's current state, and one attempt's.
+    Callback(crate::store::callbacks::CallbackRow),
+    CallbackAttempt(crate::store::callbacks::CallbackAttemptRow),
     /// An agent's own outbound call, with the ticket it is about.
     Outbound(Box<CallRecordRow>, Option<String>),
 }
@@ -77,6 +80,8 @@ pub(super) fn spawn_writer(
                     store.set_call_recording(&id, &path, secs).await.map(|_| ())
                 }
                 RecordWrite::Handoff(row) => store.save_handoff(&row, handoff_sms.as_ref()).await,
+                RecordWrite::Callback(row) => store.save_callback(&row).await,
+                RecordWrite::CallbackAttempt(row) => store.save_callback_attempt(&row).await,
                 RecordWrite::Outbound(row, ticket) => {
                     store.insert_outbound_record(&row, ticket.as_deref()).await
                 }
