@@ -20,7 +20,6 @@ use crate::call::agent::CallId;
 use crate::call::control::callback::{CallbackReport, CallbackStep, Restored};
 use crate::call::event::{Action, Event, OperatorEvent, RingFailure};
 use crate::pii::Pii;
-use crate::sip::digest_client::ClientCredentials;
 use crate::sip::endpoint::Endpoint;
 use crate::sip::legs::LegId;
 use crate::sip::message::{NameAddr, Uri};
@@ -162,18 +161,7 @@ impl Calls {
             &addr.ip().to_string(),
             Some(addr.port()),
         );
-        let credentials = self
-            .control
-            .plan()
-            .trunks
-            .iter()
-            .find(|t| t.name == trunk)
-            .and_then(|t| t.auth.as_ref())
-            .map(|a| ClientCredentials {
-                username: a.username.clone(),
-                password: a.password.clone(),
-                realm: a.realm.clone(),
-            });
+        let credentials = self.trunk_credentials(trunk);
         let outbound = OutboundCall {
             to: NameAddr::new(target.clone()),
             target,

@@ -106,18 +106,7 @@ impl Calls {
         }
         // A trunk with an account at the carrier answers its digest challenge.
         let credentials = match &dest {
-            Dest::Trunk { trunk, .. } => self
-                .control
-                .plan()
-                .trunks
-                .iter()
-                .find(|t| &t.name == trunk)
-                .and_then(|t| t.auth.as_ref())
-                .map(|a| ClientCredentials {
-                    username: a.username.clone(),
-                    password: a.password.clone(),
-                    realm: a.realm.clone(),
-                }),
+            Dest::Trunk { trunk, .. } => self.trunk_credentials(trunk),
             _ => None,
         };
         let outbound = OutboundCall {
@@ -145,6 +134,22 @@ impl Calls {
                 self.control.handle(Event::ThirdFailed { call, cause }, now);
             }
         }
+    }
+
+    /// The account a trunk answers a carrier's digest challenge with, when it has one.
+    pub(super) fn trunk_credentials(&self, trunk: &str) -> Option<ClientCredentials> {
+        let plan = self.control.plan();
+        let auth = plan
+            .trunks
+            .iter()
+            .find(|t| t.name == trunk)?
+            .auth
+            .as_ref()?;
+        Some(ClientCredentials {
+            username: auth.username.clone(),
+            password: auth.password.clone(),
+            realm: auth.realm.clone(),
+        })
     }
 
     /// A SIP event on the third party's leg.
