@@ -7,82 +7,14 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use rexian::media::tone::ToneDetector;
 use rexian::store::Store;
-use support::keys::{scenario, tone};
+use support::far_end::{watch_events, FarEnd};
+use support::keys::{channels, scenario, tone};
 use support::phones::SippAgent;
 use support::{free_udp_port, http_get, http_send, sipp, wait_for};
-
-/// The citizen's phone behind the trunk: answers one call with a 1.5 kHz tone, logs messages.
-struct Citizen {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Citizen {
-    fn start(dir: &Path, port: u16) -> Citizen {
-        let wav = dir.join("citizen1500.wav");
-        tone(&wav, "1500");
-        let sf = scenario(
-            dir,
-            "centre_answer.xml",
-            &[("[centre_wav]", wav.display().to_string())],
-        );
-        let log = dir.join("citizen.log");
-        let child = Command::new("sipp")
-            .arg("-sf")
-            .arg(&sf)
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-mp", &free_udp_port().to_string(), "-m", "1", "-nostdin"])
-            .args(["-timeout", "120s", "-timeout_error"])
-            .args(["-trace_msg", "-message_file"])
-            .arg(&log)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run sipp");
-        Citizen { child, log }
-    }
-
-    /// The INVITE the citizen's phone received, once it has.
-    fn invite(&self) -> String {
-        wait_for(
-            "rexian's INVITE to the citizen",
-            Duration::from_secs(30),
-            || {
-                let text = std::fs::read_to_string(&self.log).ok()?;
-                let start = text.find("INVITE sip:")?;
-                text[start..].split("\n\n").next().map(str::to_string)
-            },
-        )
-    }
-}
-
-/// Reads the operator event stream until an event contains `wanted`; gives that event.
-fn watch_events(
-    http: std::net::SocketAddr,
-    token: &str,
-    wanted: &'static str,
-) -> std::thread::JoinHandle<Option<String>> {
-    use std::io::{BufRead, BufReader, Write};
-    let mut s = std::net::TcpStream::connect(http).expect("connect http");
-    write!(
-        s,
-        "GET /api/v1/events HTTP/1.1\r\nHost: {http}\r\nAuthorization: Bearer {token}\r\n\r\n"
-    )
-    .unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    std::thread::spawn(move || {
-        BufReader::new(s)
-            .lines()
-            .map_while(Result::ok)
-            .find(|l| l.starts_with("data:") && l.contains(wanted))
-    })
-}
 
 /// Whether some second of `samples` holds the tone.
 fn tone_in(samples: &[i16], hz: f64) -> bool {
@@ -90,15 +22,6 @@ fn tone_in(samples: &[i16], hz: f64) -> bool {
     samples
         .chunks(8000)
         .any(|w| w.len() == 8000 && d.present(w))
-}
-
-fn channels(path: &str) -> (Vec<i16>, Vec<i16>) {
-    let mut wav = hound::WavReader::open(path).expect("a readable WAV");
-    assert_eq!(wav.spec().channels, 2);
-    let s: Vec<i16> = wav.samples::<i16>().map(|s| s.unwrap()).collect();
-    let left = s.iter().step_by(2).copied().collect();
-    let right = s.iter().skip(1).step_by(2).copied().collect();
-    (left, right)
 }
 
 #[test]
@@ -145,7 +68,7 @@ fn a_caller_who_pressed_the_key_is_called_back_over_the_trunk_and_talks_with_the
         assert_eq!(code, 200, "{text}");
     };
     state("not_ready");
-    let citizen = Citizen::start(work.path(), citizen_port);
+    let citizen = FarEnd::start(work.path(), citizen_port, "citizen");
 
     // The citizen calls 12345 from 13500135000, waits, presses 1 (INFO) once a second until
     // rexian hangs up after the acknowledgement.
@@ -185,7 +108,7 @@ fn a_caller_who_pressed_the_key_is_called_back_over_the_trunk_and_talks_with_the
     );
 
     // The agent becomes free: rexian calls the citizen over the trunk presenting 12345.
-    let events = watch_events(d.http, &token, "\"kind\":\"callback_answered\"");
+    let events = watch_events(d.http, &token, &["\"kind\":\"callback_answered\""]);
     state("ready");
     let invite = citizen.invite();
     assert!(
@@ -227,7 +150,7 @@ fn a_caller_who_pressed_the_key_is_called_back_over_the_trunk_and_talks_with_the
     assert_ne!(record.id, origin.id);
     // The citizen's leg on the left, the agent on the right: each voice reached rexian and
     // went into the one recording, apart.
-    let (left, right) = channels(record.recording.as_deref().unwrap());
+    let (left, right) = channels(record.recording.as_deref().unwrap(), f64::INFINITY);
     assert!(tone_in(&left, 1500.0), "the citizen");
     assert!(tone_in(&right, 800.0), "the agent");
     assert!(!tone_in(&left, 800.0), "channels apart");
@@ -353,7 +276,7 @@ fn a_request_left_open_is_taken_up_again_by_a_restarted_daemon() {
     let token = support::calls::supervisor_token(&second);
     let (_, status) = http_get(second.http, "/api/v1/status", Some(&token));
     assert!(status.contains("\"pending_callbacks\":1"), "{status}");
-    let citizen = Citizen::start(work.path(), citizen_port);
+    let citizen = FarEnd::start(work.path(), citizen_port, "citizen");
     let agent_wav = work.path().join("agent800.wav");
     tone(&agent_wav, "800");
     let agent_sf = scenario(

@@ -7,61 +7,15 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rexian::media::tone::ToneDetector;
 use rexian::store::Store;
+use support::far_end::{watch_events, FarEnd};
 use support::keys::{agent_end, scenario, tail_channels, tone, AgentEnd};
 use support::phones::SippAgent;
 use support::{free_udp_port, http_get, http_send, latest_call, sipp, wait_for, Daemon};
-
-/// The far end behind the trunk: answers one call, plays its tone, logs the messages.
-struct FarEnd {
-    child: Child,
-    log: PathBuf,
-}
-
-impl FarEnd {
-    fn start(dir: &Path, port: u16) -> FarEnd {
-        let wav = dir.join("far1500.wav");
-        tone(&wav, "1500");
-        let sf = scenario(
-            dir,
-            "centre_answer.xml",
-            &[("[centre_wav]", wav.display().to_string())],
-        );
-        let log = dir.join("far.log");
-        let child = Command::new("sipp")
-            .arg("-sf")
-            .arg(&sf)
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-mp", &free_udp_port().to_string(), "-m", "1", "-nostdin"])
-            .args(["-timeout", "60s", "-timeout_error", "-trace_msg"])
-            .arg("-message_file")
-            .arg(&log)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run sipp");
-        FarEnd { child, log }
-    }
-
-    /// The INVITE the far end received.
-    fn invite(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let start = text.find("INVITE sip:").expect("the far end got an INVITE");
-        text[start..]
-            .split("\n\n")
-            .next()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    fn finish(self) -> std::process::Output {
-        self.child.wait_with_output().expect("far end sipp")
-    }
-}
 
 /// The demo dialplans with the trunk's outbound address at `far`.
 fn plans(dir: &Path, far: u16) -> PathBuf {
@@ -160,35 +114,13 @@ fn security_events(data_dir: &Path) -> Vec<String> {
     })
 }
 
-/// Reads the operator event stream until an event holds all of `wanted`; gives that event.
-fn watch_events(
-    http: std::net::SocketAddr,
-    token: &str,
-    wanted: &'static [&'static str],
-) -> std::thread::JoinHandle<Option<String>> {
-    use std::io::{BufRead, BufReader, Write};
-    let mut s = std::net::TcpStream::connect(http).expect("connect http");
-    write!(
-        s,
-        "GET /api/v1/events HTTP/1.1\r\nHost: {http}\r\nAuthorization: Bearer {token}\r\n\r\n"
-    )
-    .unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    std::thread::spawn(move || {
-        BufReader::new(s)
-            .lines()
-            .map_while(Result::ok)
-            .find(|l| l.starts_with("data:") && wanted.iter().all(|w| l.contains(w)))
-    })
-}
-
 #[test]
 fn an_agent_dials_a_mobile_from_the_phone_over_the_trunk_presenting_12345_and_is_recorded() {
     let work = tempfile::tempdir().unwrap();
     let far_port = free_udp_port();
     let d = daemon(work.path(), far_port);
     register(&d);
-    let far = FarEnd::start(work.path(), far_port);
+    let far = FarEnd::start(work.path(), far_port, "far");
     let wav = work.path().join("agent440.wav");
     tone(&wav, "440");
     let sf = scenario(
@@ -369,7 +301,7 @@ fn click_to_dial_rings_the_agents_phone_then_the_number_and_the_record_names_the
         .unwrap()
         .trim()
         .to_string();
-    let far = FarEnd::start(work.path(), far_port);
+    let far = FarEnd::start(work.path(), far_port, "far");
     // The agent's phone answers rexian's INVITE and hangs up 4 s later.
     let sf = scenario(
         work.path(),

@@ -7,67 +7,15 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use rexian::media::tone::ToneDetector;
+use support::far_end::{watch_events, FarEnd};
 use support::keys::{
     agent_end, channels, info_keys, scenario, scenario_as, tail_channels, tone, AgentEnd,
 };
 use support::phones::SippAgent;
 use support::{free_udp_port, http_get, sipp, wait_for, Daemon};
-
-/// The far end behind the trunk: answers one call, plays its tone, logs the messages.
-struct Centre {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Centre {
-    fn start(dir: &Path, port: u16) -> Centre {
-        let wav = dir.join("centre1500.wav");
-        tone(&wav, "1500");
-        let sf = scenario(
-            dir,
-            "centre_answer.xml",
-            &[("[centre_wav]", wav.display().to_string())],
-        );
-        let log = dir.join("centre.log");
-        let child = Command::new("sipp")
-            .arg("-sf")
-            .arg(&sf)
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-mp", &free_udp_port().to_string(), "-m", "1", "-nostdin"])
-            .args([
-                "-timeout",
-                "90s",
-                "-timeout_error",
-                "-trace_msg",
-                "-message_file",
-            ])
-            .arg(&log)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run sipp");
-        Centre { child, log }
-    }
-
-    /// The INVITE the centre received.
-    fn invite(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let start = text.find("INVITE sip:").expect("the centre got an INVITE");
-        text[start..]
-            .split("\n\n")
-            .next()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    fn finish(self) -> std::process::Output {
-        self.child.wait_with_output().expect("centre sipp")
-    }
-}
 
 /// The demo dialplans with a short greeting, the trunk's outbound address at `centre`.
 fn plans(dir: &Path, centre: u16) -> PathBuf {
@@ -95,7 +43,7 @@ struct Run {
     _work: tempfile::TempDir,
     daemon: Daemon,
     token: String,
-    centre: Centre,
+    centre: FarEnd,
     agent: SippAgent,
     /// The citizen's call, running.
     caller: std::thread::JoinHandle<support::SippRun>,
@@ -131,7 +79,7 @@ fn run_with(agent: impl FnOnce(&Path) -> PathBuf, hold_ms: u32) -> Run {
         .unwrap()
         .trim()
         .to_string();
-    let centre = Centre::start(work.path(), centre_port);
+    let centre = FarEnd::start(work.path(), centre_port, "centre");
     let agent_sf = agent(work.path());
     let agent = SippAgent::start(d.sip, "7001", "secret-7001", agent_sf.to_str().unwrap());
     wait_for("agent 7001 to register", Duration::from_secs(20), || {
@@ -421,28 +369,6 @@ fn the_phone_consults_by_dialling_and_completes_with_refer_replaces() {
         "the unit on the right"
     );
     let _ = r.centre.finish();
-}
-
-/// Reads the operator event stream until an event holds all of `wanted`; gives that event.
-fn watch_events(
-    http: std::net::SocketAddr,
-    token: &str,
-    wanted: &'static [&'static str],
-) -> std::thread::JoinHandle<Option<String>> {
-    use std::io::{BufRead, BufReader, Write};
-    let mut s = std::net::TcpStream::connect(http).expect("connect http");
-    write!(
-        s,
-        "GET /api/v1/events HTTP/1.1\r\nHost: {http}\r\nAuthorization: Bearer {token}\r\n\r\n"
-    )
-    .unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    std::thread::spawn(move || {
-        BufReader::new(s)
-            .lines()
-            .map_while(Result::ok)
-            .find(|l| l.starts_with("data:") && wanted.iter().all(|w| l.contains(w)))
-    })
 }
 
 #[test]

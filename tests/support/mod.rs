@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod calls;
+pub mod far_end;
 pub mod keys;
 pub mod phones;
 
