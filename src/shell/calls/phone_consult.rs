@@ -50,15 +50,18 @@ impl Calls {
             .listen_ip
             .or_else(|| local_ip_towards(l.peer().addr))
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let busy = self.calls.get(&call).map(|c| c.consult.is_some());
-        let Some(media_call) = self.calls.get(&call).and_then(|c| c.media_call) else {
+        let Some(c) = self.calls.get(&call) else {
             let _ = ep.reject(now, leg, 403);
             return;
         };
-        if busy == Some(true) {
-            let _ = ep.reject(now, leg, 486);
+        if c.consult.is_some() {
+            let _ = ep.reject(now, leg, 486); // one consultation at a time
             return;
         }
+        let Some(media_call) = c.media_call else {
+            let _ = ep.reject(now, leg, 403);
+            return;
+        };
         let (media, answer) = match self.answering_leg(media_call, ip, offer).await {
             Ok(x) => x,
             Err(status) => {
@@ -172,9 +175,9 @@ impl Calls {
             .get(agent)
             .and_then(|a| ep.leg(a.sip))
             .and_then(|l| l.dialog_id().map(|d| d.call_id.clone()));
-        let consult = c.consult.as_ref().map(|b| b.call_id.clone());
-        !wanted.is_empty()
-            && c.consult.is_some()
-            && (agent_leg.as_deref() == Some(wanted) || consult.as_deref() == Some(wanted))
+        let Some(consult) = c.consult.as_ref() else {
+            return false; // nothing to complete
+        };
+        !wanted.is_empty() && (agent_leg.as_deref() == Some(wanted) || consult.call_id == wanted)
     }
 }
