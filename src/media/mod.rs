@@ -9,6 +9,7 @@ pub mod mixer;
 pub mod playout;
 pub mod prompt;
 pub mod record;
+pub mod record_log;
 pub mod relay;
 pub mod rtcp;
 pub mod rtp;

@@ -1,9 +1,11 @@
-//! The recording file writer: stereo 8 kHz 16-bit WAV files at
-//! `<dir>/YYYY/MM/DD/<call-uuid>.wav` (date in Asia/Shanghai, UTC+8), written by a dedicated
-//! thread that drains a bounded queue — the media path only ever `try_send`s and never waits
-//! on the disk. Headers are rewritten every `flush_every` so a killed process leaves a file
-//! playable up to the last flush; [`repair_unfinished`] fixes the sizes of such files at
-//! start-up.
+//! The recording writer: stereo 8 kHz 16-bit WAV files at
+//! `<dir>/YYYY/MM/DD/<call-uuid>.wav` (date in Asia/Shanghai, UTC+8), built and written by a
+//! dedicated thread that drains a bounded queue — the media path only ever `try_send`s and
+//! never waits on the disk. What arrives is each call's [`RecordLog`] (the packets as
+//! received, every 200 ms); this thread replays it into the call's [`RecordAssembler`] and
+//! appends the frames. Headers are rewritten every `flush_every` so a killed process leaves
+//! a file playable up to the last flush; [`repair_unfinished`] fixes the sizes of such files
+//! at start-up.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -17,6 +19,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, FixedOffset, Utc};
 use uuid::Uuid;
+
+use crate::media::record::{RecordAssembler, Side};
+use crate::media::record_log::RecordLog;
+use crate::media::relay::LegId;
 
 const SAMPLE_RATE: u32 = 8000;
 const CHANNELS: u16 = 2;
@@ -195,23 +201,35 @@ pub fn repair_unfinished(dir: &Path) -> io::Result<Vec<PathBuf>> {
 /// What the media side sends to the writer thread.
 #[derive(Debug)]
 pub enum Command {
+    /// A recording starts at `at` (the media clock): frames trail it by `delay`, and
+    /// `caller` is recorded on the left.
     Start {
         call: Uuid,
         started: DateTime<Utc>,
+        at: Instant,
+        delay: Duration,
+        caller: LegId,
     },
-    /// Interleaved stereo samples (from `RecordAssembler` frames).
-    Frames {
+    /// What the call's recording received up to `until`.
+    Log {
         call: Uuid,
-        samples: Vec<i16>,
+        log: RecordLog,
+        until: Instant,
     },
+    /// The recording ends at `at` with the last of its log.
     Finish {
         call: Uuid,
+        log: RecordLog,
+        at: Instant,
         done: Option<FinishHook>,
     },
 }
 
+/// What a finished recording reports: the file (or why there is none) and the audio's length.
+pub type FinishHookFn = dyn FnOnce(io::Result<PathBuf>, Duration) + Send;
+
 /// Called on the writer thread once a recording is finalised (or failed to be).
-pub struct FinishHook(pub Box<dyn FnOnce(io::Result<PathBuf>) + Send>);
+pub struct FinishHook(pub Box<FinishHookFn>);
 
 impl std::fmt::Debug for FinishHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -257,31 +275,57 @@ impl RecorderHandle {
         }
     }
 
-    pub fn start(&self, call: Uuid, started: DateTime<Utc>) -> bool {
-        self.send(Command::Start { call, started })
+    /// A recording starts at `at`; frames trail that clock by `delay`; `caller` goes left.
+    pub fn start(
+        &self,
+        call: Uuid,
+        started: DateTime<Utc>,
+        at: Instant,
+        delay: Duration,
+        caller: LegId,
+    ) -> bool {
+        self.send(Command::Start {
+            call,
+            started,
+            at,
+            delay,
+            caller,
+        })
     }
 
-    pub fn frames(&self, call: Uuid, samples: Vec<i16>) -> bool {
-        self.send(Command::Frames { call, samples })
+    /// What the recording received up to `until`.
+    pub fn log(&self, call: Uuid, log: RecordLog, until: Instant) -> bool {
+        self.send(Command::Log { call, log, until })
     }
 
-    pub fn finish(&self, call: Uuid) -> bool {
-        self.send(Command::Finish { call, done: None })
+    /// Ends the recording at `at` with the last of its log.
+    pub fn finish(&self, call: Uuid, log: RecordLog, at: Instant) -> bool {
+        self.send(Command::Finish {
+            call,
+            log,
+            at,
+            done: None,
+        })
     }
 
     /// Like [`RecorderHandle::finish`], then runs `done` on the writer thread with the
-    /// finalised file's path. A finish that cannot be queued runs `done` at once with an error.
+    /// finalised file's path and the audio's length. A finish that cannot be queued runs
+    /// `done` at once with an error.
     pub fn finish_then(
         &self,
         call: Uuid,
-        done: impl FnOnce(io::Result<PathBuf>) + Send + 'static,
+        log: RecordLog,
+        at: Instant,
+        done: impl FnOnce(io::Result<PathBuf>, Duration) + Send + 'static,
     ) -> bool {
         let Some(tx) = &self.tx else {
-            done(Err(io::Error::other("recorder stopped")));
+            done(Err(io::Error::other("recorder stopped")), Duration::ZERO);
             return false;
         };
         let c = Command::Finish {
             call,
+            log,
+            at,
             done: Some(FinishHook(Box::new(done))),
         };
         match tx.try_send(c) {
@@ -289,7 +333,10 @@ impl RecorderHandle {
             Err(TrySendError::Full(c)) | Err(TrySendError::Disconnected(c)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 if let Command::Finish { done: Some(h), .. } = c {
-                    (h.0)(Err(io::Error::other("recording queue full")));
+                    (h.0)(
+                        Err(io::Error::other("recording queue full")),
+                        Duration::ZERO,
+                    );
                 }
                 false
             }
@@ -319,52 +366,119 @@ impl Drop for RecorderHandle {
     }
 }
 
+/// One recording being built and written.
+struct Open {
+    file: WavFile,
+    asm: RecordAssembler,
+}
+
+/// The writer thread's state: open recordings and reusable sample buffers.
+struct Writer {
+    dir: PathBuf,
+    open: HashMap<Uuid, Open>,
+    frames: Vec<i16>,
+    pcm: Vec<i16>,
+}
+
+impl Writer {
+    fn start(
+        &mut self,
+        call: Uuid,
+        started: DateTime<Utc>,
+        at: Instant,
+        delay: Duration,
+        caller: LegId,
+    ) {
+        match WavFile::create(&recording_path(&self.dir, started, call)) {
+            Ok(file) => {
+                let mut asm = RecordAssembler::new(at, delay);
+                asm.set_side(caller, Side::Left);
+                self.open.insert(call, Open { file, asm });
+            }
+            Err(e) => tracing::warn!(%call, error = %e, "cannot create recording"),
+        }
+    }
+
+    /// Replays `log` into the call's assembler and appends the frames due by `until`; at the
+    /// end of the call (`last`), everything still buffered too.
+    fn replay(&mut self, call: Uuid, log: &RecordLog, until: Instant, last: bool) {
+        let Some(o) = self.open.get_mut(&call) else {
+            return;
+        };
+        self.frames.clear();
+        log.replay(&mut o.asm, &mut self.frames, &mut self.pcm);
+        while let Some(f) = o.asm.poll_frame(until) {
+            self.frames.extend_from_slice(f);
+        }
+        if last {
+            while let Some(f) = o.asm.drain_frame() {
+                self.frames.extend_from_slice(f);
+            }
+        }
+        if let Err(e) = o.file.append(&self.frames) {
+            tracing::warn!(%call, error = %e, "recording write failed");
+        }
+    }
+
+    fn finish(&mut self, call: Uuid, log: &RecordLog, at: Instant, done: Option<FinishHook>) {
+        self.replay(call, log, at, true);
+        let (result, duration) = match self.open.remove(&call) {
+            Some(o) => (
+                o.file.finalize(),
+                Duration::from_micros(o.asm.emitted() * 125),
+            ),
+            None => (
+                Err(io::Error::other("recording was never started")),
+                Duration::ZERO,
+            ),
+        };
+        if let Err(e) = &result {
+            tracing::warn!(%call, error = %e, "recording finalize failed");
+        }
+        if let Some(h) = done {
+            (h.0)(result, duration);
+        }
+    }
+}
+
 fn writer_loop(dir: &Path, flush_every: Duration, rx: mpsc::Receiver<Command>) {
-    let mut open: HashMap<Uuid, WavFile> = HashMap::new();
+    let mut w = Writer {
+        dir: dir.to_path_buf(),
+        open: HashMap::new(),
+        frames: Vec::new(),
+        pcm: Vec::new(),
+    };
     let mut last_flush = Instant::now();
     loop {
         match rx.recv_timeout(flush_every) {
-            Ok(Command::Start { call, started }) => {
-                match WavFile::create(&recording_path(dir, started, call)) {
-                    Ok(w) => {
-                        open.insert(call, w);
-                    }
-                    Err(e) => tracing::warn!(%call, error = %e, "cannot create recording"),
-                }
-            }
-            Ok(Command::Frames { call, samples }) => {
-                if let Some(w) = open.get_mut(&call) {
-                    if let Err(e) = w.append(&samples) {
-                        tracing::warn!(%call, error = %e, "recording write failed");
-                    }
-                }
-            }
-            Ok(Command::Finish { call, done }) => {
-                let result = match open.remove(&call) {
-                    Some(w) => w.finalize(),
-                    None => Err(io::Error::other("recording was never started")),
-                };
-                if let Err(e) = &result {
-                    tracing::warn!(%call, error = %e, "recording finalize failed");
-                }
-                if let Some(h) = done {
-                    (h.0)(result);
-                }
-            }
+            Ok(Command::Start {
+                call,
+                started,
+                at,
+                delay,
+                caller,
+            }) => w.start(call, started, at, delay, caller),
+            Ok(Command::Log { call, log, until }) => w.replay(call, &log, until, false),
+            Ok(Command::Finish {
+                call,
+                log,
+                at,
+                done,
+            }) => w.finish(call, &log, at, done),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
         if last_flush.elapsed() >= flush_every {
             last_flush = Instant::now();
-            for (call, w) in open.iter_mut() {
-                if let Err(e) = w.flush_header() {
+            for (call, o) in w.open.iter_mut() {
+                if let Err(e) = o.file.flush_header() {
                     tracing::warn!(%call, error = %e, "recording header update failed");
                 }
             }
         }
     }
-    for (_, w) in open.drain() {
-        let _ = w.finalize();
+    for (_, o) in w.open.drain() {
+        let _ = o.file.finalize();
     }
 }
 
@@ -448,17 +562,34 @@ mod tests {
             RecorderHandle::spawn(dir.path().to_path_buf(), Duration::from_millis(50), 64).unwrap();
         let call = Uuid::new_v4();
         let started = Utc.with_ymd_and_hms(2026, 5, 1, 1, 0, 0).unwrap();
-        assert!(h.start(call, started));
-        for k in 0..10 {
-            assert!(h.frames(call, frames(160, k * 10)));
+        let t0 = Instant::now();
+        let ms20 = Duration::from_millis(20);
+        let (caller, agent) = (LegId(1), LegId(2));
+        assert!(h.start(call, started, t0, Duration::from_millis(40), caller));
+        // One second of both sides, handed over in five logs; the caller's level is 1000, the
+        // agent's -2000 (sent as prompt-style PCM to keep the values exact).
+        for batch in 0..5u32 {
+            let mut log = RecordLog::default();
+            for i in 10 * batch..10 * (batch + 1) {
+                log.pcm(t0 + ms20 * i, caller, 160 * i, &[1000; 160]);
+                log.pcm(t0 + ms20 * i, agent, 160 * i, &[-2000; 160]);
+            }
+            assert!(h.log(call, log, t0 + ms20 * 10 * (batch + 1)));
         }
         let (done_tx, done_rx) = mpsc::channel();
-        assert!(h.finish_then(call, move |r| done_tx.send(r.unwrap()).unwrap()));
-        let path = done_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let end = t0 + ms20 * 50;
+        assert!(
+            h.finish_then(call, RecordLog::default(), end, move |r, d| done_tx
+                .send((r.unwrap(), d))
+                .unwrap())
+        );
+        let (path, duration) = done_rx.recv_timeout(Duration::from_secs(10)).unwrap();
         assert!(path.ends_with(format!("2026/05/01/{call}.wav")));
+        assert_eq!(duration, Duration::from_secs(1));
         h.shutdown();
         let (_, s) = read(&dir.path().join(format!("2026/05/01/{call}.wav")));
-        assert_eq!(s.len(), 3200);
+        assert_eq!(s.len(), 2 * 8000);
+        assert!(s.chunks_exact(2).all(|f| f == [1000, -2000]));
         assert!(repair_unfinished(Path::new("/nonexistent/rexian"))
             .unwrap()
             .is_empty());

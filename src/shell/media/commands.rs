@@ -5,10 +5,10 @@
 //! waits for it.
 
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::engine::{
-    drain, CallState, Engine, LegSlot, Recording, PROMPT_TRACK, RECORD_BATCH_FRAMES,
+    drain, new_log, CallState, Engine, LegSlot, Recording, PROMPT_TRACK, RECORD_BATCH,
 };
 use super::handle::{BoundLeg, Command, MovingLeg};
 use super::types::{
@@ -16,7 +16,6 @@ use super::types::{
 };
 use crate::media::dtmf_send::DtmfSender;
 use crate::media::prompt::Player;
-use crate::media::record::{RecordAssembler, Side};
 use crate::media::relay::{LegConfig, LegId, LegStats, Relay, RelayConfig, RelayError, Role};
 use crate::shell::recorder::recording_path;
 
@@ -332,7 +331,7 @@ impl Engine {
     }
 
     /// Takes a leg out of its call with its sockets and relay state (`move_leg`).
-    fn take_leg(&mut self, leg: MediaLeg, _now: Instant) -> Result<MovingLeg, MediaError> {
+    fn take_leg(&mut self, leg: MediaLeg, now: Instant) -> Result<MovingLeg, MediaError> {
         let slot = self
             .legs
             .remove(&leg.0)
@@ -348,8 +347,8 @@ impl Engine {
             c.players.retain(|(l, _)| *l != leg.0);
             c.dtmf.retain(|(l, _)| *l != leg.0);
             if let Some(r) = &mut c.rec {
-                r.asm.remove(LegId(leg.0));
-                r.asm.remove(LegId(leg.0 | PROMPT_TRACK));
+                r.log.remove(now, LegId(leg.0));
+                r.log.remove(now, LegId(leg.0 | PROMPT_TRACK));
             }
             drain(c, &self.legs, &mut self.stats, &self.events);
         }
@@ -404,20 +403,23 @@ impl Engine {
         if c.rec.is_some() {
             return;
         }
-        let mut asm = RecordAssembler::new(now, self.settings.recording_delay);
-        asm.set_side(LegId(spec.caller.0), Side::Left);
-        self.recorder.start(spec.id, spec.started);
+        self.recorder.start(
+            spec.id,
+            spec.started,
+            now,
+            self.settings.recording_delay,
+            LegId(spec.caller.0),
+        );
         c.relay.set_record(true);
-        // Calls answered in the same sweep hand their batches over in different sweeps.
-        let first_batch = 1 + (spec.id.as_u128() % RECORD_BATCH_FRAMES as u128) as usize;
+        // Calls answered in the same sweep hand their logs over in different sweeps.
+        let share = (spec.id.as_u128() % 10) as u32 + 1;
         c.rec = Some(Recording {
             id: spec.id,
             started: spec.started,
-            asm,
-            pending: Vec::with_capacity(RECORD_BATCH_FRAMES * 2 * 160),
+            log: new_log(),
             caller: spec.caller.0,
             prompt_ts: 0,
-            batch_frames: first_batch,
+            hand_over_at: now + RECORD_BATCH * share / 10,
         });
     }
 
@@ -426,31 +428,22 @@ impl Engine {
             return;
         };
         c.relay.set_record(false);
-        let Some(mut r) = c.rec.take() else {
+        let Some(r) = c.rec.take() else {
             return;
         };
-        while let Some(f) = r.asm.poll_frame(now) {
-            r.pending.extend_from_slice(f);
-        }
-        while let Some(f) = r.asm.drain_frame() {
-            r.pending.extend_from_slice(f);
-        }
-        if !r.pending.is_empty() {
-            self.recorder.frames(r.id, std::mem::take(&mut r.pending));
-        }
         let events = self.events.clone();
         let path = recording_path(&self.settings.recordings, r.started, r.id);
-        let duration = Duration::from_micros(r.asm.emitted() * 125);
         let id = r.id;
-        self.recorder.finish_then(id, move |res| {
-            let _ = events.send(MediaEvent::RecordingFinished {
-                call: MediaCall(call),
-                id,
-                path: res.as_ref().cloned().unwrap_or(path),
-                duration,
-                error: res.err().map(|e| e.to_string()),
+        self.recorder
+            .finish_then(id, r.log, now, move |res, duration| {
+                let _ = events.send(MediaEvent::RecordingFinished {
+                    call: MediaCall(call),
+                    id,
+                    path: res.as_ref().cloned().unwrap_or(path),
+                    duration,
+                    error: res.err().map(|e| e.to_string()),
+                });
             });
-        });
     }
 
     fn same_call(&self, legs: &[MediaLeg]) -> Result<u32, MediaError> {

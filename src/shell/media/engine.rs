@@ -1,15 +1,15 @@
 //! One engine thread (a *shard*): it owns the media sockets of its calls, every call's sans-IO
-//! [`Relay`], [`RecordAssembler`], prompt [`Player`]s and DTMF senders, and loops on one
+//! [`Relay`], recording [`RecordLog`], prompt [`Player`]s and DTMF senders, and loops on one
 //! level-triggered epoll set:
 //!
 //! - a readable leg socket → one `recv_from` → `Relay::handle_packet` → its outputs at once
-//!   (`send_to` from the receiving leg's peer socket; recording packets into the call's
-//!   assembler; events to call control);
+//!   (`send_to` from the receiving leg's peer socket; recording packets appended to the
+//!   call's log; events to call control);
 //! - every 20 ms a sweep over the calls: relay timers that are due (RTCP, dead media,
-//!   mixing), prompt and DTMF packets, recording frames (handed to the writer thread in
-//!   200 ms batches, never waiting on it). The sweep goes in chunks of [`SWEEP_CHUNK`] calls
-//!   and reads the sockets that became readable between chunks, so a long sweep does not
-//!   hold forwarded packets back;
+//!   mixing), prompt and DTMF packets, and every 200 ms the call's recording log handed to
+//!   the writer thread, never waiting on it (the writer builds the stereo frames). The sweep
+//!   goes in chunks of [`SWEEP_CHUNK`] calls and reads the sockets that became readable
+//!   between chunks, so a long sweep does not hold forwarded packets back;
 //! - the eventfd → commands from [`super::MediaHandle`] ([`super::commands`]).
 
 use std::collections::HashMap;
@@ -29,15 +29,17 @@ use super::sys::{Epoll, EventFd};
 use super::types::{EngineStats, MediaEvent, MediaLeg};
 use crate::media::dtmf_send::DtmfSender;
 use crate::media::prompt::Player;
-use crate::media::record::RecordAssembler;
+use crate::media::record_log::RecordLog;
 use crate::media::relay::{Channel, Event, LegId, Output, Relay};
 use crate::shell::recorder::RecorderHandle;
 
 /// The loop's timer granularity: prompts, mixing and recording frames are 20 ms.
 pub(super) const TICK: Duration = Duration::from_millis(20);
 pub(super) const WAKE_TOKEN: u64 = u64::MAX;
-/// Recording frames are handed to the writer thread in batches of this many 20 ms frames.
-pub(super) const RECORD_BATCH_FRAMES: usize = 10;
+/// A call's recording log is handed to the writer thread this often.
+pub(super) const RECORD_BATCH: Duration = Duration::from_millis(200);
+/// Room for one batch: two talking legs' 20 ms packets.
+const LOG_PACKETS: usize = 2 * 10 + 4;
 /// Calls handled per chunk of a sweep before the sockets are read again.
 const SWEEP_CHUNK: usize = 128;
 /// Marks a leg's prompt track in its call's recording assembler (leg ids stay below 2^31).
@@ -60,15 +62,15 @@ pub(super) struct LegSlot {
 pub(super) struct Recording {
     pub id: Uuid,
     pub started: chrono::DateTime<chrono::Utc>,
-    pub asm: RecordAssembler,
-    pub pending: Vec<i16>,
+    /// What the recording received since the last hand-over to the writer thread.
+    pub log: RecordLog,
     /// The recorded caller: prompts played to this leg go into the right channel.
     pub caller: u32,
     /// The timestamp of the caller's prompt track (continuous over every prompt played).
     pub prompt_ts: u32,
-    /// Frames to collect before the next batch goes to the writer (the first batch of each
-    /// call is shorter by a per-call amount, so calls started together flush apart).
-    pub batch_frames: usize,
+    /// When the log goes to the writer next (the first hand-over of each call comes after a
+    /// per-call share of [`RECORD_BATCH`], so calls started together hand over apart).
+    pub hand_over_at: Instant,
 }
 
 pub(super) struct CallState {
@@ -121,7 +123,7 @@ pub(super) fn drain(
             }
             Output::Record(p) => {
                 if let Some(r) = &mut c.rec {
-                    r.asm.push(p.at, p.leg, p.timestamp, p.law, &p.payload);
+                    r.log.packet(p.at, p.leg, p.timestamp, p.law, &p.payload);
                 }
                 c.relay.recycle(p.payload);
             }
@@ -179,8 +181,7 @@ fn tick_call(
             while let Some(f) = p.poll_frame(now) {
                 let _ = relay.send_audio(now, LegId(*leg), f);
                 if let Some(r) = rec.as_mut().filter(|r| r.caller == *leg) {
-                    r.asm
-                        .push_pcm(now, LegId(*leg | PROMPT_TRACK), r.prompt_ts, f);
+                    r.log.pcm(now, LegId(*leg | PROMPT_TRACK), r.prompt_ts, f);
                     r.prompt_ts = r.prompt_ts.wrapping_add(f.len() as u32);
                 }
             }
@@ -206,18 +207,20 @@ fn tick_call(
         c.dtmf.retain(|(_, s)| !s.is_finished());
     }
     if let Some(r) = &mut c.rec {
-        while let Some(f) = r.asm.poll_frame(now) {
-            r.pending.extend_from_slice(f);
-        }
-        if r.pending.len() >= r.batch_frames * 2 * 160 {
-            r.batch_frames = RECORD_BATCH_FRAMES;
-            let batch = std::mem::replace(
-                &mut r.pending,
-                Vec::with_capacity(RECORD_BATCH_FRAMES * 2 * 160),
-            );
-            recorder.frames(r.id, batch);
+        if now >= r.hand_over_at {
+            r.hand_over_at += RECORD_BATCH;
+            if r.hand_over_at <= now {
+                r.hand_over_at = now + RECORD_BATCH;
+            }
+            let log = std::mem::replace(&mut r.log, new_log());
+            recorder.log(r.id, log, now);
         }
     }
+}
+
+/// An empty recording log sized for one batch.
+pub(super) fn new_log() -> RecordLog {
+    RecordLog::with_capacity(LOG_PACKETS, 160)
 }
 
 impl Engine {
