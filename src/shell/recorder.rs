@@ -28,6 +28,8 @@ const SAMPLE_RATE: u32 = 8000;
 const CHANNELS: u16 = 2;
 const BLOCK_ALIGN: u16 = CHANNELS * 2;
 const HEADER_LEN: u64 = 44;
+/// Header updates between two yields to the engine thread (a few hundred µs of work).
+const YIELD_EVERY: usize = 32;
 
 /// Where a call's recording lives: the date is the call's start in Asia/Shanghai (UTC+8, no
 /// daylight saving); `call` is rexian's own call id, never a SIP Call-ID.
@@ -468,11 +470,18 @@ fn writer_loop(dir: &Path, flush_every: Duration, rx: mpsc::Receiver<Command>) {
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
+        // The engine thread this one may share a core with must not wait behind a run of
+        // commands: the scheduler lets a running thread finish its slice (1–3 ms) before a
+        // woken one, whatever their nice values. One command is tens of µs.
+        std::thread::yield_now();
         if last_flush.elapsed() >= flush_every {
             last_flush = Instant::now();
-            for (call, o) in w.open.iter_mut() {
+            for (k, (call, o)) in w.open.iter_mut().enumerate() {
                 if let Err(e) = o.file.flush_header() {
                     tracing::warn!(%call, error = %e, "recording header update failed");
+                }
+                if k % YIELD_EVERY == YIELD_EVERY - 1 {
+                    std::thread::yield_now();
                 }
             }
         }
