@@ -5,7 +5,9 @@
 //! the engine's counters as one `key=value` line and finishes the recordings.
 //!
 //! `cargo run --release --example media_engine_server -- --calls 500 --ports-file /tmp/p`
-//! (`--threads N` spreads the calls over N engine threads). `--mode three-way` makes each call
+//! (`--threads N` spreads the calls over N engine threads; `--measure-after S` starts the
+//! holding-time histogram of `--measure-held` S seconds after the ports file is written, past
+//! the load's warm-up). `--mode three-way` makes each call
 //! a conference of three full parties; `--mode listen` adds a listening supervisor leg to each
 //! bridged call (the port file then has three ports per line, the caller's first).
 
@@ -42,6 +44,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ports_file = PathBuf::from(arg(&args, "--ports-file").ok_or("--ports-file FILE")?);
     let recordings = PathBuf::from(arg(&args, "--recordings").unwrap_or("bench-recordings".into()));
     let no_record = args.iter().any(|a| a == "--no-record");
+    let measure_after: f64 = arg(&args, "--measure-after")
+        .unwrap_or("0".into())
+        .parse()?;
     let mode = arg(&args, "--mode").unwrap_or("bridge".into());
     if !["bridge", "three-way", "listen"].contains(&mode.as_str()) {
         return Err("--mode bridge|three-way|listen".into());
@@ -52,6 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .parse()?,
         recordings: Some(recordings.clone()),
         threads: arg(&args, "--threads").unwrap_or("1".into()).parse()?,
+        measure_holding: args.iter().any(|a| a == "--measure-held"),
         ..MediaConfig::default()
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -111,10 +117,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::File::create(&tmp)?.write_all(lines.as_bytes())?;
         std::fs::rename(&tmp, &ports_file)?;
         eprintln!("media_engine_server: {calls} calls ready");
-        rexian::shell::shutdown_signal().await;
+        let shutdown = rexian::shell::shutdown_signal();
+        tokio::pin!(shutdown);
+        tokio::select! {
+            _ = &mut shutdown => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs_f64(measure_after)) => {
+                // Reading the stats starts the longest sweep and the histogram afresh.
+                h.stats().await?;
+                shutdown.await;
+            }
+        }
         let s = h.stats().await?;
+        let q = |x: f64| s.held.quantile_us(x).map_or("-".into(), |v| v.to_string());
         println!(
-            "engine rx={} tx={} refused={} lost={} send_errors={} recorder_dropped={} wakeups={} longest_sweep_us={} rss_kb={}",
+            "engine rx={} tx={} refused={} lost={} send_errors={} recorder_dropped={} wakeups={} longest_sweep_us={} held_p50_us={} held_p99_us={} held_p999_us={} held_max_us={} rss_kb={}",
             s.rx_packets,
             s.tx_packets,
             s.rx_refused,
@@ -123,6 +139,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             s.recorder_dropped,
             s.wakeups,
             s.longest_sweep_us,
+            q(0.5),
+            q(0.99),
+            q(0.999),
+            q(1.0),
             rss_kb()
         );
         engine.shutdown();

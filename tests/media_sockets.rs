@@ -9,12 +9,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use media_support::{engine, leg, next_event, onset, rounds, Phone, LOCAL, PATIENCE};
+use media_support::{engine, engine_with, leg, next_event, onset, rounds, Phone, LOCAL, PATIENCE};
 use rexian::media::dtmf::event_payloads;
 use rexian::media::g711::Law;
 use rexian::media::prompt::Prompt;
 use rexian::media::tone::{SineGenerator, ToneDetector};
-use rexian::shell::media::{MediaError, MediaEvent, MediaLeg, RecordingSpec};
+use rexian::shell::media::{MediaConfig, MediaError, MediaEvent, MediaLeg, RecordingSpec};
 use uuid::Uuid;
 
 #[tokio::test]
@@ -328,4 +328,52 @@ async fn a_transfer_inside_a_call_keeps_the_callers_stream_continuous() {
         assert!(ts <= 8000, "timestamp jumps by {ts}");
     }
     eng.shutdown();
+}
+
+/// With `measure_holding`, every packet the engine reads is stamped by the kernel and the
+/// time the engine held it lands in the stats' histogram (read once, then started afresh);
+/// without it, nothing is stamped.
+#[tokio::test]
+async fn holding_times_are_measured_only_when_asked() {
+    for measure in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let ports = if measure {
+            "41900-41909"
+        } else {
+            "41910-41919"
+        };
+        let cfg = MediaConfig {
+            rtp_ports: ports.parse().unwrap(),
+            recordings: Some(dir.path().to_path_buf()),
+            measure_holding: measure,
+            ..MediaConfig::default()
+        };
+        let (eng, _ev) = engine_with(cfg, dir.path());
+        let h = eng.handle.clone();
+        let call = h.new_call().await.unwrap();
+        let (a, b) = (leg(&h, call).await, leg(&h, call).await);
+        let mut caller = Phone::new(Law::Ulaw, Some(1000.0), a.rtp);
+        let mut agent = Phone::new(Law::Ulaw, Some(1600.0), b.rtp);
+        for (p, l) in [(&caller, &a), (&agent, &b)] {
+            let claimed = p.addr().to_string();
+            h.set_remote(l.leg, p.sdp(&claimed)).await.unwrap();
+        }
+        h.bridge(a.leg, b.leg, None).await.unwrap();
+        rounds(&mut [&mut caller, &mut agent], "20 packets each way", |p| {
+            p.iter().all(|p| p.heard.len() >= 20)
+        });
+        let s = h.stats().await.unwrap();
+        if measure {
+            assert!(s.held.count() >= 40, "every packet read is counted: {s:?}");
+            assert!(s.held.count() <= s.rx_packets);
+            // The stamp and the engine's clock agree: no packet appears held for a second.
+            assert!(s.held.quantile_us(1.0).unwrap() <= 1_000_000, "{s:?}");
+            // Started afresh: at most the packets still in flight at the first reading.
+            assert!(h.stats().await.unwrap().held.count() < 40);
+        } else {
+            assert!(s.rx_packets >= 40);
+            assert_eq!(s.held.count(), 0);
+        }
+        eng.shutdown();
+    }
 }

@@ -40,6 +40,11 @@ pub fn engine_with_threads(
         threads,
         ..MediaConfig::default()
     };
+    engine_with(cfg, dir)
+}
+
+/// An engine with the given settings, its recordings in `dir`.
+pub fn engine_with(cfg: MediaConfig, dir: &Path) -> (MediaEngine, UnboundedReceiver<MediaEvent>) {
     let mut e = MediaEngine::start(&cfg, dir.to_path_buf()).unwrap();
     let ev = e.events.take().unwrap();
     (e, ev)

@@ -273,8 +273,9 @@ impl Engine {
             .flat_map(|c| c.legs.iter().filter_map(|&l| c.relay.stats(LegId(l))))
             .map(|st| st.lost)
             .sum();
-        // The longest sweep is reported once, then measured afresh.
+        // The longest sweep and the holding times are reported once, then measured afresh.
         self.stats.longest_sweep_us = 0;
+        self.stats.held = Default::default();
         s
     }
 

@@ -15,17 +15,18 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc::UnboundedSender;
 use uuid::Uuid;
 
 use super::handle::Command;
 use super::ports::PortAllocator;
-use super::sys::{Epoll, EventFd};
+use super::sys::{recv_stamped, Epoll, EventFd};
 use super::types::{EngineStats, MediaEvent, MediaLeg};
 use crate::media::dtmf_send::DtmfSender;
 use crate::media::prompt::Player;
@@ -322,7 +323,7 @@ impl Engine {
             return;
         };
         let sock = if tok & 1 == 0 { &slot.rtp } else { &slot.rtcp };
-        let (n, src) = match sock.recv_from(&mut self.buf[..]) {
+        let (n, src, stamp) = match recv_stamped(sock.as_raw_fd(), &mut self.buf[..]) {
             Ok(x) => x,
             Err(_) => return,
         };
@@ -342,6 +343,9 @@ impl Engine {
             self.stats.rx_refused += 1;
         }
         drain(c, &self.legs, &mut self.stats, &self.events);
+        if let (Some(at), Ok(done)) = (stamp, SystemTime::now().duration_since(UNIX_EPOCH)) {
+            self.stats.held.record(done.saturating_sub(at));
+        }
     }
 
     /// The 20 ms sweep, in chunks with the sockets read in between.

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, RwLock};
@@ -91,6 +92,8 @@ pub(super) struct Shared {
     next_leg: AtomicU64,
     moved: RwLock<HashMap<u32, usize>>,
     any_moved: AtomicBool,
+    /// New sockets stamp arrivals (`[media] measure_holding`).
+    stamp_arrivals: bool,
 }
 
 /// The engine's command side. Clone it freely; no method waits on a socket or the disk, and
@@ -114,11 +117,15 @@ pub(super) fn release_port(ports: &Mutex<PortAllocator>, port: u16) {
 
 /// Binds a nonblocking RTP/RTCP pair on `ip` from the allocator, skipping ports another
 /// program holds.
-pub(super) fn bind_leg(ports: &Mutex<PortAllocator>, ip: IpAddr) -> Result<BoundLeg, MediaError> {
+pub(super) fn bind_leg(
+    ports: &Mutex<PortAllocator>,
+    ip: IpAddr,
+    stamp_arrivals: bool,
+) -> Result<BoundLeg, MediaError> {
     let mut tries = lock(ports).available();
     loop {
         let port = lock(ports).allocate().ok_or(MediaError::PortsExhausted)?;
-        match bind_pair(ip, port) {
+        match bind_pair(ip, port, stamp_arrivals) {
             Ok((rtp, rtcp)) => return Ok(BoundLeg { rtp, rtcp, port }),
             Err(e) => {
                 // Taken by another program: put it back at the end and try the next.
@@ -132,7 +139,11 @@ pub(super) fn bind_leg(ports: &Mutex<PortAllocator>, ip: IpAddr) -> Result<Bound
     }
 }
 
-fn bind_pair(ip: IpAddr, port: u16) -> Result<(UdpSocket, UdpSocket), MediaError> {
+fn bind_pair(
+    ip: IpAddr,
+    port: u16,
+    stamp_arrivals: bool,
+) -> Result<(UdpSocket, UdpSocket), MediaError> {
     let bind = |p: u16| {
         let a = SocketAddr::new(ip, p);
         let err = |e: std::io::Error| MediaError::Bind {
@@ -141,6 +152,9 @@ fn bind_pair(ip: IpAddr, port: u16) -> Result<(UdpSocket, UdpSocket), MediaError
         };
         let s = UdpSocket::bind(a).map_err(err)?;
         s.set_nonblocking(true).map_err(err)?;
+        if stamp_arrivals {
+            super::sys::enable_receive_timestamps(s.as_raw_fd()).map_err(err)?;
+        }
         Ok::<_, MediaError>(s)
     };
     let rtp = bind(port)?;
@@ -149,7 +163,11 @@ fn bind_pair(ip: IpAddr, port: u16) -> Result<(UdpSocket, UdpSocket), MediaError
 }
 
 impl MediaHandle {
-    pub(super) fn new(shards: Vec<Shard>, ports: Arc<Mutex<PortAllocator>>) -> MediaHandle {
+    pub(super) fn new(
+        shards: Vec<Shard>,
+        ports: Arc<Mutex<PortAllocator>>,
+        stamp_arrivals: bool,
+    ) -> MediaHandle {
         MediaHandle {
             shared: Arc::new(Shared {
                 shards,
@@ -158,6 +176,7 @@ impl MediaHandle {
                 next_leg: AtomicU64::new(1),
                 moved: RwLock::new(HashMap::new()),
                 any_moved: AtomicBool::new(false),
+                stamp_arrivals,
             }),
         }
     }
@@ -225,7 +244,7 @@ impl MediaHandle {
     pub async fn open_leg(&self, call: MediaCall, local_ip: IpAddr) -> Result<LegInfo, MediaError> {
         let n = self.n();
         let shard = self.call_shard(call);
-        let sockets = bind_leg(&self.shared.ports, local_ip)?;
+        let sockets = bind_leg(&self.shared.ports, local_ip, self.shared.stamp_arrivals)?;
         let k = self.shared.next_leg.fetch_add(1, Ordering::Relaxed) % (ID_SPACE / n);
         let leg = MediaLeg((k * n) as u32 + shard as u32);
         let info = LegInfo {
@@ -419,6 +438,7 @@ impl MediaHandle {
             sum.recorder_dropped += s.recorder_dropped;
             sum.wakeups += s.wakeups;
             sum.longest_sweep_us = sum.longest_sweep_us.max(s.longest_sweep_us);
+            sum.held.merge(&s.held);
         }
         Ok(sum)
     }

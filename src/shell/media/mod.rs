@@ -40,6 +40,7 @@
 
 mod commands;
 mod config;
+mod delay;
 mod engine;
 mod handle;
 mod ports;
@@ -60,8 +61,8 @@ pub use handle::MediaHandle;
 pub use ports::PortAllocator;
 pub use prompts::{load_prompt, LoadPromptError};
 pub use types::{
-    EngineStats, LegInfo, MediaCall, MediaError, MediaEvent, MediaLeg, PartyRole, RecordingSpec,
-    RemoteMedia,
+    DelayHistogram, EngineStats, LegInfo, MediaCall, MediaError, MediaEvent, MediaLeg, PartyRole,
+    RecordingSpec, RemoteMedia,
 };
 
 use crate::shell::recorder::{repair_unfinished, RecorderHandle};
@@ -130,7 +131,7 @@ impl MediaEngine {
             threads.push(thread);
         }
         Ok(MediaEngine {
-            handle: MediaHandle::new(shards, ports),
+            handle: MediaHandle::new(shards, ports, cfg.measure_holding),
             events: Some(ev_rx),
             recordings: dir,
             threads,

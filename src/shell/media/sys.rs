@@ -1,9 +1,12 @@
 //! The few Linux calls the media loop needs that std does not offer: a level-triggered epoll
-//! set (one `recv` per readiness, no extra `EAGAIN` read as edge-triggered polling needs) and
-//! an eventfd that wakes the loop when a command arrives. All `unsafe` of the media shell
+//! set (one `recv` per readiness, no extra `EAGAIN` read as edge-triggered polling needs), an
+//! eventfd that wakes the loop when a command arrives, and a receive that also returns the
+//! kernel's receive time (`SO_TIMESTAMPNS`). All `unsafe` of the media shell
 //! lives here, each block with the reason it is sound.
 
 use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -121,5 +124,92 @@ pub fn lower_this_thread_priority(nice: i32) {
         let tid = libc::gettid();
         let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
         libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, now + nice);
+    }
+}
+
+/// Asks the kernel to stamp every datagram `fd` receives with its arrival time.
+pub fn enable_receive_timestamps(fd: RawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: passes a live c_int of the stated size; the result is checked.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// One datagram into `buf`: its length, its source and, when the socket stamps arrivals,
+/// the kernel's receive time (since the Unix epoch, `CLOCK_REALTIME`).
+pub fn recv_stamped(
+    fd: RawFd,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr, Option<Duration>)> {
+    // SAFETY: all-zero is a valid sockaddr_storage and msghdr.
+    let mut addr: libc::sockaddr_storage = unsafe { zeroed() };
+    // Room for one cmsghdr with a timespec (SCM_TIMESTAMPNS), 8-byte aligned.
+    let mut control = [0u64; 8];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut msg: libc::msghdr = unsafe { zeroed() };
+    msg.msg_name = (&mut addr as *mut libc::sockaddr_storage).cast();
+    msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = size_of::<[u64; 8]>();
+    // SAFETY: every pointer in `msg` points at a live buffer of the stated size for the
+    // duration of the call.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let src = sockaddr(&addr).ok_or_else(|| io::Error::other("datagram without an IP source"))?;
+    let mut stamp = None;
+    // SAFETY: the CMSG macros walk the control buffer the kernel filled, bounded by
+    // `msg_controllen`; a SCM_TIMESTAMPNS message carries one timespec, read unaligned.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                stamp = Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n as usize, src, stamp))
+}
+
+fn sockaddr(a: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match a.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let v4: &libc::sockaddr_in = unsafe { &*(a as *const _ as *const libc::sockaddr_in) };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr)),
+                u16::from_be(v4.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let v6: &libc::sockaddr_in6 = unsafe { &*(a as *const _ as *const libc::sockaddr_in6) };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(v6.sin6_addr.s6_addr),
+                u16::from_be(v6.sin6_port),
+                v6.sin6_flowinfo,
+                v6.sin6_scope_id,
+            )))
+        }
+        _ => None,
     }
 }

@@ -112,6 +112,8 @@ pub enum MediaEvent {
     },
 }
 
+pub use super::delay::DelayHistogram;
+
 /// Engine-wide counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EngineStats {
@@ -131,6 +133,8 @@ pub struct EngineStats {
     /// The longest 20 ms sweep since the previous `stats()` (µs; the largest of any engine
     /// thread).
     pub longest_sweep_us: u64,
+    /// How long packets were held, kernel receipt to handled (since the previous `stats()`).
+    pub held: DelayHistogram,
 }
 
 /// Why a media command failed.
