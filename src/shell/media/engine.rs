@@ -13,6 +13,7 @@
 //! - the eventfd → commands from [`super::MediaHandle`] ([`super::commands`]).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
@@ -46,8 +47,33 @@ const SWEEP_CHUNK: usize = 128;
 /// Marks a leg's prompt track in its call's recording assembler (leg ids stay below 2^31).
 pub(super) const PROMPT_TRACK: u32 = 0x8000_0000;
 
+/// Legs and calls by id. Ids are the handle's counters, never chosen by a peer, so the
+/// packet path's three lookups need no DoS-resistant hash: a multiply spreads them.
+pub(super) type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHash>>;
+
+#[derive(Default)]
+pub(super) struct IdHash(u64);
+
+impl Hasher for IdHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 pub(super) struct Settings {
     pub dead_media_after: Duration,
+    /// Sockets stamp arrivals; packets are read with their stamp and holding times kept.
+    pub measure_holding: bool,
     pub recording_delay: Duration,
     pub recordings: std::path::PathBuf,
 }
@@ -92,8 +118,8 @@ pub(super) struct Engine {
     pub events: UnboundedSender<MediaEvent>,
     pub recorder: RecorderHandle,
     pub ports: Arc<Mutex<PortAllocator>>,
-    pub legs: HashMap<u32, LegSlot>,
-    pub calls: HashMap<u32, CallState>,
+    pub legs: IdMap<LegSlot>,
+    pub calls: IdMap<CallState>,
     pub stats: EngineStats,
     ready: Vec<u64>,
     sweep: Vec<u32>,
@@ -103,7 +129,7 @@ pub(super) struct Engine {
 /// Sends what a call's relay produced; records recording packets; forwards events.
 pub(super) fn drain(
     c: &mut CallState,
-    legs: &HashMap<u32, LegSlot>,
+    legs: &IdMap<LegSlot>,
     stats: &mut EngineStats,
     events: &UnboundedSender<MediaEvent>,
 ) {
@@ -246,8 +272,8 @@ impl Engine {
             events,
             recorder,
             ports,
-            legs: HashMap::new(),
-            calls: HashMap::new(),
+            legs: IdMap::default(),
+            calls: IdMap::default(),
             stats: EngineStats::default(),
             ready: Vec::with_capacity(1024),
             sweep: Vec::new(),
@@ -323,9 +349,15 @@ impl Engine {
             return;
         };
         let sock = if tok & 1 == 0 { &slot.rtp } else { &slot.rtcp };
-        let (n, src, stamp) = match recv_stamped(sock.as_raw_fd(), &mut self.buf[..]) {
-            Ok(x) => x,
-            Err(_) => return,
+        // recvmsg (for the stamp) costs a little more than recvfrom: only when measuring.
+        let got = if self.settings.measure_holding {
+            recv_stamped(sock.as_raw_fd(), &mut self.buf[..])
+        } else {
+            sock.recv_from(&mut self.buf[..])
+                .map(|(n, src)| (n, src, None))
+        };
+        let Ok((n, src, stamp)) = got else {
+            return;
         };
         self.stats.rx_packets += 1;
         let (call, in_relay) = (slot.call, slot.in_relay);

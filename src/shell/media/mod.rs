@@ -107,6 +107,7 @@ impl MediaEngine {
             let engine = engine::Engine::new(
                 engine::Settings {
                     dead_media_after: cfg.dead_media_after(),
+                    measure_holding: cfg.measure_holding,
                     recording_delay: Duration::from_millis(cfg.recording_delay_ms),
                     recordings: dir.clone(),
                 },
