@@ -12,7 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -28,8 +28,8 @@ const SAMPLE_RATE: u32 = 8000;
 const CHANNELS: u16 = 2;
 const BLOCK_ALIGN: u16 = CHANNELS * 2;
 const HEADER_LEN: u64 = 44;
-/// Header updates between two yields to the engine thread (a few hundred µs of work).
-const YIELD_EVERY: usize = 32;
+/// The writer's longest stretch of work before it lets a waiting engine thread run.
+const YIELD_AFTER: Duration = Duration::from_micros(250);
 
 /// Where a call's recording lives: the date is the call's start in Asia/Shanghai (UTC+8, no
 /// daylight saving); `call` is rexian's own call id, never a SIP Call-ID.
@@ -443,6 +443,18 @@ impl Writer {
     }
 }
 
+/// When the writer last let others run.
+struct Turn(Instant);
+
+impl Turn {
+    fn maybe_yield(&mut self) {
+        if self.0.elapsed() >= YIELD_AFTER {
+            std::thread::yield_now();
+            self.0 = Instant::now();
+        }
+    }
+}
+
 fn writer_loop(dir: &Path, flush_every: Duration, rx: mpsc::Receiver<Command>) {
     let mut w = Writer {
         dir: dir.to_path_buf(),
@@ -451,8 +463,19 @@ fn writer_loop(dir: &Path, flush_every: Duration, rx: mpsc::Receiver<Command>) {
         pcm: Vec::new(),
     };
     let mut last_flush = Instant::now();
+    let mut turn = Turn(Instant::now());
     loop {
-        match rx.recv_timeout(flush_every) {
+        let got = match rx.try_recv() {
+            Ok(c) => Ok(c),
+            Err(TryRecvError::Empty) => {
+                let got = rx.recv_timeout(flush_every);
+                // The writer slept: its stretch of work starts afresh.
+                turn.0 = Instant::now();
+                got
+            }
+            Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+        };
+        match got {
             Ok(Command::Start {
                 call,
                 started,
@@ -472,17 +495,16 @@ fn writer_loop(dir: &Path, flush_every: Duration, rx: mpsc::Receiver<Command>) {
         }
         // The engine thread this one may share a core with must not wait behind a run of
         // commands: the scheduler lets a running thread finish its slice (1–3 ms) before a
-        // woken one, whatever their nice values. One command is tens of µs.
-        std::thread::yield_now();
+        // woken one, whatever their nice values. One command is tens of µs; yielding after
+        // every one would cost a pair of context switches each time the engine is busy.
+        turn.maybe_yield();
         if last_flush.elapsed() >= flush_every {
             last_flush = Instant::now();
-            for (k, (call, o)) in w.open.iter_mut().enumerate() {
+            for (call, o) in w.open.iter_mut() {
                 if let Err(e) = o.file.flush_header() {
                     tracing::warn!(%call, error = %e, "recording header update failed");
                 }
-                if k % YIELD_EVERY == YIELD_EVERY - 1 {
-                    std::thread::yield_now();
-                }
+                turn.maybe_yield();
             }
         }
     }
