@@ -70,6 +70,47 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "gauge",
         "Open SIP stream connections (TCP and TLS)",
     ),
+    ("rexian_media_calls", "gauge", "Calls with media anchored"),
+    (
+        "rexian_media_legs",
+        "gauge",
+        "Media legs (RTP/RTCP socket pairs) open",
+    ),
+    (
+        "rexian_media_packets_in_total",
+        "counter",
+        "RTP and RTCP packets received by the media engine",
+    ),
+    (
+        "rexian_media_packets_out_total",
+        "counter",
+        "RTP and RTCP packets sent by the media engine",
+    ),
+    (
+        "rexian_media_packets_refused_total",
+        "counter",
+        "Packets the relay refused (not latched, unknown payload type, malformed)",
+    ),
+    (
+        "rexian_media_send_errors_total",
+        "counter",
+        "Media packets the kernel would not send",
+    ),
+    (
+        "rexian_media_packets_lost",
+        "gauge",
+        "RTP packets lost on the way in, summed over the legs open now",
+    ),
+    (
+        "rexian_media_recording_drops_total",
+        "counter",
+        "Recording batches dropped because the writer fell behind (audio missing from recordings)",
+    ),
+    (
+        "rexian_media_longest_sweep_seconds",
+        "gauge",
+        "The longest 20 ms timer sweep of an engine thread since the previous reading",
+    ),
 ];
 
 /// The daemon's metrics; shared behind an `Arc`.

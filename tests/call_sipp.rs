@@ -27,11 +27,36 @@ fn trunk(d: &Daemon, scenario: &str, extra: &[&str]) -> SippRun {
     sipp(d.sip, &args)
 }
 
+/// A metric's value from a `/metrics` page (`name value` lines without labels).
+fn metric(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
 #[test]
 fn a_late_offer_invite_is_answered_with_our_offer() {
     let d = Daemon::start(&[]);
     let run = trunk(&d, "trunk_late_offer.xml", &["-m", "1", "-d", "2000"]);
     must_pass("late offer", &run);
+    // The greeting went out as RTP, and the media engine's counters say so on /metrics
+    // (read every 5 s by their own task).
+    let start = Instant::now();
+    loop {
+        let page = http_get(d.http, "/metrics", None).1;
+        let out = metric(&page, "rexian_media_packets_out_total").unwrap_or(0.0);
+        if out > 0.0 {
+            assert_eq!(
+                metric(&page, "rexian_media_recording_drops_total"),
+                Some(0.0)
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no media packets counted on /metrics:\n{page}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]

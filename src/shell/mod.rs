@@ -15,6 +15,7 @@
 pub mod calls;
 pub mod lights;
 pub mod media;
+pub mod media_metrics;
 pub mod recorder;
 pub mod sip_task;
 pub mod sms_worker;
@@ -315,6 +316,11 @@ pub async fn run_daemon(
     if let Some(control) = control {
         tokio::spawn(reload_on_sighup(control));
     }
+    tasks.spawn(media_metrics::run(
+        media.handle.clone(),
+        metrics.clone(),
+        stop_rx.clone(),
+    ));
     let live = core.live_view();
     let ticket_sms = ticket_sms(&config);
     tasks.spawn(lights::start(
