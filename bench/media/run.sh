@@ -21,7 +21,8 @@
 # held_p999: kernel receipt of a packet to the end of its handling, the socket queue
 # included, as bucket bounds in µs (this costs the engine about a tenth more CPU).
 #
-# Prints one table row per load; raw lines go to bench/out/media-<load>.txt.
+# Prints the machine's kernel floor (`udp-floor`: what one relayed packet costs in syscalls
+# alone), then one table row per load; raw lines go to bench/out/media-<load>.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ $# -gt 0 ]; then LOADS=("$@"); else LOADS=(250 500 1000 2000); fi
@@ -42,6 +43,9 @@ ulimit -n 65536 2>/dev/null || true
 udp_errors() { awk '/^Udp:/ { if (h) { print $4; exit } h = 1 }' /proc/net/snmp; }
 
 echo "uptime: $(uptime)  threads=${THREADS:-1} server_cpus=${SERVER_CPUS:-0} mode=${MODE:-bridge}"
+# This machine's floor: one relayed packet's sendto + recvfrom alone, on the engine's core.
+first_cpu=${SERVER_CPUS:-0}
+echo "kernel floor: $(taskset -c "${first_cpu%%,*}" bench/media/loadgen/target/release/udp-floor 200000)"
 printf '%6s %9s %7s %8s %9s %10s %8s %8s %8s %8s %9s %9s %9s %9s %9s\n' \
   calls pps_each cpu_% us/pkt us/call_s loss_rx loss_rex kern_drop p50_us p99_us held_p99 held_p999 rss/call rec_drop sweep_us
 for n in "${LOADS[@]}"; do
