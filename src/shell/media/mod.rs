@@ -2,13 +2,14 @@
 //!
 //! [`MediaEngine::start`] spawns `[media] threads` engine threads (default one). Each owns the
 //! RTP/RTCP sockets of its calls and every such call's [`crate::media::relay::Relay`],
-//! recording assembler, prompt players and DTMF senders, plus a recording writer thread
-//! ([`crate::shell::recorder`]). Calls go to the threads in turn; all legs of a call live on
+//! recording log, prompt players and DTMF senders, plus a recording writer thread that
+//! builds and writes the recordings ([`crate::shell::recorder`]). Calls go to the threads in turn; all legs of a call live on
 //! its thread. Call control talks to them only through [`MediaHandle`] (async, clonable,
 //! `Send`) and listens to [`MediaEvent`]s. Files: `handle.rs` (the handle, commands, ids),
 //! `types.rs` (ids, parameters, events, errors), `engine.rs` (one thread's loop),
 //! `commands.rs` (what a thread does with each command), `ports.rs`, `config.rs`,
-//! `prompts.rs` (loading prompt files), `sys.rs` (epoll, eventfd: all the `unsafe`).
+//! `prompts.rs` (loading prompt files), `delay.rs` (the holding-time histogram), `sys.rs`
+//! (epoll, eventfd, stamped receive: all the `unsafe`).
 //!
 //! Commands that need no answer return as soon as they are queued; a failure arrives as
 //! [`MediaEvent::CommandFailed`]. Only `close_leg`, `leg_stats`, `stats` and a `move_leg`
