@@ -39,25 +39,24 @@ pub async fn run(media: MediaHandle, metrics: Arc<Metrics>, mut stop: watch::Rec
 
 /// Sets the media families from one reading.
 pub fn publish(metrics: &Metrics, s: &EngineStats) {
-    metrics.set("rexian_media_calls", "", s.calls as f64);
-    metrics.set("rexian_media_legs", "", s.legs as f64);
-    metrics.set("rexian_media_packets_in_total", "", s.rx_packets as f64);
-    metrics.set("rexian_media_packets_out_total", "", s.tx_packets as f64);
-    metrics.set(
-        "rexian_media_packets_refused_total",
-        "",
-        s.rx_refused as f64,
-    );
-    metrics.set("rexian_media_send_errors_total", "", s.send_errors as f64);
-    metrics.set("rexian_media_packets_lost", "", s.lost as f64);
-    metrics.set(
-        "rexian_media_recording_drops_total",
-        "",
-        s.recorder_dropped as f64,
-    );
-    metrics.set(
-        "rexian_media_longest_sweep_seconds",
-        "",
-        s.longest_sweep_us as f64 / 1e6,
-    );
+    let values = [
+        ("rexian_media_calls", s.calls as f64),
+        ("rexian_media_legs", s.legs as f64),
+        ("rexian_media_packets_in_total", s.rx_packets as f64),
+        ("rexian_media_packets_out_total", s.tx_packets as f64),
+        ("rexian_media_packets_refused_total", s.rx_refused as f64),
+        ("rexian_media_send_errors_total", s.send_errors as f64),
+        ("rexian_media_packets_lost", s.lost as f64),
+        (
+            "rexian_media_recording_drops_total",
+            s.recorder_dropped as f64,
+        ),
+        (
+            "rexian_media_longest_sweep_seconds",
+            s.longest_sweep_us as f64 / 1e6,
+        ),
+    ];
+    for (name, v) in values {
+        metrics.set(name, "", v);
+    }
 }
