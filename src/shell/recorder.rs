@@ -20,9 +20,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Datelike, FixedOffset, Utc};
 use uuid::Uuid;
 
-use crate::media::record::{RecordAssembler, Side};
+use crate::media::record::RecordAssembler;
 use crate::media::record_log::RecordLog;
-use crate::media::relay::LegId;
 
 const SAMPLE_RATE: u32 = 8000;
 const CHANNELS: u16 = 2;
@@ -203,14 +202,13 @@ pub fn repair_unfinished(dir: &Path) -> io::Result<Vec<PathBuf>> {
 /// What the media side sends to the writer thread.
 #[derive(Debug)]
 pub enum Command {
-    /// A recording starts at `at` (the media clock): frames trail it by `delay`, and
-    /// `caller` is recorded on the left.
+    /// A recording starts at `at` (the media clock): frames trail it by `delay`. Who is on
+    /// which side comes in the log.
     Start {
         call: Uuid,
         started: DateTime<Utc>,
         at: Instant,
         delay: Duration,
-        caller: LegId,
     },
     /// What the call's recording received up to `until`.
     Log {
@@ -277,21 +275,13 @@ impl RecorderHandle {
         }
     }
 
-    /// A recording starts at `at`; frames trail that clock by `delay`; `caller` goes left.
-    pub fn start(
-        &self,
-        call: Uuid,
-        started: DateTime<Utc>,
-        at: Instant,
-        delay: Duration,
-        caller: LegId,
-    ) -> bool {
+    /// A recording starts at `at`; frames trail that clock by `delay`.
+    pub fn start(&self, call: Uuid, started: DateTime<Utc>, at: Instant, delay: Duration) -> bool {
         self.send(Command::Start {
             call,
             started,
             at,
             delay,
-            caller,
         })
     }
 
@@ -300,18 +290,8 @@ impl RecorderHandle {
         self.send(Command::Log { call, log, until })
     }
 
-    /// Ends the recording at `at` with the last of its log.
-    pub fn finish(&self, call: Uuid, log: RecordLog, at: Instant) -> bool {
-        self.send(Command::Finish {
-            call,
-            log,
-            at,
-            done: None,
-        })
-    }
-
-    /// Like [`RecorderHandle::finish`], then runs `done` on the writer thread with the
-    /// finalised file's path and the audio's length. A finish that cannot be queued runs
+    /// Ends the recording at `at` with the last of its log, then runs `done` on the writer
+    /// thread with the finalised file's path and the audio's length. A finish that cannot be queued runs
     /// `done` at once with an error.
     pub fn finish_then(
         &self,
@@ -383,18 +363,10 @@ struct Writer {
 }
 
 impl Writer {
-    fn start(
-        &mut self,
-        call: Uuid,
-        started: DateTime<Utc>,
-        at: Instant,
-        delay: Duration,
-        caller: LegId,
-    ) {
+    fn start(&mut self, call: Uuid, started: DateTime<Utc>, at: Instant, delay: Duration) {
         match WavFile::create(&recording_path(&self.dir, started, call)) {
             Ok(file) => {
-                let mut asm = RecordAssembler::new(at, delay);
-                asm.set_side(caller, Side::Left);
+                let asm = RecordAssembler::new(at, delay);
                 self.open.insert(call, Open { file, asm });
             }
             Err(e) => tracing::warn!(%call, error = %e, "cannot create recording"),
@@ -481,8 +453,7 @@ fn writer_loop(dir: &Path, flush_every: Duration, rx: mpsc::Receiver<Command>) {
                 started,
                 at,
                 delay,
-                caller,
-            }) => w.start(call, started, at, delay, caller),
+            }) => w.start(call, started, at, delay),
             Ok(Command::Log { call, log, until }) => w.replay(call, &log, until, false),
             Ok(Command::Finish {
                 call,
@@ -516,6 +487,8 @@ fn writer_loop(dir: &Path, flush_every: Duration, rx: mpsc::Receiver<Command>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::record::Side;
+    use crate::media::relay::LegId;
     use chrono::TimeZone;
 
     fn frames(n: usize, base: i16) -> Vec<i16> {
@@ -596,11 +569,14 @@ mod tests {
         let t0 = Instant::now();
         let ms20 = Duration::from_millis(20);
         let (caller, agent) = (LegId(1), LegId(2));
-        assert!(h.start(call, started, t0, Duration::from_millis(40), caller));
+        assert!(h.start(call, started, t0, Duration::from_millis(40)));
         // One second of both sides, handed over in five logs; the caller's level is 1000, the
         // agent's -2000 (sent as prompt-style PCM to keep the values exact).
         for batch in 0..5u32 {
             let mut log = RecordLog::default();
+            if batch == 0 {
+                log.set_side(t0, caller, Side::Left);
+            }
             for i in 10 * batch..10 * (batch + 1) {
                 log.pcm(t0 + ms20 * i, caller, 160 * i, &[1000; 160]);
                 log.pcm(t0 + ms20 * i, agent, 160 * i, &[-2000; 160]);

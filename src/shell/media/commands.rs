@@ -16,6 +16,7 @@ use super::types::{
 };
 use crate::media::dtmf_send::DtmfSender;
 use crate::media::prompt::Player;
+use crate::media::record::Side;
 use crate::media::relay::{LegConfig, LegId, LegStats, Relay, RelayConfig, RelayError, Role};
 use crate::shell::recorder::recording_path;
 
@@ -404,20 +405,17 @@ impl Engine {
         if c.rec.is_some() {
             return;
         }
-        self.recorder.start(
-            spec.id,
-            spec.started,
-            now,
-            self.settings.recording_delay,
-            LegId(spec.caller.0),
-        );
+        self.recorder
+            .start(spec.id, spec.started, now, self.settings.recording_delay);
+        let mut log = new_log();
+        log.set_side(now, LegId(spec.caller.0), Side::Left);
         c.relay.set_record(true);
         // Calls answered in the same sweep hand their logs over in different sweeps.
         let share = (spec.id.as_u128() % 10) as u32 + 1;
         c.rec = Some(Recording {
             id: spec.id,
             started: spec.started,
-            log: new_log(),
+            log,
             caller: spec.caller.0,
             prompt_ts: 0,
             hand_over_at: now + RECORD_BATCH * share / 10,
