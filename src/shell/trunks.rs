@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::call::plan::Dialplan;
+use crate::call::plan::{Dialplan, TrunkAuth};
 use crate::http::calls::TrunkView;
 use crate::metrics::Metrics;
 use crate::sip::digest_client::ClientCredentials;
@@ -47,11 +47,7 @@ pub async fn specs(plan: &Dialplan, listen: SocketAddr) -> Vec<TrunkSpec> {
             host: host.trim_matches(['[', ']']).to_string(),
             port,
             local: SocketAddr::new(ip, listen.port()),
-            credentials: t.auth.as_ref().map(|a| ClientCredentials {
-                username: a.username.clone(),
-                password: a.password.clone(),
-                realm: a.realm.clone(),
-            }),
+            credentials: t.auth.as_ref().map(credentials),
             register: t.register,
             options_interval: t
                 .options_interval_secs
@@ -61,8 +57,17 @@ pub async fn specs(plan: &Dialplan, listen: SocketAddr) -> Vec<TrunkSpec> {
     out
 }
 
+/// The digest account a trunk answers a carrier's challenge with.
+pub(crate) fn credentials(auth: &TrunkAuth) -> ClientCredentials {
+    ClientCredentials {
+        username: auth.username.clone(),
+        password: auth.password.clone(),
+        realm: auth.realm.clone(),
+    }
+}
+
 /// The local address the kernel would use towards `peer` (no packet is sent).
-fn local_ip_towards(peer: SocketAddr) -> Option<IpAddr> {
+pub(crate) fn local_ip_towards(peer: SocketAddr) -> Option<IpAddr> {
     let bind = if peer.is_ipv4() {
         "0.0.0.0:0"
     } else {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::{Calls, MediaSide};
 use crate::media::sdp::{LocalMedia, SessionDescription};
 use crate::shell::media::{LegInfo, MediaCall, RemoteMedia};
+use crate::shell::trunks::local_ip_towards;
 use crate::sip::endpoint::Endpoint;
 use crate::sip::legs::{Leg, LegId};
 
@@ -131,16 +132,4 @@ impl Calls {
             }
         }
     }
-}
-
-/// The address of ours `peer` reaches, as the routing table says (no packet is sent).
-pub(super) fn local_ip_towards(peer: std::net::SocketAddr) -> Option<IpAddr> {
-    let bind = if peer.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    };
-    let s = std::net::UdpSocket::bind(bind).ok()?;
-    s.connect(peer).ok()?;
-    s.local_addr().ok().map(|a| a.ip())
 }

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::records::RecordWrite;
-use super::{CallState, Calls, MediaSide, Party};
+use super::{Calls, MediaSide, Party};
 use crate::call::agent::CallId;
 use crate::call::control::callback::{CallbackReport, CallbackStep, Restored};
 use crate::call::event::{Action, Event, OperatorEvent, RingFailure};
@@ -146,15 +146,7 @@ impl Calls {
         let peer = Peer::udp(addr);
         let ip = self.local_ip_for(peer);
         // A previous INVITE of this request (a trunk that failed) leaves nothing behind.
-        if let Some(old) = self.calls.remove(&call) {
-            self.by_leg.remove(&old.caller);
-            if let Some(m) = &old.caller_media {
-                self.by_media.remove(&m.leg);
-            }
-            if let Some(mc) = old.media_call {
-                let _ = self.media.end_call(mc).await;
-            }
-        }
+        self.drop_call(call);
         let (media_call, info, local) = self.new_media_leg(ip).await?;
         let target = Uri::sip(
             Some(number.expose().as_str()),
@@ -185,26 +177,12 @@ impl Calls {
                 return Err(e.to_string());
             }
         };
-        self.by_leg.insert(sip, (call, Party::Caller));
-        self.by_media.insert(info.leg, (call, Party::Caller));
-        self.calls.insert(
-            call,
-            CallState {
-                caller: sip,
-                media_call: Some(media_call),
-                caller_media: Some(MediaSide {
-                    leg: info.leg,
-                    local,
-                    law: None,
-                }),
-                agents: HashMap::new(),
-                third: None,
-                consult: None,
-                recording: None,
-                ticket: None,
-                caller_gone: false,
-            },
-        );
+        let side = MediaSide {
+            leg: info.leg,
+            local,
+            law: None,
+        };
+        self.adopt_call(call, sip, media_call, side);
         Ok(())
     }
 

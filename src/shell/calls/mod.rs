@@ -21,7 +21,7 @@ mod service;
 mod status;
 mod third;
 
-use answer::local_ip_towards;
+use crate::shell::trunks::local_ip_towards;
 pub use events::EventSender;
 
 use std::collections::{HashMap, HashSet};
@@ -89,6 +89,22 @@ struct CallState {
     ticket: Option<String>,
     /// The caller's leg has ended (the record may still be coming).
     caller_gone: bool,
+}
+
+impl CallState {
+    fn new(caller: LegId, media_call: Option<MediaCall>, caller_media: Option<MediaSide>) -> Self {
+        CallState {
+            caller,
+            media_call,
+            caller_media,
+            agents: HashMap::new(),
+            third: None,
+            consult: None,
+            recording: None,
+            ticket: None,
+            caller_gone: false,
+        }
+    }
 }
 
 /// The calls of one daemon.
@@ -284,20 +300,7 @@ impl Calls {
                 .collect(),
             p_called_party_id: invite.headers.get("P-Called-Party-ID").map(str::to_string),
         };
-        self.calls.insert(
-            call,
-            CallState {
-                caller: leg,
-                media_call: None,
-                caller_media: None,
-                agents: HashMap::new(),
-                third: None,
-                consult: None,
-                ticket: None,
-                recording: None,
-                caller_gone: false,
-            },
-        );
+        self.calls.insert(call, CallState::new(leg, None, None));
         self.by_leg.insert(leg, (call, Party::Caller));
         self.control.handle(
             Event::CallArrived(Arrival {
@@ -831,19 +834,34 @@ impl Calls {
             .map(|(id, _)| *id)
             .collect();
         for id in done {
-            if let Some(c) = self.calls.remove(&id) {
-                self.by_leg.remove(&c.caller);
-                if let Some(m) = &c.caller_media {
-                    self.by_media.remove(&m.leg);
-                }
-                if let Some(mc) = c.media_call {
-                    let media = self.media.clone();
-                    tokio::spawn(async move {
-                        let _ = media.end_call(mc).await;
-                    });
-                }
+            self.drop_call(id);
+        }
+    }
+
+    /// Forgets a call and its caller leg; its media call ends in a task of its own, so the
+    /// SIP task does not wait for the media engine.
+    fn drop_call(&mut self, id: CallId) {
+        if let Some(c) = self.calls.remove(&id) {
+            self.by_leg.remove(&c.caller);
+            if let Some(m) = &c.caller_media {
+                self.by_media.remove(&m.leg);
+            }
+            if let Some(mc) = c.media_call {
+                let media = self.media.clone();
+                tokio::spawn(async move {
+                    let _ = media.end_call(mc).await;
+                });
             }
         }
+    }
+
+    /// Takes on a call whose caller leg rexian anchored itself (a callback's or an agent's
+    /// outbound call): the caller is `sip`, its media `side` in `media_call`.
+    fn adopt_call(&mut self, call: CallId, sip: LegId, media_call: MediaCall, side: MediaSide) {
+        self.by_leg.insert(sip, (call, Party::Caller));
+        self.by_media.insert(side.leg, (call, Party::Caller));
+        self.calls
+            .insert(call, CallState::new(sip, Some(media_call), Some(side)));
     }
 
     fn security_event(&self, kind: &str, source: String, detail: &str) {

@@ -15,13 +15,13 @@ use bytes::Bytes;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{CallState, Calls, MediaSide, Party};
+use super::{Calls, MediaSide, Party};
 use crate::call::agent::CallId;
 use crate::call::caller::normalise;
 use crate::call::control::outbound::{Origin, OutboundAction, OutboundEvent, OutboundRecord};
 use crate::call::event::{Dest, Event, RingFailure};
 use crate::pii::Pii;
-use crate::shell::media::{MediaCall, RecordingSpec};
+use crate::shell::media::RecordingSpec;
 use crate::sip::endpoint::Endpoint;
 use crate::sip::legs::{Leg, LegId};
 use crate::sip::message::{NameAddr, Uri};
@@ -69,10 +69,7 @@ impl Calls {
         };
         self.next_call += 1;
         let call = self.next_call;
-        self.by_leg.insert(leg, (call, Party::Caller));
-        self.by_media.insert(side.leg, (call, Party::Caller));
-        self.calls
-            .insert(call, new_state(leg, Some(media_call), Some(side)));
+        self.adopt_call(call, leg, media_call, side);
         self.outbound.calls.insert(
             call,
             OutCall {
@@ -464,10 +461,7 @@ impl Calls {
             local,
             law: None,
         };
-        self.by_leg.insert(sip, (call, Party::Caller));
-        self.by_media.insert(side.leg, (call, Party::Caller));
-        self.calls
-            .insert(call, new_state(sip, Some(media_call), Some(side)));
+        self.adopt_call(call, sip, media_call, side);
         Ok(())
     }
 
@@ -534,19 +528,5 @@ impl Calls {
                 self.outbound_forget(call);
             }
         }
-    }
-}
-
-fn new_state(leg: LegId, media_call: Option<MediaCall>, side: Option<MediaSide>) -> CallState {
-    CallState {
-        caller: leg,
-        media_call,
-        caller_media: side,
-        agents: HashMap::new(),
-        third: None,
-        consult: None,
-        recording: None,
-        ticket: None,
-        caller_gone: false,
     }
 }

@@ -7,12 +7,11 @@
 //! dialogs with rexian — resolved here against rexian's own legs, never forwarded — or
 //! goes back by hanging up the consultation.
 
-use std::net::IpAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{local_ip_towards, Calls, MediaSide, Party};
+use super::{Calls, MediaSide, Party};
 use crate::call::agent::CallId;
 use crate::call::event::AgentRequest;
 use crate::sip::endpoint::Endpoint;
@@ -46,10 +45,7 @@ impl Calls {
         };
         let offer = l.initial_offer().cloned();
         let call_id = l.invite().call_id.clone();
-        let ip = self
-            .listen_ip
-            .or_else(|| local_ip_towards(l.peer().addr))
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let ip = self.local_ip_for(l.peer());
         let Some(c) = self.calls.get(&call) else {
             let _ = ep.reject(now, leg, 403);
             return;

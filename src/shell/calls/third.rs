@@ -139,17 +139,8 @@ impl Calls {
     /// The account a trunk answers a carrier's digest challenge with, when it has one.
     pub(super) fn trunk_credentials(&self, trunk: &str) -> Option<ClientCredentials> {
         let plan = self.control.plan();
-        let auth = plan
-            .trunks
-            .iter()
-            .find(|t| t.name == trunk)?
-            .auth
-            .as_ref()?;
-        Some(ClientCredentials {
-            username: auth.username.clone(),
-            password: auth.password.clone(),
-            realm: auth.realm.clone(),
-        })
+        let t = plan.trunks.iter().find(|t| t.name == trunk)?;
+        t.auth.as_ref().map(crate::shell::trunks::credentials)
     }
 
     /// A SIP event on the third party's leg.
