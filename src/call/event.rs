@@ -36,6 +36,12 @@ pub enum RingFailure {
 }
 
 impl RingFailure {
+    /// The trunk, not the far end, failed (no answer from it, a transport error, a 5xx):
+    /// the next trunk may do better.
+    pub fn is_trunk_fault(self) -> bool {
+        matches!(self, RingFailure::Unreachable | RingFailure::Other(500..))
+    }
+
     pub fn reason(self) -> String {
         match self {
             RingFailure::Busy => "busy".into(),

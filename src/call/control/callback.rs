@@ -24,7 +24,6 @@ use super::{Call, CallControl, Phase, Timer};
 use crate::call::agent::{AgentState, CallId};
 use crate::call::caller::CallerKind;
 use crate::call::event::{Action, Leg, OperatorEvent, RingFailure};
-use crate::call::queue::Waiter;
 use crate::call::record::HangupCause;
 use crate::pii::Pii;
 
@@ -204,7 +203,6 @@ impl CallControl {
                 attempt: r.attempts,
             });
         }
-        let (skill, key) = (req.skill.clone(), req.key);
         self.calls.insert(id, req);
         self.callbacks.open.insert(
             id,
@@ -227,15 +225,7 @@ impl CallControl {
                     attempt: r.attempts,
                 },
             ),
-            None => {
-                let w = Waiter {
-                    call: id,
-                    entered: now,
-                    overflow_at: None,
-                };
-                self.acd.waiting.insert(&skill, key, w);
-                self.dispatch_call(id, now);
-            }
+            None => self.rejoin_waiting(id, now),
         }
         Some(id)
     }
@@ -324,17 +314,12 @@ impl CallControl {
         let Some(id) = self.callbacks.by_origin.remove(&call) else {
             return;
         };
-        if let Some(c) = self.calls.get_mut(&id) {
-            if c.phase == Phase::Queued {
-                let w = Waiter {
-                    call: id,
-                    entered: c.queued.unwrap_or(now),
-                    overflow_at: c.overflow_at,
-                };
-                let (skill, key) = (c.skill.clone(), c.key);
-                self.acd.waiting.insert(&skill, key, w);
-                self.dispatch_call(id, now);
-            }
+        if self
+            .calls
+            .get(&id)
+            .is_some_and(|c| c.phase == Phase::Queued)
+        {
+            self.rejoin_waiting(id, now);
         }
     }
 
@@ -452,15 +437,8 @@ impl CallControl {
             // The reserved agent went away meanwhile: back to the queue's head.
             if let Some(c) = self.calls.get_mut(&call) {
                 c.key = (0, c.key.1);
-                let w = Waiter {
-                    call,
-                    entered: c.queued.unwrap_or(now),
-                    overflow_at: c.overflow_at,
-                };
-                let (skill, key) = (c.skill.clone(), c.key);
-                self.acd.waiting.insert(&skill, key, w);
             }
-            self.dispatch_call(call, now);
+            self.rejoin_waiting(call, now);
         }
     }
 
@@ -470,7 +448,7 @@ impl CallControl {
             return;
         }
         self.release_callback_trunk(call);
-        let trunk_fault = matches!(cause, RingFailure::Unreachable | RingFailure::Other(500..));
+        let trunk_fault = cause.is_trunk_fault();
         let more = self
             .callbacks
             .open
@@ -515,14 +493,7 @@ impl CallControl {
             {
                 // Back at the old place in the queue.
                 c.phase = Phase::Queued;
-                let w = Waiter {
-                    call,
-                    entered: c.queued.unwrap_or(now),
-                    overflow_at: c.overflow_at,
-                };
-                let (skill, key) = (c.skill.clone(), c.key);
-                self.acd.waiting.insert(&skill, key, w);
-                self.dispatch_call(call, now);
+                self.rejoin_waiting(call, now);
             }
             _ => {}
         }
@@ -532,9 +503,7 @@ impl CallControl {
         let Some(t) = self.calls.get_mut(&call).and_then(|c| c.trunk.take()) else {
             return;
         };
-        if let Some(n) = self.trunk_calls.get_mut(&t) {
-            *n = n.saturating_sub(1);
-        }
+        self.free_trunk(&t);
         if let Some(r) = self.callbacks.open.get_mut(&call) {
             r.last_trunk = Some(t);
         }

@@ -233,6 +233,15 @@ impl CallControl {
             return;
         };
         c.phase = Phase::Queued;
+        self.rejoin_waiting(call, now);
+    }
+
+    /// Puts a queued call back in its list at its own place (its key, its original entry
+    /// time and overflow deadline) and offers it to an agent.
+    pub(super) fn rejoin_waiting(&mut self, call: CallId, now: Instant) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
         let w = Waiter {
             call,
             entered: c.queued.unwrap_or(now),

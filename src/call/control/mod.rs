@@ -544,11 +544,8 @@ impl CallControl {
         let Some(c) = self.calls.remove(&call) else {
             return;
         };
-        if let Some(n) = self
-            .trunk_calls
-            .get_mut(c.trunk.as_deref().unwrap_or_default())
-        {
-            *n = n.saturating_sub(1);
+        if let Some(t) = &c.trunk {
+            self.free_trunk(t);
         }
         if c.phase == Phase::Queued {
             self.acd.waiting.remove(&c.skill, c.key);

@@ -217,8 +217,7 @@ impl CallControl {
                 self.out_release_trunk(call);
                 // A trunk that could not carry the call gives way to the next one; a far end
                 // that is busy or declines has answered.
-                let trunk_fault =
-                    matches!(cause, RingFailure::Unreachable | RingFailure::Other(500..));
+                let trunk_fault = cause.is_trunk_fault();
                 if trunk_fault && !self.outbound[&call].trunks_left.is_empty() {
                     return self.out_dial(call, now);
                 }
@@ -406,9 +405,7 @@ impl CallControl {
         let Some(t) = self.outbound.get_mut(&call).and_then(|o| o.trunk.take()) else {
             return;
         };
-        if let Some(n) = self.trunk_calls.get_mut(&t) {
-            *n = n.saturating_sub(1);
-        }
+        self.free_trunk(&t);
     }
 
     fn out_operator(&mut self, call: CallId, state: &'static str) {

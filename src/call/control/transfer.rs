@@ -19,7 +19,6 @@ use crate::call::event::{
     RingFailure, ThirdKind,
 };
 use crate::call::plan::{Dialplan, ExpertSeat, Role};
-use crate::call::queue::Waiter;
 use crate::call::record::HangupCause;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,6 +364,13 @@ impl CallControl {
         None
     }
 
+    /// Gives back a place on `trunk` that `take_trunk` gave.
+    pub(super) fn free_trunk(&mut self, trunk: &str) {
+        if let Some(n) = self.trunk_calls.get_mut(trunk) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
     /// Where `target` leads for this call, by the call's own dialplan.
     fn resolve(
         &self,
@@ -494,12 +500,6 @@ impl CallControl {
         c.phase = Phase::Queued;
         c.key = (0, c.key.1);
         c.queued.get_or_insert(now);
-        let w = Waiter {
-            call,
-            entered: c.queued.unwrap_or(now),
-            overflow_at: c.overflow_at,
-        };
-        let (skill, key) = (c.skill.clone(), c.key);
         match prompt {
             Some(p) => {
                 c.announcing = true;
@@ -511,8 +511,7 @@ impl CallControl {
             }
             None => self.push(Action::StartMoh { call, prompt: moh }),
         }
-        self.acd.waiting.insert(&skill, key, w);
-        self.dispatch_call(call, now);
+        self.rejoin_waiting(call, now);
     }
 
     /// The agent leaves a three-way call: caller and third party go on together.
@@ -620,7 +619,7 @@ impl CallControl {
         }
         // A trunk that could not carry the call is replaced by the next one; a far end that is
         // busy or declines has answered.
-        let trunk_fault = matches!(cause, RingFailure::Unreachable | RingFailure::Other(500..));
+        let trunk_fault = cause.is_trunk_fault();
         let retry = trunk_fault && !t.trunks_left.is_empty();
         self.release_trunk(call);
         if retry {
@@ -775,10 +774,8 @@ impl CallControl {
         };
         if let Dest::Trunk { trunk, .. } = &mut t.dest {
             if !trunk.is_empty() {
-                if let Some(n) = self.trunk_calls.get_mut(trunk.as_str()) {
-                    *n = n.saturating_sub(1);
-                }
-                trunk.clear();
+                let t = std::mem::take(trunk);
+                self.free_trunk(&t);
             }
         }
     }
