@@ -14,7 +14,6 @@ use super::auth::Authenticated;
 use super::calls::{ask, ControlRequest};
 use super::error::ApiError;
 use super::AppState;
-use crate::store::tickets::TicketError;
 use crate::store::tokens::Role;
 
 /// The body of `POST /api/v1/agents/{id}/dial`.
@@ -71,9 +70,9 @@ pub(super) async fn dial(
 /// A ticket a request names (a call record or a sub-centre will carry it): it must exist
 /// (422 otherwise).
 pub(super) async fn known_ticket(s: &AppState, t: &str) -> Result<(), ApiError> {
-    match s.store.ticket_state(t).await {
-        Ok(_) => Ok(()),
-        Err(TicketError::NotFound(_)) => Err(ApiError::new(
+    match s.store.ticket(t).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("no ticket {t}"),
         )),

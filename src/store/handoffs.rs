@@ -61,14 +61,20 @@ impl Store {
         sms: Option<&HandoffSms>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        let before: Option<i64> =
-            sqlx::query("SELECT alarm FROM handoffs WHERE call_record = $1 AND seq = $2")
-                .bind(&h.call_record)
-                .bind(h.seq)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get("alarm"))
-                .transpose()?;
+        // What was stored before decides which messages this write queues; without
+        // messages to queue it is not read.
+        let before: Option<i64> = match sms {
+            Some(s) if !s.supervisors.is_empty() => {
+                sqlx::query("SELECT alarm FROM handoffs WHERE call_record = $1 AND seq = $2")
+                    .bind(&h.call_record)
+                    .bind(h.seq)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get("alarm"))
+                    .transpose()?
+            }
+            _ => None,
+        };
         let sql = format!(
             "INSERT INTO handoffs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
              $11, $12, $13, $14, $15, $16) ON CONFLICT (call_record, seq) DO UPDATE SET \

@@ -197,14 +197,8 @@ async fn write(
     Ok(results)
 }
 
-/// One whole creation inside `tx`, folded in memory and written once
-/// ([`super::ticket_create`]); returns the ticket number.
-pub async fn create_request_in_tx(
-    tx: &mut Transaction<'_, Any>,
-    req: &CreateRequest,
-) -> Result<String, TicketError> {
-    super::ticket_create::create_request_in_tx(tx, req).await
-}
+/// One whole creation inside `tx`, folded in memory and written once; returns the number.
+pub use super::ticket_create::create_request_in_tx;
 
 /// The same creation step by step through the general command path: the ticket, then each
 /// command as its own transition (lock, fold the history, append, rewrite the projection).
