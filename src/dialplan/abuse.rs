@@ -29,24 +29,6 @@ struct File {
     exempt: Vec<Spanned<String>>,
 }
 
-fn range(
-    cx: &Ctx,
-    v: &Option<Spanned<i64>>,
-    key: &str,
-    min: i64,
-    max: i64,
-    default: i64,
-) -> Result<i64, DialplanError> {
-    match v {
-        None => Ok(default),
-        Some(s) if (min..=max).contains(s.get_ref()) => Ok(*s.get_ref()),
-        Some(s) => cx.err(
-            s.span(),
-            format!("{key} must be between {min} and {max}, not {}", s.get_ref()),
-        ),
-    }
-}
-
 /// Parses `abuse.toml`; exempt numbers are normalised with the local `area_code`.
 pub fn parse(cx: &Ctx, area_code: &str) -> Result<AbusePolicy, DialplanError> {
     let f: File = cx.parse()?;
@@ -64,19 +46,12 @@ pub fn parse(cx: &Ctx, area_code: &str) -> Result<AbusePolicy, DialplanError> {
     }
     Ok(AbusePolicy {
         enabled: f.enabled.unwrap_or(true),
-        max_calls: range(cx, &f.max_calls, "max_calls", 1, 1000, d.max_calls as i64)? as u32,
+        max_calls: cx.range(&f.max_calls, "max_calls", 1, 1000, d.max_calls as i64)? as u32,
         window: Duration::from_secs(
-            60 * range(cx, &f.window_minutes, "window_minutes", 1, 24 * 60, 10)? as u64,
+            60 * cx.range(&f.window_minutes, "window_minutes", 1, 24 * 60, 10)? as u64,
         ),
         restrict: Duration::from_secs(
-            60 * range(
-                cx,
-                &f.restrict_minutes,
-                "restrict_minutes",
-                1,
-                30 * 24 * 60,
-                60,
-            )? as u64,
+            60 * cx.range(&f.restrict_minutes, "restrict_minutes", 1, 30 * 24 * 60, 60)? as u64,
         ),
         exempt,
     })

@@ -96,6 +96,25 @@ impl Ctx<'_> {
         Err(self.at(span, reason))
     }
 
+    /// An optional whole number that must lie in `min..=max` (`default` when absent).
+    pub fn range(
+        &self,
+        v: &Option<toml::Spanned<i64>>,
+        key: &str,
+        min: i64,
+        max: i64,
+        default: i64,
+    ) -> Result<i64, DialplanError> {
+        match v {
+            None => Ok(default),
+            Some(s) if (min..=max).contains(s.get_ref()) => Ok(*s.get_ref()),
+            Some(s) => self.err(
+                s.span(),
+                format!("{key} must be between {min} and {max}, not {}", s.get_ref()),
+            ),
+        }
+    }
+
     /// Parses the whole file.
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, DialplanError> {
         parse_toml(self.file, self.text)

@@ -215,19 +215,8 @@ pub fn parse(cx: &Ctx, prompts: &Prompts) -> Result<Vec<Queue>, DialplanError> {
             wrap_up: secs(cx, &e.wrap_up_secs, "wrap_up_secs", 0, 3600)?,
             rating: e.rating,
             callback_key,
-            callback_attempts: match &e.callback_attempts {
-                None => 3,
-                Some(v) if (0..=10).contains(v.get_ref()) => *v.get_ref() as u32,
-                Some(v) => {
-                    return cx.err(
-                        v.span(),
-                        format!(
-                            "callback_attempts must be between 0 and 10, not {}",
-                            v.get_ref()
-                        ),
-                    )
-                }
-            },
+            callback_attempts: cx.range(&e.callback_attempts, "callback_attempts", 0, 10, 3)?
+                as u32,
             callback_retry: match &e.callback_retry_secs {
                 None => Duration::from_secs(300),
                 Some(v) => secs(cx, v, "callback_retry_secs", 30, 24 * 3600)?,
