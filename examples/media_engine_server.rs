@@ -7,7 +7,7 @@
 //! `cargo run --release --example media_engine_server -- --calls 500 --ports-file /tmp/p`
 //! (`--threads N` spreads the calls over N engine threads; `--measure-after S` starts the
 //! holding-time histogram of `--measure-held` S seconds after the ports file is written, past
-//! the load's warm-up). `--mode three-way` makes each call
+//! the load's warm-up; `--epoll` keeps the engine off io_uring). `--mode three-way` makes each call
 //! a conference of three full parties; `--mode listen` adds a listening supervisor leg to each
 //! bridged call (the port file then has three ports per line, the caller's first).
 
@@ -58,6 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         recordings: Some(recordings.clone()),
         threads: arg(&args, "--threads").unwrap_or("1".into()).parse()?,
         measure_holding: args.iter().any(|a| a == "--measure-held"),
+        io_uring: !args.iter().any(|a| a == "--epoll"),
         ..MediaConfig::default()
     };
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -377,3 +377,63 @@ async fn holding_times_are_measured_only_when_asked() {
         eng.shutdown();
     }
 }
+
+/// The io_uring loop (the default, on a kernel that offers it) and the epoll loop (`[media]
+/// io_uring = false`) carry the same call: tones both ways, a leg closed and its port bound
+/// again at once for a new leg that is heard too.
+#[tokio::test]
+async fn both_socket_loops_carry_a_call_and_give_ports_back() {
+    for uring in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = MediaConfig {
+            // Two legs' worth of ports: the third leg needs the closed leg's port.
+            rtp_ports: if uring { "41920-41923" } else { "41930-41933" }
+                .parse()
+                .unwrap(),
+            recordings: Some(dir.path().to_path_buf()),
+            io_uring: uring,
+            ..MediaConfig::default()
+        };
+        let (eng, _ev) = engine_with(cfg, dir.path());
+        let h = eng.handle.clone();
+        let call = h.new_call().await.unwrap();
+        let (a, b) = (leg(&h, call).await, leg(&h, call).await);
+        let mut caller = Phone::new(Law::Ulaw, Some(1000.0), a.rtp);
+        let mut agent = Phone::new(Law::Alaw, Some(1600.0), b.rtp);
+        for (p, l) in [(&caller, &a), (&agent, &b)] {
+            let claimed = p.addr().to_string();
+            h.set_remote(l.leg, p.sdp(&claimed)).await.unwrap();
+        }
+        h.bridge(a.leg, b.leg, None).await.unwrap();
+        rounds(&mut [&mut caller, &mut agent], "20 packets each way", |p| {
+            p.iter().all(|p| p.heard.len() >= 20)
+        });
+        assert!(ToneDetector::new(1600.0).present(&caller.last_audio(10)));
+        assert!(ToneDetector::new(1000.0).present(&agent.last_audio(10)));
+        let s = h.stats().await.unwrap();
+        assert_eq!(s.io_uring_threads, usize::from(uring), "{s:?}");
+        assert_eq!(s.send_errors, 0);
+
+        // The agent leaves; a new agent gets the freed port and is heard.
+        h.close_leg(b.leg).await.unwrap();
+        let c = leg(&h, call).await;
+        assert_eq!(
+            c.rtp.port(),
+            b.rtp.port(),
+            "the only free port is the closed leg's"
+        );
+        let mut expert = Phone::new(Law::Ulaw, Some(600.0), c.rtp);
+        let claimed = expert.addr().to_string();
+        h.set_remote(c.leg, expert.sdp(&claimed)).await.unwrap();
+        h.bridge(a.leg, c.leg, None).await.unwrap();
+        caller.heard.clear();
+        rounds(
+            &mut [&mut caller, &mut expert],
+            "20 packets each way",
+            |p| p.iter().all(|p| p.heard.len() >= 20),
+        );
+        assert!(ToneDetector::new(600.0).present(&caller.last_audio(10)));
+        assert!(ToneDetector::new(1000.0).present(&expert.last_audio(10)));
+        eng.shutdown();
+    }
+}

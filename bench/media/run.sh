@@ -8,6 +8,7 @@
 #   MODE=three-way bench/media/run.sh 100 250 500      # three-way conferences (mixed)
 #   MODE=listen bench/media/run.sh 250                 # bridged calls, each with a listener
 #   SERVER_BIN=/tmp/old-engine bench/media/run.sh 500  # a prebuilt engine, for A/B runs
+#   EPOLL=1 bench/media/run.sh 1000                     # the epoll loop instead of io_uring
 #
 # In the three-way and listen modes the caller's leg talks and the others send silence, so the
 # delay is the caller's audio reaching the two other legs (through the mixer's jitter buffer
@@ -54,6 +55,7 @@ for n in "${LOADS[@]}"; do
   extra=(--mode "${MODE:-bridge}")
   [ -n "${NO_RECORD:-}" ] && extra+=(--no-record)
   [ -n "${HELD:-}" ] && extra+=(--measure-held)
+  [ -n "${EPOLL:-}" ] && extra+=(--epoll)
   talk=()
   [ "${MODE:-bridge}" != bridge ] && talk=(--talkers first --hearers 2)
   nice -n "${NICE:-0}" taskset -c "${SERVER_CPUS:-0}" "$SERVER" --threads "${THREADS:-1}" --calls "$n" --ports-file "$ports" --recordings "$REC_DIR/rec-$n" \

@@ -4,7 +4,6 @@
 //! A command that fails is logged and reported as [`MediaEvent::CommandFailed`]; nobody
 //! waits for it.
 
-use std::os::fd::AsRawFd;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::engine::{
@@ -268,6 +267,7 @@ impl Engine {
         s.calls = self.calls.len();
         s.legs = self.legs.len();
         s.recorder_dropped = self.recorder.dropped();
+        s.io_uring_threads = usize::from(matches!(self.io, super::io::Io::Uring(_)));
         s.lost = self
             .calls
             .values()
@@ -302,12 +302,12 @@ impl Engine {
             reason: e.to_string(),
         };
         let added = self
-            .poll
-            .add(sockets.rtp.as_raw_fd(), token(leg.0, false))
-            .and_then(|_| self.poll.add(sockets.rtcp.as_raw_fd(), token(leg.0, true)));
+            .io
+            .watch(&sockets.rtp, token(leg.0, false))
+            .and_then(|_| self.io.watch(&sockets.rtcp, token(leg.0, true)));
         if let Err(e) = added {
             let err = bind(e);
-            self.poll.remove(sockets.rtp.as_raw_fd());
+            self.io.unwatch(&sockets.rtp, token(leg.0, false));
             release(self, sockets.port);
             return Err(err);
         }
@@ -338,8 +338,8 @@ impl Engine {
             .legs
             .remove(&leg.0)
             .ok_or(MediaError::UnknownLeg(leg))?;
-        self.poll.remove(slot.rtp.as_raw_fd());
-        self.poll.remove(slot.rtcp.as_raw_fd());
+        self.io.unwatch(&slot.rtp, token(leg.0, false));
+        self.io.unwatch(&slot.rtcp, token(leg.0, true));
         let mut relay = None;
         if let Some(c) = self.calls.get_mut(&slot.call) {
             if slot.in_relay {
@@ -352,7 +352,7 @@ impl Engine {
                 r.log.remove(now, LegId(leg.0));
                 r.log.remove(now, LegId(leg.0 | PROMPT_TRACK));
             }
-            drain(c, &self.legs, &mut self.stats, &self.events);
+            drain(c, &self.legs, &mut self.io, &mut self.stats, &self.events);
         }
         Ok(MovingLeg {
             sockets: BoundLeg {
@@ -369,8 +369,8 @@ impl Engine {
             .legs
             .remove(&leg)
             .ok_or(MediaError::UnknownLeg(MediaLeg(leg)))?;
-        self.poll.remove(slot.rtp.as_raw_fd());
-        self.poll.remove(slot.rtcp.as_raw_fd());
+        self.io.unwatch(&slot.rtp, token(leg, false));
+        self.io.unwatch(&slot.rtcp, token(leg, true));
         drop((slot.rtp, slot.rtcp));
         super::handle::release_port(&self.ports, slot.port);
         let mut stats = LegStats::default();
@@ -380,7 +380,7 @@ impl Engine {
             c.legs.retain(|&l| l != leg);
             c.players.retain(|(l, _)| *l != leg);
             c.dtmf.retain(|(l, _)| *l != leg);
-            drain(c, &self.legs, &mut self.stats, &self.events);
+            drain(c, &self.legs, &mut self.io, &mut self.stats, &self.events);
         }
         Ok(stats)
     }
@@ -512,7 +512,7 @@ impl Engine {
 
     fn after_call(&mut self, call: u32) {
         if let Some(c) = self.calls.get_mut(&call) {
-            drain(c, &self.legs, &mut self.stats, &self.events);
+            drain(c, &self.legs, &mut self.io, &mut self.stats, &self.events);
         }
     }
 }

@@ -7,6 +7,7 @@
 //! recordings = "recordings"   # optional; defaults to the top-level `recordings`
 //! threads = 1                 # engine threads; calls are spread over them round-robin
 //! measure_holding = false     # histogram of how long the engine holds each packet
+//! io_uring = true             # io_uring where the kernel offers it, else epoll
 //! ```
 
 use std::fmt;
@@ -97,6 +98,9 @@ pub struct MediaConfig {
     /// engine held it (in `stats()`). A diagnostic: it costs about a tenth of the engine's
     /// CPU at high load.
     pub measure_holding: bool,
+    /// Read and send through io_uring where the kernel offers it (Linux 6.1+); false, or a
+    /// kernel or seccomp profile without it, uses epoll. Both carry the same calls.
+    pub io_uring: bool,
 }
 
 impl Default for MediaConfig {
@@ -112,6 +116,7 @@ impl Default for MediaConfig {
             recording_delay_ms: 200,
             threads: 1,
             measure_holding: false,
+            io_uring: true,
         }
     }
 }

@@ -26,9 +26,11 @@ use tokio::sync::mpsc::UnboundedSender;
 use uuid::Uuid;
 
 use super::handle::Command;
+use super::io::Io;
 use super::ports::PortAllocator;
-use super::sys::{recv_stamped, Epoll, EventFd};
+use super::sys::{recv_stamped, EventFd};
 use super::types::{EngineStats, MediaEvent, MediaLeg};
+use super::uring::Done;
 use crate::media::dtmf_send::DtmfSender;
 use crate::media::prompt::Player;
 use crate::media::record_log::RecordLog;
@@ -74,6 +76,8 @@ pub(super) struct Settings {
     pub dead_media_after: Duration,
     /// Sockets stamp arrivals; packets are read with their stamp and holding times kept.
     pub measure_holding: bool,
+    /// Use io_uring when the kernel offers it (else, and when false, epoll).
+    pub io_uring: bool,
     pub recording_delay: Duration,
     pub recordings: std::path::PathBuf,
 }
@@ -111,7 +115,7 @@ pub(super) struct CallState {
 
 pub(super) struct Engine {
     pub settings: Settings,
-    pub poll: Epoll,
+    pub io: Io,
     pub wake: Arc<EventFd>,
     pub armed: Arc<AtomicBool>,
     pub cmds: Receiver<Command>,
@@ -122,6 +126,7 @@ pub(super) struct Engine {
     pub calls: IdMap<CallState>,
     pub stats: EngineStats,
     ready: Vec<u64>,
+    done: Vec<Done>,
     sweep: Vec<u32>,
     buf: Box<[u8; 2048]>,
 }
@@ -130,6 +135,7 @@ pub(super) struct Engine {
 pub(super) fn drain(
     c: &mut CallState,
     legs: &IdMap<LegSlot>,
+    io: &mut Io,
     stats: &mut EngineStats,
     events: &UnboundedSender<MediaEvent>,
 ) {
@@ -141,9 +147,9 @@ pub(super) fn drain(
                         Channel::Rtp => &l.rtp,
                         Channel::Rtcp => &l.rtcp,
                     };
-                    match s.send_to(&t.bytes, t.dst) {
-                        Ok(_) => stats.tx_packets += 1,
-                        Err(_) => stats.send_errors += 1,
+                    match io.send(s, &t.bytes, t.dst) {
+                        true => stats.tx_packets += 1,
+                        false => stats.send_errors += 1,
                     }
                 }
                 c.relay.recycle(t.bytes);
@@ -261,11 +267,15 @@ impl Engine {
         events: UnboundedSender<MediaEvent>,
         recorder: RecorderHandle,
     ) -> io::Result<Engine> {
-        let poll = Epoll::new(1024)?;
-        poll.add(wake.raw(), WAKE_TOKEN)?;
+        let io = Io::new(
+            wake.raw(),
+            WAKE_TOKEN,
+            settings.io_uring,
+            settings.measure_holding,
+        )?;
         Ok(Engine {
             settings,
-            poll,
+            io,
             wake,
             armed,
             cmds,
@@ -276,6 +286,7 @@ impl Engine {
             calls: IdMap::default(),
             stats: EngineStats::default(),
             ready: Vec::with_capacity(1024),
+            done: Vec::with_capacity(1024),
             sweep: Vec::new(),
             buf: Box::new([0; 2048]),
         })
@@ -283,6 +294,10 @@ impl Engine {
 
     /// Runs until every handle is gone (or a shutdown command), then finishes recordings.
     pub(super) fn run(mut self) {
+        if let Err(e) = self.io.enable(self.wake.raw(), WAKE_TOKEN) {
+            tracing::error!(error = %e, "media engine thread cannot poll its sockets");
+            return;
+        }
         let mut next_tick = Instant::now() + TICK;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
@@ -313,18 +328,34 @@ impl Engine {
         }
     }
 
-    /// Waits up to `timeout` and handles the readable sockets; `Some(true)` when commands
+    /// Waits up to `timeout` and handles the packets that came in; `Some(true)` when commands
     /// are waiting, `None` when polling failed.
     fn wait(&mut self, timeout: Duration) -> Option<bool> {
-        self.ready.clear();
-        match self.poll.wait(timeout) {
-            Ok(tokens) => self.ready.extend(tokens),
+        let commands = match self.io {
+            Io::Epoll(_) => self.wait_epoll(timeout),
+            Io::Uring(_) => self.wait_uring(timeout),
+        };
+        let commands = match commands {
+            Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "media poll failed");
                 return None;
             }
-        }
+        };
         self.stats.wakeups += 1;
+        if commands {
+            // Cleared before the channel is read: a command sent from now on wakes us again.
+            self.armed.store(false, Ordering::SeqCst);
+            self.wake.drain();
+        }
+        Some(commands)
+    }
+
+    fn wait_epoll(&mut self, timeout: Duration) -> io::Result<bool> {
+        self.ready.clear();
+        if let Io::Epoll(p) = &mut self.io {
+            self.ready.extend(p.wait(timeout)?);
+        }
         let now = Instant::now();
         let mut commands = false;
         for i in 0..self.ready.len() {
@@ -335,17 +366,59 @@ impl Engine {
                 self.readable(tok, now);
             }
         }
-        if commands {
-            // Cleared before the channel is read: a command sent from now on wakes us again.
-            self.armed.store(false, Ordering::SeqCst);
-            self.wake.drain();
-        }
-        Some(commands)
+        Ok(commands)
     }
 
+    fn wait_uring(&mut self, timeout: Duration) -> io::Result<bool> {
+        let mut done = std::mem::take(&mut self.done);
+        done.clear();
+        let res = match &mut self.io {
+            Io::Uring(u) => u.wait(timeout, &mut done),
+            Io::Epoll(_) => Ok(()),
+        };
+        let now = Instant::now();
+        let mut commands = false;
+        for &d in &done {
+            let Done::Recv {
+                token,
+                res,
+                flags,
+                more,
+            } = d
+            else {
+                commands = true;
+                continue;
+            };
+            let got = match &mut self.io {
+                Io::Uring(u) => u.packet(res, flags, &mut self.buf[..]),
+                Io::Epoll(_) => None,
+            };
+            if let Some((n, src, stamp)) = got {
+                self.packet(token, n, src, stamp, now);
+            }
+            if !more {
+                // The kernel ended this socket's receive (out of buffers, or an error):
+                // arm it again while the leg is here.
+                if let Some(slot) = self.legs.get(&((token >> 1) as u32)) {
+                    let sock = if token & 1 == 0 {
+                        &slot.rtp
+                    } else {
+                        &slot.rtcp
+                    };
+                    self.io.watch(sock, token)?;
+                }
+            }
+        }
+        self.done = done;
+        if let Io::Uring(u) = &mut self.io {
+            self.stats.send_errors += std::mem::take(&mut u.send_errors);
+        }
+        res.map(|_| commands)
+    }
+
+    /// A readable socket of the epoll set: one datagram.
     fn readable(&mut self, tok: u64, now: Instant) {
-        let id = (tok >> 1) as u32;
-        let Some(slot) = self.legs.get(&id) else {
+        let Some(slot) = self.legs.get(&((tok >> 1) as u32)) else {
             return;
         };
         let sock = if tok & 1 == 0 { &slot.rtp } else { &slot.rtcp };
@@ -356,7 +429,23 @@ impl Engine {
             sock.recv_from(&mut self.buf[..])
                 .map(|(n, src)| (n, src, None))
         };
-        let Ok((n, src, stamp)) = got else {
+        if let Ok((n, src, stamp)) = got {
+            self.packet(tok, n, src, stamp, now);
+        }
+    }
+
+    /// One datagram (in `self.buf`) for the leg and channel of `tok`, through its call's
+    /// relay.
+    fn packet(
+        &mut self,
+        tok: u64,
+        n: usize,
+        src: std::net::SocketAddr,
+        stamp: Option<Duration>,
+        now: Instant,
+    ) {
+        let id = (tok >> 1) as u32;
+        let Some(slot) = self.legs.get(&id) else {
             return;
         };
         self.stats.rx_packets += 1;
@@ -374,7 +463,7 @@ impl Engine {
         {
             self.stats.rx_refused += 1;
         }
-        drain(c, &self.legs, &mut self.stats, &self.events);
+        drain(c, &self.legs, &mut self.io, &mut self.stats, &self.events);
         if let (Some(at), Ok(done)) = (stamp, SystemTime::now().duration_since(UNIX_EPOCH)) {
             self.stats.held.record(done.saturating_sub(at));
         }
@@ -393,7 +482,7 @@ impl Engine {
             for id in chunk {
                 if let Some(c) = self.calls.get_mut(id) {
                     tick_call(c, now, &self.events, &self.recorder);
-                    drain(c, &self.legs, &mut self.stats, &self.events);
+                    drain(c, &self.legs, &mut self.io, &mut self.stats, &self.events);
                 }
             }
         }

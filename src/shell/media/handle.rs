@@ -439,6 +439,7 @@ impl MediaHandle {
             sum.wakeups += s.wakeups;
             sum.longest_sweep_us = sum.longest_sweep_us.max(s.longest_sweep_us);
             sum.held.merge(&s.held);
+            sum.io_uring_threads += s.io_uring_threads;
         }
         Ok(sum)
     }

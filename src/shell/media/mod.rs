@@ -44,9 +44,11 @@ mod config;
 mod delay;
 mod engine;
 mod handle;
+mod io;
 mod ports;
 pub(crate) mod sys;
 mod types;
+mod uring;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -109,6 +111,7 @@ impl MediaEngine {
                 engine::Settings {
                     dead_media_after: cfg.dead_media_after(),
                     measure_holding: cfg.measure_holding,
+                    io_uring: cfg.io_uring,
                     recording_delay: Duration::from_millis(cfg.recording_delay_ms),
                     recordings: dir.clone(),
                 },

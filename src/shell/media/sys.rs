@@ -174,9 +174,33 @@ pub fn recv_stamped(
         return Err(io::Error::last_os_error());
     }
     let src = sockaddr(&addr).ok_or_else(|| io::Error::other("datagram without an IP source"))?;
+    let control = &control_bytes(&control)[..msg.msg_controllen.min(size_of::<[u64; 8]>())];
+    Ok((n as usize, src, stamp_of(control)))
+}
+
+fn control_bytes(c: &[u64; 8]) -> &[u8] {
+    // SAFETY: a [u64; 8] is 64 initialised bytes; u8 has no alignment requirement.
+    unsafe { std::slice::from_raw_parts(c.as_ptr().cast(), size_of::<[u64; 8]>()) }
+}
+
+/// The arrival time in a received datagram's control messages (`SCM_TIMESTAMPNS`, since the
+/// Unix epoch), if there is one.
+pub fn stamp_of(control: &[u8]) -> Option<Duration> {
+    // An aligned copy for the CMSG macros; one stamp message takes 32 bytes.
+    let mut aligned = [0u64; 8];
+    let n = control.len().min(size_of::<[u64; 8]>());
+    if n == 0 {
+        return None;
+    }
+    // SAFETY: copies `n` ≤ 64 bytes between live buffers that do not overlap.
+    unsafe { std::ptr::copy_nonoverlapping(control.as_ptr(), aligned.as_mut_ptr().cast(), n) };
+    // SAFETY: all-zero is a valid msghdr.
+    let mut msg: libc::msghdr = unsafe { zeroed() };
+    msg.msg_control = aligned.as_mut_ptr().cast();
+    msg.msg_controllen = n;
     let mut stamp = None;
-    // SAFETY: the CMSG macros walk the control buffer the kernel filled, bounded by
-    // `msg_controllen`; a SCM_TIMESTAMPNS message carries one timespec, read unaligned.
+    // SAFETY: the CMSG macros walk `aligned`, bounded by `msg_controllen`; a SCM_TIMESTAMPNS
+    // message carries one timespec, read unaligned.
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(&msg);
         while !c.is_null() {
@@ -187,10 +211,43 @@ pub fn recv_stamped(
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    Ok((n as usize, src, stamp))
+    stamp
 }
 
-fn sockaddr(a: &libc::sockaddr_storage) -> Option<SocketAddr> {
+/// Writes `a` as a kernel socket address into `out` (a `sockaddr_in6` has room for either
+/// family) and returns its length.
+pub fn write_sockaddr(a: SocketAddr, out: &mut libc::sockaddr_in6) -> libc::socklen_t {
+    match a {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*v4.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: a sockaddr_in (16 bytes) fits in a sockaddr_in6 (28 bytes); both are
+            // plain data and the write is unaligned-safe.
+            unsafe { std::ptr::write_unaligned((out as *mut libc::sockaddr_in6).cast(), sin) };
+            size_of::<libc::sockaddr_in>() as libc::socklen_t
+        }
+        SocketAddr::V6(v6) => {
+            *out = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: v6.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: v6.scope_id(),
+            };
+            size_of::<libc::sockaddr_in6>() as libc::socklen_t
+        }
+    }
+}
+
+pub fn sockaddr(a: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match a.ss_family as libc::c_int {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in.

@@ -135,6 +135,8 @@ pub struct EngineStats {
     pub longest_sweep_us: u64,
     /// How long packets were held, kernel receipt to handled (since the previous `stats()`).
     pub held: DelayHistogram,
+    /// How many engine threads read and send through io_uring (the others use epoll).
+    pub io_uring_threads: usize,
 }
 
 /// Why a media command failed.

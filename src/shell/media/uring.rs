@@ -1,0 +1,641 @@
+//! The engine loop's io_uring backend (Linux 6.1+): one ring per engine thread, so a loop
+//! round is one `io_uring_enter` however many packets it reads and sends.
+//!
+//! - Every leg socket has one *multishot* `recvmsg` armed: the kernel reads each datagram
+//!   into a buffer it takes from a registered buffer ring ([`BufPool`]) and posts a
+//!   completion naming the buffer; the engine copies the packet out and hands the buffer
+//!   straight back. No `epoll_wait`, no `recvfrom`, no readiness re-poll.
+//! - A send is queued as an `IORING_OP_SEND` with the destination address and
+//!   `MSG_DONTWAIT` (a full socket buffer fails the send instead of parking it); its bytes and
+//!   address sit in a slot of [`Uring::sends`] until its completion comes back.
+//! - The command eventfd has a multishot poll armed.
+//! - `IORING_SETUP_DEFER_TASKRUN`: the kernel does the receive work only when the loop
+//!   enters the ring to wait, never by interrupting the thread while it handles packets.
+//!
+//! The ring is created disabled and enabled on the engine thread ([`Uring::enable`]): it
+//! accepts submissions from that one thread only (`SINGLE_ISSUER`).
+//!
+//! All `unsafe` here concerns memory the kernel reads or writes after a call returns (the
+//! buffer ring, the `recvmsg` header, send slots); each block says why it stays valid.
+
+use std::collections::VecDeque;
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use io_uring::types::{Fd, Fixed, RecvMsgOut, SubmitArgs, Timespec};
+use io_uring::{cqueue, opcode, squeue, IoUring};
+
+use super::sys::{sockaddr, stamp_of};
+
+/// What a completion was for, in the top two bits of its `user_data`.
+const KIND: u64 = 3 << 62;
+const RECV: u64 = 0;
+const SEND: u64 = 1 << 62;
+const WAKE: u64 = 2 << 62;
+const CANCEL: u64 = 3 << 62;
+
+/// Receive buffers: how many, and how big (the `recvmsg` header, the source address, the
+/// arrival stamp and the datagram). Running out is not loss: a socket's multishot receive
+/// ends (`ENOBUFS`), its datagrams wait in the socket, and the engine re-arms it.
+const BUFFERS: u16 = 1024;
+const BUFFER_SIZE: usize = 2048;
+const GROUP: u16 = 0;
+/// Room in the control part of each buffer for one `SCM_TIMESTAMPNS` message.
+const CONTROL: usize = 32;
+const SQ_ENTRIES: u32 = 1024;
+/// The registered-file table's size, at most (it is also held under `RLIMIT_NOFILE`).
+const FILES: u32 = 65_536;
+const NO_FILE: u32 = u32::MAX;
+const CQ_ENTRIES: u32 = 16_384;
+
+/// A completion the engine acts on.
+#[derive(Debug, Clone, Copy)]
+pub enum Done {
+    /// The command eventfd became readable.
+    Wake,
+    /// A leg socket's multishot receive: a datagram (`res` ≥ 0, read it with
+    /// [`Uring::packet`]) or an error; when `more` is false the receive has ended and the
+    /// engine re-arms it if the leg is still there.
+    Recv {
+        token: u64,
+        res: i32,
+        flags: u32,
+        more: bool,
+    },
+}
+
+/// The registered buffer ring: page-aligned ring entries (shared with the kernel) and the
+/// buffers they point into.
+struct BufPool {
+    ring: *mut io_uring::types::BufRingEntry,
+    ring_bytes: usize,
+    slab: Box<[u8]>,
+    tail: u16,
+}
+
+impl BufPool {
+    fn new() -> io::Result<BufPool> {
+        let ring_bytes = BUFFERS as usize * size_of::<io_uring::types::BufRingEntry>();
+        // SAFETY: an anonymous private mapping; the result is checked before use and it is
+        // unmapped only in `Drop`, after the ring (which reads it) is gone.
+        let ring = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                ring_bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ring == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let mut pool = BufPool {
+            ring: ring.cast(),
+            ring_bytes,
+            slab: vec![0u8; BUFFERS as usize * BUFFER_SIZE].into_boxed_slice(),
+            tail: 0,
+        };
+        for bid in 0..BUFFERS {
+            pool.put(bid);
+        }
+        pool.publish();
+        Ok(pool)
+    }
+
+    /// Adds buffer `bid` at the ring's tail (seen by the kernel after [`Self::publish`]).
+    fn put(&mut self, bid: u16) {
+        let slot = (self.tail & (BUFFERS - 1)) as usize;
+        let addr = self.slab[bid as usize * BUFFER_SIZE..].as_ptr() as u64;
+        // SAFETY: `slot` < BUFFERS, inside the mapping; the kernel only reads entries between
+        // its head and the published tail, and this one is past the published tail.
+        unsafe {
+            let e = &mut *self.ring.add(slot);
+            e.set_addr(addr);
+            e.set_len(BUFFER_SIZE as u32);
+            e.set_bid(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    fn publish(&self) {
+        // SAFETY: the tail field overlays the first entry's reserved field, inside the
+        // mapping; the kernel reads it with acquire ordering, so the entries written before
+        // this release store are seen complete.
+        unsafe {
+            let tail = io_uring::types::BufRingEntry::tail(self.ring) as *const AtomicU16;
+            (*tail).store(self.tail, Ordering::Release);
+        }
+    }
+
+    fn buffer(&self, bid: u16, len: usize) -> &[u8] {
+        let start = bid as usize * BUFFER_SIZE;
+        &self.slab[start..start + len.min(BUFFER_SIZE)]
+    }
+}
+
+impl Drop for BufPool {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, with its length; nothing uses it afterwards.
+        unsafe { libc::munmap(self.ring.cast(), self.ring_bytes) };
+    }
+}
+
+/// A queued send's bytes and destination, kept until its completion.
+struct SendSlot {
+    bytes: Vec<u8>,
+    addr: libc::sockaddr_in6,
+    len: libc::socklen_t,
+}
+
+// SAFETY: the raw pointers (the buffer ring's mapping, the `recvmsg` header's null fields)
+// are owned by the value and used by whichever one thread holds it; the engine builds it on
+// the starting thread and moves it to its own thread before enabling the ring.
+unsafe impl Send for Uring {}
+
+pub struct Uring {
+    // Field order is drop order: the ring (and with it every request in flight) goes before
+    // the memory those requests use.
+    ring: IoUring,
+    pool: BufPool,
+    /// The `recvmsg` header every multishot receive was armed with: only its name and
+    /// control lengths matter, and [`RecvMsgOut::parse`] needs the same values.
+    msg: Box<libc::msghdr>,
+    sends: Vec<SendSlot>,
+    free: Vec<u32>,
+    /// Completions read while waiting for a cancellation, for the next [`Self::wait`].
+    stash: VecDeque<Done>,
+    cancels: Vec<(u64, i32)>,
+    /// Sockets in the ring's registered-file table (indexed by descriptor), so a request
+    /// names its socket without the kernel looking the descriptor up and pinning it each
+    /// time; and the table's free places.
+    fixed: Vec<u32>,
+    free_files: Vec<u32>,
+    wake_fd: RawFd,
+    /// Sends the kernel refused (counted when their completions arrive).
+    pub send_errors: u64,
+}
+
+impl Uring {
+    /// A disabled ring with the buffer pool registered and the eventfd's poll queued; fails
+    /// (and the engine uses epoll) where the kernel lacks what it needs.
+    pub fn new(wake_fd: RawFd, stamps: bool) -> io::Result<Uring> {
+        let ring = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .setup_r_disabled()
+            .setup_submit_all()
+            .setup_cqsize(CQ_ENTRIES)
+            .build(SQ_ENTRIES)?;
+        let pool = BufPool::new()?;
+        // SAFETY: the ring entries live in `pool`'s mapping, which outlives the ring (field
+        // order); BUFFERS is a power of two within the kernel's limit.
+        unsafe {
+            ring.submitter()
+                .register_buf_ring_with_flags(pool.ring as u64, BUFFERS, GROUP, 0)?
+        };
+        // SAFETY: all-zero is a valid msghdr.
+        let mut msg: Box<libc::msghdr> = Box::new(unsafe { zeroed() });
+        msg.msg_namelen = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+        msg.msg_controllen = if stamps { CONTROL } else { 0 };
+        let mut u = Uring {
+            ring,
+            pool,
+            msg,
+            sends: Vec::new(),
+            free: Vec::new(),
+            stash: VecDeque::new(),
+            cancels: Vec::new(),
+            fixed: Vec::new(),
+            free_files: Vec::new(),
+            wake_fd,
+            send_errors: 0,
+        };
+        u.arm_wake()?;
+        Ok(u)
+    }
+
+    /// Sets up the registered-file table (without it, requests name plain descriptors).
+    fn register_files(&mut self) {
+        // SAFETY: getrlimit fills the struct it is given; failure leaves the zero limit.
+        let mut lim: libc::rlimit = unsafe { zeroed() };
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+        let n = (lim.rlim_cur.min(FILES as u64) as u32) & !63;
+        if n > 0 && self.ring.submitter().register_files_sparse(n).is_ok() {
+            self.free_files = (0..n).rev().collect();
+        }
+    }
+
+    /// `fd`'s place in the registered-file table, registering it if it has none yet.
+    fn file_slot(&mut self, fd: RawFd) -> Option<u32> {
+        let i = usize::try_from(fd).ok()?;
+        if let Some(&f) = self.fixed.get(i).filter(|&&f| f != NO_FILE) {
+            return Some(f);
+        }
+        let f = self.free_files.pop()?;
+        if self
+            .ring
+            .submitter()
+            .register_files_update(f, &[fd])
+            .is_err()
+        {
+            self.free_files.push(f);
+            return None;
+        }
+        if self.fixed.len() <= i {
+            self.fixed.resize(i + 1, NO_FILE);
+        }
+        self.fixed[i] = f;
+        Some(f)
+    }
+
+    /// Takes `fd` out of the registered-file table (once no request uses it).
+    fn drop_file(&mut self, fd: RawFd) {
+        let Some(slot) = usize::try_from(fd).ok().and_then(|i| self.fixed.get_mut(i)) else {
+            return;
+        };
+        let f = std::mem::replace(slot, NO_FILE);
+        if f != NO_FILE {
+            let _ = self.ring.submitter().register_files_update(f, &[-1]);
+            self.free_files.push(f);
+        }
+    }
+
+    /// The registered place of `fd` if it has one (no registering).
+    fn registered(&self, fd: RawFd) -> Option<u32> {
+        let i = usize::try_from(fd).ok()?;
+        self.fixed.get(i).copied().filter(|&f| f != NO_FILE)
+    }
+
+    /// Enables the ring for the calling thread, the only one that may use it from now on.
+    pub fn enable(&mut self) -> io::Result<()> {
+        self.ring.submitter().register_enable_rings()?;
+        self.register_files();
+        Ok(())
+    }
+
+    fn push(&mut self, e: &squeue::Entry) -> io::Result<()> {
+        loop {
+            // SAFETY: every entry pushed here points only at memory that outlives its
+            // request: the pool, `msg`, or a send slot freed on the request's completion.
+            if unsafe { self.ring.submission().push(e) }.is_ok() {
+                return Ok(());
+            }
+            // The submission queue is full: hand it to the kernel and try again.
+            self.ring.submit()?;
+        }
+    }
+
+    fn arm_wake(&mut self) -> io::Result<()> {
+        let e = opcode::PollAdd::new(Fd(self.wake_fd), libc::POLLIN as u32)
+            .multi(true)
+            .build()
+            .user_data(WAKE);
+        self.push(&e)
+    }
+
+    /// Arms `fd`'s multishot receive; its completions carry `token` (< 2^62).
+    pub fn watch(&mut self, fd: RawFd, token: u64) -> io::Result<()> {
+        let e = match self.file_slot(fd) {
+            Some(f) => opcode::RecvMsgMulti::new(Fixed(f), &*self.msg, GROUP).build(),
+            None => opcode::RecvMsgMulti::new(Fd(fd), &*self.msg, GROUP).build(),
+        };
+        self.push(&e.user_data(RECV | token))
+    }
+
+    /// Cancels `token`'s receive and waits until the kernel lets go of its socket, so the
+    /// socket can be closed (its port reused at once) or handed to another engine thread.
+    /// Completions of other requests read meanwhile are kept for the next [`Self::wait`];
+    /// those of `token` are dropped.
+    pub fn unwatch(&mut self, fd: RawFd, token: u64) {
+        self.cancel(token);
+        self.drop_file(fd);
+    }
+
+    fn cancel(&mut self, token: u64) {
+        let e = opcode::AsyncCancel::new(RECV | token)
+            .build()
+            .user_data(CANCEL | token);
+        if self.push(&e).is_err() {
+            return;
+        }
+        let (mut cancelled, mut ended) = (None, false);
+        let (mut got, mut cancels) = (Vec::new(), Vec::new());
+        while cancelled.is_none() || (cancelled == Some(0) && !ended) {
+            if self.ring.submit_and_wait(1).is_err() {
+                break;
+            }
+            self.reap(&mut got, &mut cancels);
+            for &(t, res) in &cancels {
+                if t == token {
+                    cancelled = Some(res);
+                }
+            }
+            for d in got.drain(..) {
+                if let Done::Recv { token: t, more, .. } = d {
+                    if t == token {
+                        ended |= !more;
+                    }
+                }
+                self.stash.push_back(d);
+            }
+            cancels.clear();
+        }
+        // What the kernel posted for `token` is of no use now: its buffers go back.
+        let mut i = 0;
+        while i < self.stash.len() {
+            match self.stash[i] {
+                Done::Recv {
+                    token: t, flags, ..
+                } if t == token => {
+                    self.give_back(flags);
+                    self.stash.remove(i);
+                }
+                _ => i += 1,
+            }
+        }
+    }
+
+    /// Queues one datagram from `fd` to `dst`; it leaves at the next [`Self::wait`].
+    pub fn send(&mut self, fd: RawFd, bytes: &[u8], dst: SocketAddr) -> io::Result<()> {
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.sends.push(SendSlot {
+                    bytes: Vec::with_capacity(bytes.len().max(256)),
+                    // SAFETY: all-zero is a valid sockaddr_in6.
+                    addr: unsafe { zeroed() },
+                    len: 0,
+                });
+                (self.sends.len() - 1) as u32
+            }
+        };
+        let s = &mut self.sends[i as usize];
+        s.bytes.clear();
+        s.bytes.extend_from_slice(bytes);
+        s.len = super::sys::write_sockaddr(dst, &mut s.addr);
+        let (ptr, len) = (s.bytes.as_ptr(), s.bytes.len() as u32);
+        let (addr, addr_len) = ((&s.addr as *const libc::sockaddr_in6).cast(), s.len);
+        let e = match self.registered(fd) {
+            Some(f) => opcode::Send::new(Fixed(f), ptr, len)
+                .dest_addr(addr)
+                .dest_addr_len(addr_len)
+                .flags(libc::MSG_DONTWAIT)
+                .build(),
+            None => opcode::Send::new(Fd(fd), ptr, len)
+                .dest_addr(addr)
+                .dest_addr_len(addr_len)
+                .flags(libc::MSG_DONTWAIT)
+                .build(),
+        };
+        self.push(&e.user_data(SEND | i as u64))
+    }
+
+    /// Submits what is queued, waits up to `timeout` for a completion (not at all when
+    /// completions are already kept), and appends what came back to `out`.
+    pub fn wait(&mut self, timeout: Duration, out: &mut Vec<Done>) -> io::Result<()> {
+        out.extend(self.stash.drain(..));
+        let ts = Timespec::from(if out.is_empty() {
+            timeout
+        } else {
+            Duration::ZERO
+        });
+        match self
+            .ring
+            .submitter()
+            .submit_with_args(1, &SubmitArgs::new().timespec(&ts))
+        {
+            Ok(_) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {} // CQ full: reap first
+            Err(e) => return Err(e),
+        }
+        let mut cancels = std::mem::take(&mut self.cancels);
+        self.reap(out, &mut cancels);
+        cancels.clear();
+        self.cancels = cancels;
+        Ok(())
+    }
+
+    /// Reads the completion queue into `got` (and the results of cancellations into
+    /// `cancels`); send slots are freed and the eventfd's poll re-armed here.
+    fn reap(&mut self, got: &mut Vec<Done>, cancels: &mut Vec<(u64, i32)>) {
+        let mut rearm_wake = false;
+        for cqe in self.ring.completion() {
+            let (data, res, flags) = (cqe.user_data(), cqe.result(), cqe.flags());
+            let more = cqueue::more(flags);
+            match data & KIND {
+                SEND => {
+                    self.free.push((data & !KIND) as u32);
+                    if res < 0 {
+                        self.send_errors += 1;
+                    }
+                }
+                WAKE => {
+                    rearm_wake |= !more;
+                    got.push(Done::Wake);
+                }
+                CANCEL => cancels.push((data & !KIND, res)),
+                _ => got.push(Done::Recv {
+                    token: data & !KIND,
+                    res,
+                    flags,
+                    more,
+                }),
+            }
+        }
+        if rearm_wake {
+            let _ = self.arm_wake();
+        }
+    }
+
+    /// Gives the buffer of a receive completion (if it holds one) back to the kernel.
+    pub fn give_back(&mut self, flags: u32) {
+        if let Some(bid) = cqueue::buffer_select(flags) {
+            self.pool.put(bid);
+            self.pool.publish();
+        }
+    }
+
+    /// The datagram of a receive completion, copied into `out`, with its source and (when
+    /// stamping) arrival time; its buffer goes back to the kernel. `None` for an error or a
+    /// datagram too big for a buffer.
+    pub fn packet(
+        &mut self,
+        res: i32,
+        flags: u32,
+        out: &mut [u8],
+    ) -> Option<(usize, SocketAddr, Option<Duration>)> {
+        let bid = cqueue::buffer_select(flags)?;
+        let got = (res >= 0)
+            .then(|| RecvMsgOut::parse(self.pool.buffer(bid, res as usize), &self.msg).ok())
+            .flatten()
+            .filter(|m| !m.is_payload_truncated() && m.payload_data().len() <= out.len())
+            .and_then(|m| {
+                let src = sockaddr_from(m.name_data())?;
+                let n = m.payload_data().len();
+                out[..n].copy_from_slice(m.payload_data());
+                Some((n, src, stamp_of(m.control_data())))
+            });
+        self.pool.put(bid);
+        self.pool.publish();
+        got
+    }
+}
+
+/// A source address as the kernel wrote it into a receive buffer.
+fn sockaddr_from(name: &[u8]) -> Option<SocketAddr> {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
+    let n = name.len().min(size_of::<libc::sockaddr_storage>());
+    // SAFETY: copies at most the storage's size from a live slice into a live struct.
+    unsafe {
+        std::ptr::copy_nonoverlapping(name.as_ptr(), &mut ss as *mut _ as *mut u8, n);
+    }
+    sockaddr(&ss)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The backend on real loopback sockets (needs a kernel with io_uring, 6.1+).
+    use super::*;
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+
+    fn ring(stamps: bool) -> (Uring, super::super::sys::EventFd) {
+        let wake = super::super::sys::EventFd::new().unwrap();
+        let mut u = Uring::new(wake.raw(), stamps).expect("this kernel offers io_uring");
+        u.enable().unwrap();
+        (u, wake)
+    }
+
+    /// Waits (bounded) until `want` says the completions so far are enough.
+    fn until(u: &mut Uring, want: impl Fn(&[Done]) -> bool) -> Vec<Done> {
+        let mut all = Vec::new();
+        for _ in 0..200 {
+            u.wait(Duration::from_millis(10), &mut all).unwrap();
+            if want(&all) {
+                return all;
+            }
+        }
+        panic!("completions never came: {all:?}");
+    }
+
+    #[test]
+    fn packets_come_in_with_their_source_and_go_out_to_their_destination() {
+        let (mut u, wake) = ring(false);
+        let leg = UdpSocket::bind("127.0.0.1:0").unwrap();
+        leg.set_nonblocking(true).unwrap();
+        let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
+        u.watch(leg.as_raw_fd(), 7).unwrap();
+        for i in 0..3u8 {
+            phone.send_to(&[i; 172], leg.local_addr().unwrap()).unwrap();
+        }
+        let got = until(&mut u, |d| d.len() >= 3);
+        let mut buf = [0u8; 2048];
+        for (i, d) in got.into_iter().enumerate() {
+            let Done::Recv {
+                token,
+                res,
+                flags,
+                more,
+            } = d
+            else {
+                panic!("{d:?}");
+            };
+            assert_eq!(token, 7);
+            assert!(more, "the multishot receive stays armed");
+            let (n, src, stamp) = u.packet(res, flags, &mut buf).unwrap();
+            assert_eq!((n, src, stamp), (172, phone.local_addr().unwrap(), None));
+            assert!(buf[..n].iter().all(|&b| b == i as u8), "in order, intact");
+        }
+        // Three times as many datagrams as the pool has buffers, in bursts the socket buffer
+        // holds: every buffer goes back as it is read, so the ring wraps and none is lost.
+        let total = 3 * BUFFERS as usize;
+        let mut seen = 0;
+        for burst in (0..total).collect::<Vec<_>>().chunks(128) {
+            for &i in burst {
+                let b = (i as u32).to_be_bytes();
+                phone.send_to(&b, leg.local_addr().unwrap()).unwrap();
+            }
+            let want = seen + burst.len();
+            let got = until(&mut u, |d| d.len() >= burst.len());
+            for d in got {
+                let Done::Recv {
+                    res, flags, more, ..
+                } = d
+                else {
+                    continue;
+                };
+                let (n, _, _) = u.packet(res, flags, &mut buf).unwrap();
+                assert_eq!(&buf[..n], &(seen as u32).to_be_bytes(), "in order");
+                seen += 1;
+                assert!(more);
+            }
+            assert_eq!(seen, want);
+        }
+
+        // Out: the send leaves at the next wait, from the leg's socket.
+        u.send(leg.as_raw_fd(), b"hello", phone.local_addr().unwrap())
+            .unwrap();
+        let mut d = Vec::new();
+        u.wait(Duration::ZERO, &mut d).unwrap();
+        phone
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut r = [0u8; 16];
+        let (n, from) = phone.recv_from(&mut r).unwrap();
+        assert_eq!((&r[..n], from), (&b"hello"[..], leg.local_addr().unwrap()));
+        assert_eq!(u.send_errors, 0);
+
+        // The command eventfd wakes the ring, again and again.
+        for _ in 0..2 {
+            wake.notify();
+            until(&mut u, |d| d.iter().any(|d| matches!(d, Done::Wake)));
+            wake.drain();
+        }
+    }
+
+    #[test]
+    fn an_unwatched_socket_is_let_go_at_once_and_stamps_come_when_asked() {
+        let (mut u, _wake) = ring(true);
+        let leg = UdpSocket::bind("127.0.0.1:0").unwrap();
+        leg.set_nonblocking(true).unwrap();
+        super::super::sys::enable_receive_timestamps(leg.as_raw_fd()).unwrap();
+        let addr = leg.local_addr().unwrap();
+        let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
+        u.watch(leg.as_raw_fd(), 9).unwrap();
+        phone.send_to(&[1; 20], addr).unwrap();
+        let got = until(&mut u, |d| !d.is_empty());
+        let Done::Recv { res, flags, .. } = got[0] else {
+            panic!("{got:?}");
+        };
+        let mut buf = [0u8; 2048];
+        let (_, _, stamp) = u.packet(res, flags, &mut buf).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        let stamp = stamp.expect("the kernel's arrival stamp");
+        assert!(stamp <= now && now - stamp < Duration::from_secs(5));
+
+        // A datagram waiting in the ring when the leg goes is dropped with it.
+        phone.send_to(&[2; 20], addr).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        u.unwatch(leg.as_raw_fd(), 9);
+        drop(leg);
+        // The kernel holds no reference: the port can be bound again at once.
+        let again = UdpSocket::bind(addr).expect("the port is free once unwatched");
+        let mut d = Vec::new();
+        u.wait(Duration::from_millis(20), &mut d).unwrap();
+        assert!(
+            d.iter().all(|d| !matches!(d, Done::Recv { token: 9, .. })),
+            "nothing of the old leg is reported: {d:?}"
+        );
+        drop(again);
+    }
+}
