@@ -111,6 +111,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "gauge",
         "The longest 20 ms timer sweep of an engine thread since the previous reading",
     ),
+    (
+        "rexian_media_io_uring_threads",
+        "gauge",
+        "Media engine threads on io_uring (the others use epoll)",
+    ),
 ];
 
 /// The daemon's metrics; shared behind an `Arc`.

@@ -55,6 +55,7 @@ pub fn publish(metrics: &Metrics, s: &EngineStats) {
             "rexian_media_longest_sweep_seconds",
             s.longest_sweep_us as f64 / 1e6,
         ),
+        ("rexian_media_io_uring_threads", s.io_uring_threads as f64),
     ];
     for (name, v) in values {
         metrics.set(name, "", v);

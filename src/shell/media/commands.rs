@@ -1,5 +1,5 @@
 //! What an engine thread does with each [`Command`] from the handle: calls and legs come and
-//! go (sockets into and out of the epoll set, ports back to the shared allocator), SDP
+//! go (sockets into and out of the loop's watch, ports back to the shared allocator), SDP
 //! results, bridges, conferences, prompts, DTMF, recordings, and legs moving between calls.
 //! A command that fails is logged and reported as [`MediaEvent::CommandFailed`]; nobody
 //! waits for it.

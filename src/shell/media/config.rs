@@ -92,7 +92,7 @@ pub struct MediaConfig {
     pub recording_flush_secs: u64,
     /// How far recordings trail real time so reordered packets still land in place (ms).
     pub recording_delay_ms: u64,
-    /// Engine threads (each one epoll loop with its own calls); 0 means one per core.
+    /// Engine threads (each one socket loop with its own calls); 0 means one per core.
     pub threads: usize,
     /// Have the kernel stamp each packet's arrival and keep a histogram of how long the
     /// engine held it (in `stats()`). A diagnostic: it costs about a tenth of the engine's

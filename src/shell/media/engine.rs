@@ -1,10 +1,11 @@
 //! One engine thread (a *shard*): it owns the media sockets of its calls, every call's sans-IO
-//! [`Relay`], recording [`RecordLog`], prompt [`Player`]s and DTMF senders, and loops on one
-//! level-triggered epoll set:
+//! [`Relay`], recording [`RecordLog`], prompt [`Player`]s and DTMF senders, and loops on its
+//! [`Io`] (an io_uring, or a level-triggered epoll set):
 //!
-//! - a readable leg socket → one `recv_from` → `Relay::handle_packet` → its outputs at once
-//!   (`send_to` from the receiving leg's peer socket; recording packets appended to the
-//!   call's log; events to call control);
+//! - a packet in (a receive completion, or a readable socket and one `recv_from`) →
+//!   `Relay::handle_packet` → its outputs at once (sends from the receiving leg's peer
+//!   socket, queued for the ring's next round or sent straight away with epoll; recording
+//!   packets appended to the call's log; events to call control);
 //! - every 20 ms a sweep over the calls: relay timers that are due (RTCP, dead media,
 //!   mixing), prompt and DTMF packets, and every 200 ms the call's recording log handed to
 //!   the writer thread, never waiting on it (the writer builds the stereo frames). The sweep

@@ -8,8 +8,9 @@
 //! `Send`) and listens to [`MediaEvent`]s. Files: `handle.rs` (the handle, commands, ids),
 //! `types.rs` (ids, parameters, events, errors), `engine.rs` (one thread's loop),
 //! `commands.rs` (what a thread does with each command), `ports.rs`, `config.rs`,
-//! `prompts.rs` (loading prompt files), `delay.rs` (the holding-time histogram), `sys.rs`
-//! (epoll, eventfd, stamped receive: all the `unsafe`).
+//! `prompts.rs` (loading prompt files), `delay.rs` (the holding-time histogram), `io.rs` (the
+//! loop's socket I/O: io_uring or epoll), `uring.rs` (the io_uring backend) and `sys.rs`
+//! (epoll, eventfd, stamped receive); the last two hold all the `unsafe`.
 //!
 //! Commands that need no answer return as soon as they are queued; a failure arrives as
 //! [`MediaEvent::CommandFailed`]. Only `close_leg`, `leg_stats`, `stats` and a `move_leg`
@@ -35,9 +36,10 @@
 //! 7. `end_call(call)` on BYE; `RecordingFinished { path, … }` follows for the store row.
 //!    `DeadMedia { leg }` means the call should be torn down.
 //!
-//! Why epoll threads and not a tokio task per call: see `ARCHITECTURE.md` (Media engine);
-//! the short form is that a packet costs one `recvfrom`, one `sendto` and no task wake-up or
-//! channel hop, and 20 ms timers for thousands of calls are one sweep per thread.
+//! Why engine threads of their own and not a tokio task per call: see `ARCHITECTURE.md`
+//! (Media engine); the short form is that a packet costs no task wake-up or channel hop (one
+//! `io_uring_enter` carries a whole loop round's receives and sends), and 20 ms timers for
+//! thousands of calls are one sweep per thread.
 
 mod commands;
 mod config;

@@ -1,8 +1,9 @@
 //! The few Linux calls the media loop needs that std does not offer: a level-triggered epoll
 //! set (one `recv` per readiness, no extra `EAGAIN` read as edge-triggered polling needs), an
-//! eventfd that wakes the loop when a command arrives, and a receive that also returns the
-//! kernel's receive time (`SO_TIMESTAMPNS`). All `unsafe` of the media shell
-//! lives here, each block with the reason it is sound.
+//! eventfd that wakes the loop when a command arrives, a receive that also returns the
+//! kernel's receive time (`SO_TIMESTAMPNS`), and socket addresses to and from the kernel's
+//! form. With `uring.rs`, all `unsafe` of the media shell lives here, each block with the
+//! reason it is sound.
 
 use std::io;
 use std::mem::{size_of, zeroed};

@@ -128,7 +128,7 @@ pub struct EngineStats {
     pub lost: u64,
     /// Recording commands dropped because the writer thread was behind.
     pub recorder_dropped: u64,
-    /// Loop iterations (epoll waits) and the datagrams they read.
+    /// Loop iterations (waits on the ring or the epoll set).
     pub wakeups: u64,
     /// The longest 20 ms sweep since the previous `stats()` (µs; the largest of any engine
     /// thread).

@@ -6,8 +6,10 @@
 //!   completion naming the buffer; the engine copies the packet out and hands the buffer
 //!   straight back. No `epoll_wait`, no `recvfrom`, no readiness re-poll.
 //! - A send is queued as an `IORING_OP_SEND` with the destination address and
-//!   `MSG_DONTWAIT` (a full socket buffer fails the send instead of parking it); its bytes and
-//!   address sit in a slot of [`Uring::sends`] until its completion comes back.
+//!   `MSG_DONTWAIT`: the kernel then issues it while it takes the submission (a full socket
+//!   buffer fails the send instead of parking it), so its bytes and address sit in a slot of
+//!   [`Uring::sends`] only until the submission queue has been taken. Only failures post a
+//!   completion (`CQE_SKIP_SUCCESS`).
 //! - The command eventfd has a multishot poll armed.
 //! - `IORING_SETUP_DEFER_TASKRUN`: the kernel does the receive work only when the loop
 //!   enters the ring to wait, never by interrupting the thread while it handles packets.
@@ -166,8 +168,11 @@ pub struct Uring {
     /// The `recvmsg` header every multishot receive was armed with: only its name and
     /// control lengths matter, and [`RecvMsgOut::parse`] needs the same values.
     msg: Box<libc::msghdr>,
-    sends: Vec<SendSlot>,
-    free: Vec<u32>,
+    /// Boxed: a queued entry points into its slot, which must not move when the list grows.
+    #[allow(clippy::vec_box)]
+    sends: Vec<Box<SendSlot>>,
+    /// Slots of sends not yet taken by the kernel (the first `queued` of `sends`).
+    queued: usize,
     /// Completions read while waiting for a cancellation, for the next [`Self::wait`].
     stash: VecDeque<Done>,
     cancels: Vec<(u64, i32)>,
@@ -208,7 +213,7 @@ impl Uring {
             pool,
             msg,
             sends: Vec::new(),
-            free: Vec::new(),
+            queued: 0,
             stash: VecDeque::new(),
             cancels: Vec::new(),
             fixed: Vec::new(),
@@ -282,12 +287,23 @@ impl Uring {
     fn push(&mut self, e: &squeue::Entry) -> io::Result<()> {
         loop {
             // SAFETY: every entry pushed here points only at memory that outlives its
-            // request: the pool, `msg`, or a send slot freed on the request's completion.
+            // request: the pool and `msg` live as long as the ring, and a send slot is reused
+            // only once the kernel has taken (and so issued) the send ([`Self::taken`]).
             if unsafe { self.ring.submission().push(e) }.is_ok() {
                 return Ok(());
             }
             // The submission queue is full: hand it to the kernel and try again.
             self.ring.submit()?;
+            self.taken();
+        }
+    }
+
+    /// After an `io_uring_enter`: once the kernel has taken every queued entry, every queued
+    /// send has been issued (`MSG_DONTWAIT` sends never wait for later), so their slots are
+    /// free again.
+    fn taken(&mut self) {
+        if self.ring.submission().is_empty() {
+            self.queued = 0;
         }
     }
 
@@ -330,6 +346,7 @@ impl Uring {
             if self.ring.submit_and_wait(1).is_err() {
                 break;
             }
+            self.taken();
             self.reap(&mut got, &mut cancels);
             for &(t, res) in &cancels {
                 if t == token {
@@ -363,19 +380,23 @@ impl Uring {
 
     /// Queues one datagram from `fd` to `dst`; it leaves at the next [`Self::wait`].
     pub fn send(&mut self, fd: RawFd, bytes: &[u8], dst: SocketAddr) -> io::Result<()> {
-        let i = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.sends.push(SendSlot {
-                    bytes: Vec::with_capacity(bytes.len().max(256)),
-                    // SAFETY: all-zero is a valid sockaddr_in6.
-                    addr: unsafe { zeroed() },
-                    len: 0,
-                });
-                (self.sends.len() - 1) as u32
-            }
-        };
-        let s = &mut self.sends[i as usize];
+        // Room first, so that the slot filled below is never taken for free by a submission
+        // that happens before its entry is queued.
+        if self.ring.submission().is_full() {
+            self.ring.submit()?;
+            self.taken();
+        }
+        if self.queued == self.sends.len() {
+            self.sends.push(Box::new(SendSlot {
+                bytes: Vec::with_capacity(bytes.len().max(256)),
+                // SAFETY: all-zero is a valid sockaddr_in6.
+                addr: unsafe { zeroed() },
+                len: 0,
+            }));
+        }
+        let i = self.queued;
+        self.queued += 1;
+        let s = &mut self.sends[i];
         s.bytes.clear();
         s.bytes.extend_from_slice(bytes);
         s.len = super::sys::write_sockaddr(dst, &mut s.addr);
@@ -393,7 +414,7 @@ impl Uring {
                 .flags(libc::MSG_DONTWAIT)
                 .build(),
         };
-        self.push(&e.user_data(SEND | i as u64))
+        self.push(&e.flags(squeue::Flags::SKIP_SUCCESS).user_data(SEND))
     }
 
     /// Submits what is queued, waits up to `timeout` for a completion (not at all when
@@ -415,6 +436,7 @@ impl Uring {
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {} // CQ full: reap first
             Err(e) => return Err(e),
         }
+        self.taken();
         let mut cancels = std::mem::take(&mut self.cancels);
         self.reap(out, &mut cancels);
         cancels.clear();
@@ -423,19 +445,15 @@ impl Uring {
     }
 
     /// Reads the completion queue into `got` (and the results of cancellations into
-    /// `cancels`); send slots are freed and the eventfd's poll re-armed here.
+    /// `cancels`); failed sends are counted and the eventfd's poll re-armed here.
     fn reap(&mut self, got: &mut Vec<Done>, cancels: &mut Vec<(u64, i32)>) {
         let mut rearm_wake = false;
         for cqe in self.ring.completion() {
             let (data, res, flags) = (cqe.user_data(), cqe.result(), cqe.flags());
             let more = cqueue::more(flags);
             match data & KIND {
-                SEND => {
-                    self.free.push((data & !KIND) as u32);
-                    if res < 0 {
-                        self.send_errors += 1;
-                    }
-                }
+                SEND => self.send_errors += 1, // only failures complete
+
                 WAKE => {
                     rearm_wake |= !more;
                     got.push(Done::Wake);
@@ -599,6 +617,50 @@ mod tests {
             until(&mut u, |d| d.iter().any(|d| matches!(d, Done::Wake)));
             wake.drain();
         }
+    }
+
+    /// More sends in one round than the submission queue holds: the queue is handed over
+    /// mid-round and its slots reused, and every datagram still leaves intact. A send the
+    /// kernel refuses is counted (only failures complete).
+    #[test]
+    fn a_round_of_more_sends_than_the_queue_holds_arrives_intact() {
+        let (mut u, _wake) = ring(false);
+        // Eleven legs, each sending 100 datagrams to its phone (one socket's send buffer
+        // would refuse more in one burst, as it should).
+        let bind = || UdpSocket::bind("127.0.0.1:0").unwrap();
+        let legs: Vec<UdpSocket> = (0..11).map(|_| bind()).collect();
+        let phones: Vec<UdpSocket> = (0..11).map(|_| bind()).collect();
+        let n = 1_100u32;
+        assert!(n > SQ_ENTRIES);
+        for i in 0..n {
+            let k = i as usize % phones.len();
+            let to = phones[k].local_addr().unwrap();
+            u.send(legs[k].as_raw_fd(), &i.to_be_bytes(), to).unwrap();
+        }
+        let mut d = Vec::new();
+        u.wait(Duration::ZERO, &mut d).unwrap();
+        let mut got = Vec::new();
+        for p in &phones {
+            p.set_nonblocking(true).unwrap();
+            let mut b = [0u8; 16];
+            while let Ok(k) = p.recv(&mut b) {
+                assert_eq!(k, 4);
+                got.push(u32::from_be_bytes(b[..4].try_into().unwrap()));
+            }
+        }
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            (0..n).collect::<Vec<_>>(),
+            "each datagram once, intact"
+        );
+        assert_eq!(u.send_errors, 0);
+        // An IPv6 destination from an IPv4 socket is refused by the kernel.
+        u.send(legs[0].as_raw_fd(), b"x", "[::1]:9".parse().unwrap())
+            .unwrap();
+        let mut d = Vec::new();
+        u.wait(Duration::ZERO, &mut d).unwrap();
+        assert_eq!(u.send_errors, 1, "the failure completes at once");
     }
 
     #[test]
