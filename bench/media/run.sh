@@ -47,8 +47,8 @@ echo "uptime: $(uptime)  threads=${THREADS:-1} server_cpus=${SERVER_CPUS:-0} mod
 # This machine's floor: one relayed packet's sendto + recvfrom alone, on the engine's core.
 first_cpu=${SERVER_CPUS:-0}
 echo "kernel floor: $(taskset -c "${first_cpu%%,*}" bench/media/loadgen/target/release/udp-floor 200000)"
-printf '%6s %9s %7s %8s %9s %10s %8s %8s %8s %8s %9s %9s %9s %9s %9s\n' \
-  calls pps_each cpu_% us/pkt us/call_s loss_rx loss_rex kern_drop p50_us p99_us held_p99 held_p999 rss/call rec_drop sweep_us
+printf '%6s %9s %7s %8s %9s %10s %8s %8s %8s %8s %9s %9s %9s %9s %9s %8s\n' \
+  calls pps_each cpu_% us/pkt us/call_s loss_rx loss_rex kern_drop p50_us p99_us held_p99 held_p999 rss/call rec_drop sweep_us rearmed
 for n in "${LOADS[@]}"; do
   ports="$REC_DIR/ports-$n"
   rm -f "$ports"
@@ -72,10 +72,10 @@ for n in "${LOADS[@]}"; do
   g=$(cat "$OUT/media-$n.txt")
   s=$(cat "$OUT/media-$n-server.txt")
   val() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'; }
-  printf '%6s %9s %7s %8s %9s %10s %8s %8s %8s %8s %9s %9s %9s %9s %9s\n' \
+  printf '%6s %9s %7s %8s %9s %10s %8s %8s %8s %8s %9s %9s %9s %9s %9s %8s\n' \
     "$n" "$(val "$g" pps_each_way)" "$(val "$g" cpu_pct)" "$(val "$g" cpu_us_per_pkt)" \
     "$(val "$g" cpu_us_per_call_s)" "$(val "$g" loss)/$(val "$g" expected)" "$(val "$s" lost)" \
     "$((e1 - e0))" "$(val "$g" p50_us)" "$(val "$g" p99_us)" "$(val "$s" held_p99_us)" "$(val "$s" held_p999_us)" "$(val "$g" rss_per_call_kb)" \
-    "$(val "$s" recorder_dropped)" "$(val "$s" longest_sweep_us)"
+    "$(val "$s" recorder_dropped)" "$(val "$s" longest_sweep_us)" "$(val "$s" rearmed)"
   rm -rf "$REC_DIR/rec-$n"
 done

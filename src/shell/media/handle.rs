@@ -440,6 +440,7 @@ impl MediaHandle {
             sum.longest_sweep_us = sum.longest_sweep_us.max(s.longest_sweep_us);
             sum.held.merge(&s.held);
             sum.io_uring_threads += s.io_uring_threads;
+            sum.rx_rearmed += s.rx_rearmed;
         }
         Ok(sum)
     }

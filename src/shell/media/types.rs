@@ -137,6 +137,9 @@ pub struct EngineStats {
     pub held: DelayHistogram,
     /// How many engine threads read and send through io_uring (the others use epoll).
     pub io_uring_threads: usize,
+    /// io_uring receives the kernel ended and the engine armed again (each one a socket
+    /// whose datagrams waited for it: the receive buffer pool ran dry, or an error).
+    pub rx_rearmed: u64,
 }
 
 /// Why a media command failed.
