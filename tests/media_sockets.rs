@@ -14,7 +14,10 @@ use rexian::media::dtmf::event_payloads;
 use rexian::media::g711::Law;
 use rexian::media::prompt::Prompt;
 use rexian::media::tone::{SineGenerator, ToneDetector};
-use rexian::shell::media::{MediaConfig, MediaError, MediaEvent, MediaLeg, RecordingSpec};
+use rexian::shell::media::{
+    LegInfo, MediaCall, MediaConfig, MediaEngine, MediaError, MediaEvent, MediaHandle, MediaLeg,
+    RecordingSpec,
+};
 use uuid::Uuid;
 
 #[tokio::test]
@@ -348,20 +351,7 @@ async fn holding_times_are_measured_only_when_asked() {
             measure_holding: measure,
             ..MediaConfig::default()
         };
-        let (eng, _ev) = engine_with(cfg, dir.path());
-        let h = eng.handle.clone();
-        let call = h.new_call().await.unwrap();
-        let (a, b) = (leg(&h, call).await, leg(&h, call).await);
-        let mut caller = Phone::new(Law::Ulaw, Some(1000.0), a.rtp);
-        let mut agent = Phone::new(Law::Ulaw, Some(1600.0), b.rtp);
-        for (p, l) in [(&caller, &a), (&agent, &b)] {
-            let claimed = p.addr().to_string();
-            h.set_remote(l.leg, p.sdp(&claimed)).await.unwrap();
-        }
-        h.bridge(a.leg, b.leg, None).await.unwrap();
-        rounds(&mut [&mut caller, &mut agent], "20 packets each way", |p| {
-            p.iter().all(|p| p.heard.len() >= 20)
-        });
+        let Bridged { eng, h, .. } = bridged(cfg, dir.path(), Law::Ulaw).await;
         let s = h.stats().await.unwrap();
         if measure {
             assert!(s.held.count() >= 40, "every packet read is counted: {s:?}");
@@ -394,20 +384,15 @@ async fn both_socket_loops_carry_a_call_and_give_ports_back() {
             io_uring: uring,
             ..MediaConfig::default()
         };
-        let (eng, _ev) = engine_with(cfg, dir.path());
-        let h = eng.handle.clone();
-        let call = h.new_call().await.unwrap();
-        let (a, b) = (leg(&h, call).await, leg(&h, call).await);
-        let mut caller = Phone::new(Law::Ulaw, Some(1000.0), a.rtp);
-        let mut agent = Phone::new(Law::Alaw, Some(1600.0), b.rtp);
-        for (p, l) in [(&caller, &a), (&agent, &b)] {
-            let claimed = p.addr().to_string();
-            h.set_remote(l.leg, p.sdp(&claimed)).await.unwrap();
-        }
-        h.bridge(a.leg, b.leg, None).await.unwrap();
-        rounds(&mut [&mut caller, &mut agent], "20 packets each way", |p| {
-            p.iter().all(|p| p.heard.len() >= 20)
-        });
+        let Bridged {
+            eng,
+            h,
+            call,
+            a,
+            b,
+            mut caller,
+            agent,
+        } = bridged(cfg, dir.path(), Law::Alaw).await;
         assert!(ToneDetector::new(1600.0).present(&caller.last_audio(10)));
         assert!(ToneDetector::new(1000.0).present(&agent.last_audio(10)));
         let s = h.stats().await.unwrap();
@@ -435,5 +420,43 @@ async fn both_socket_loops_carry_a_call_and_give_ports_back() {
         assert!(ToneDetector::new(600.0).present(&caller.last_audio(10)));
         assert!(ToneDetector::new(1000.0).present(&expert.last_audio(10)));
         eng.shutdown();
+    }
+}
+
+/// An engine with `cfg` and one call of two legs bridged: the caller's phone sends a 1 kHz
+/// µ-law tone, the agent's a 1.6 kHz tone in `agent_law`; both have heard 20 packets.
+struct Bridged {
+    eng: MediaEngine,
+    h: MediaHandle,
+    call: MediaCall,
+    a: LegInfo,
+    b: LegInfo,
+    caller: Phone,
+    agent: Phone,
+}
+
+async fn bridged(cfg: MediaConfig, dir: &std::path::Path, agent_law: Law) -> Bridged {
+    let (eng, _ev) = engine_with(cfg, dir);
+    let h = eng.handle.clone();
+    let call = h.new_call().await.unwrap();
+    let (a, b) = (leg(&h, call).await, leg(&h, call).await);
+    let mut caller = Phone::new(Law::Ulaw, Some(1000.0), a.rtp);
+    let mut agent = Phone::new(agent_law, Some(1600.0), b.rtp);
+    for (p, l) in [(&caller, &a), (&agent, &b)] {
+        let claimed = p.addr().to_string();
+        h.set_remote(l.leg, p.sdp(&claimed)).await.unwrap();
+    }
+    h.bridge(a.leg, b.leg, None).await.unwrap();
+    rounds(&mut [&mut caller, &mut agent], "20 packets each way", |p| {
+        p.iter().all(|p| p.heard.len() >= 20)
+    });
+    Bridged {
+        eng,
+        h,
+        call,
+        a,
+        b,
+        caller,
+        agent,
     }
 }

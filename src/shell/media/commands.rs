@@ -7,7 +7,7 @@
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::engine::{
-    drain, new_log, CallState, Engine, LegSlot, Recording, PROMPT_TRACK, RECORD_BATCH,
+    drain, new_log, token, CallState, Engine, LegSlot, Recording, PROMPT_TRACK, RECORD_BATCH,
 };
 use super::handle::{BoundLeg, Command, MovingLeg};
 use super::types::{
@@ -42,10 +42,6 @@ fn leg_config(r: &RemoteMedia) -> LegConfig {
         remote_rtcp: r.rtcp,
         on_hold: r.on_hold,
     }
-}
-
-fn token(leg: u32, rtcp: bool) -> u64 {
-    ((leg as u64) << 1) | rtcp as u64
 }
 
 impl Engine {
@@ -308,6 +304,7 @@ impl Engine {
         if let Err(e) = added {
             let err = bind(e);
             self.io.unwatch(&sockets.rtp, token(leg.0, false));
+            self.io.unwatch(&sockets.rtcp, token(leg.0, true));
             release(self, sockets.port);
             return Err(err);
         }

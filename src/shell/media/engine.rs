@@ -128,6 +128,8 @@ pub(super) struct Engine {
     pub stats: EngineStats,
     ready: Vec<u64>,
     done: Vec<Done>,
+    /// Receives (io_uring) to arm again at the next sweep.
+    rearm: Vec<u64>,
     sweep: Vec<u32>,
     buf: Box<[u8; 2048]>,
 }
@@ -252,6 +254,21 @@ fn tick_call(
     }
 }
 
+/// A leg socket's token (what the loop reports it by): the leg id, and which socket.
+pub(super) fn token(leg: u32, rtcp: bool) -> u64 {
+    ((leg as u64) << 1) | rtcp as u64
+}
+
+pub(super) fn leg_of(tok: u64) -> u32 {
+    (tok >> 1) as u32
+}
+
+/// The socket a token names, while its leg is here.
+fn leg_socket(legs: &IdMap<LegSlot>, tok: u64) -> Option<&UdpSocket> {
+    let slot = legs.get(&leg_of(tok))?;
+    Some(if tok & 1 == 0 { &slot.rtp } else { &slot.rtcp })
+}
+
 /// An empty recording log sized for one batch.
 pub(super) fn new_log() -> RecordLog {
     RecordLog::with_capacity(LOG_PACKETS, 160)
@@ -288,6 +305,7 @@ impl Engine {
             stats: EngineStats::default(),
             ready: Vec::with_capacity(1024),
             done: Vec::with_capacity(1024),
+            rearm: Vec::new(),
             sweep: Vec::new(),
             buf: Box::new([0; 2048]),
         })
@@ -398,31 +416,46 @@ impl Engine {
                 self.packet(token, n, src, stamp, now);
             }
             if !more {
-                // The kernel ended this socket's receive (out of buffers, or an error):
-                // arm it again while the leg is here.
-                if let Some(slot) = self.legs.get(&((token >> 1) as u32)) {
-                    let sock = if token & 1 == 0 {
-                        &slot.rtp
-                    } else {
-                        &slot.rtcp
-                    };
-                    self.io.watch(sock, token)?;
+                // The kernel ended this socket's receive. Out of buffers (its datagrams wait
+                // in the socket): arm it again now. An error: at the next sweep, so one that
+                // persists costs one attempt per 20 ms, not a spinning loop.
+                if res >= 0 || res == -libc::ENOBUFS {
+                    self.rearm_now(token);
+                } else {
+                    tracing::debug!(error = res, "media receive ended; armed again next sweep");
+                    self.rearm.push(token);
                 }
             }
         }
         self.done = done;
         if let Io::Uring(u) = &mut self.io {
-            self.stats.send_errors += std::mem::take(&mut u.send_errors);
+            // Counted as sent when queued; the kernel refused these afterwards.
+            let refused = std::mem::take(&mut u.send_errors);
+            self.stats.send_errors += refused;
+            self.stats.tx_packets = self.stats.tx_packets.saturating_sub(refused);
         }
         res.map(|_| commands)
     }
 
+    /// Arms a leg socket's receive again (io_uring), or tries at the next sweep.
+    fn rearm_now(&mut self, tok: u64) {
+        let Some(sock) = leg_socket(&self.legs, tok) else {
+            return; // the leg has left
+        };
+        match self.io.watch(sock, tok) {
+            Ok(()) => self.stats.rx_rearmed += 1,
+            Err(e) => {
+                tracing::warn!(error = %e, "media receive cannot be armed; trying next sweep");
+                self.rearm.push(tok);
+            }
+        }
+    }
+
     /// A readable socket of the epoll set: one datagram.
     fn readable(&mut self, tok: u64, now: Instant) {
-        let Some(slot) = self.legs.get(&((tok >> 1) as u32)) else {
+        let Some(sock) = leg_socket(&self.legs, tok) else {
             return;
         };
-        let sock = if tok & 1 == 0 { &slot.rtp } else { &slot.rtcp };
         // recvmsg (for the stamp) costs a little more than recvfrom: only when measuring.
         let got = if self.settings.measure_holding {
             recv_stamped(sock.as_raw_fd(), &mut self.buf[..])
@@ -445,7 +478,7 @@ impl Engine {
         stamp: Option<Duration>,
         now: Instant,
     ) {
-        let id = (tok >> 1) as u32;
+        let id = leg_of(tok);
         let Some(slot) = self.legs.get(&id) else {
             return;
         };
@@ -472,6 +505,9 @@ impl Engine {
 
     /// The 20 ms sweep, in chunks with the sockets read in between.
     fn tick(&mut self, now: Instant) {
+        for tok in std::mem::take(&mut self.rearm) {
+            self.rearm_now(tok);
+        }
         let mut ids = std::mem::take(&mut self.sweep);
         ids.clear();
         ids.extend(self.calls.keys().copied());

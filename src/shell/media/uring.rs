@@ -61,7 +61,8 @@ pub enum Done {
     Wake,
     /// A leg socket's multishot receive: a datagram (`res` ≥ 0, read it with
     /// [`Uring::packet`]) or an error; when `more` is false the receive has ended and the
-    /// engine re-arms it if the leg is still there.
+    /// engine re-arms it if the leg is still there. A leg leaving ([`Uring::unwatch`]) drops
+    /// what was already read for it: at most the datagrams of one loop round.
     Recv {
         token: u64,
         res: i32,
@@ -148,7 +149,7 @@ impl Drop for BufPool {
     }
 }
 
-/// A queued send's bytes and destination, kept until its completion.
+/// A queued send's bytes and destination, kept until the kernel has taken its submission.
 struct SendSlot {
     bytes: Vec<u8>,
     addr: libc::sockaddr_in6,
@@ -161,8 +162,9 @@ struct SendSlot {
 unsafe impl Send for Uring {}
 
 pub struct Uring {
-    // Field order is drop order: the ring (and with it every request in flight) goes before
-    // the memory those requests use.
+    // Field order is drop order: the ring goes before the memory its requests used. By then
+    // no receive is armed (the engine unwatches every leg before it ends) and no send is
+    // queued, and the kernel keeps the buffer ring's pages pinned until it lets go of them.
     ring: IoUring,
     pool: BufPool,
     /// The `recvmsg` header every multishot receive was armed with: only its name and
@@ -175,7 +177,6 @@ pub struct Uring {
     queued: usize,
     /// Completions read while waiting for a cancellation, for the next [`Self::wait`].
     stash: VecDeque<Done>,
-    cancels: Vec<(u64, i32)>,
     /// Sockets in the ring's registered-file table (indexed by descriptor), so a request
     /// names its socket without the kernel looking the descriptor up and pinning it each
     /// time; and the table's free places.
@@ -215,7 +216,6 @@ impl Uring {
             sends: Vec::new(),
             queued: 0,
             stash: VecDeque::new(),
-            cancels: Vec::new(),
             fixed: Vec::new(),
             free_files: Vec::new(),
             wake_fd,
@@ -226,7 +226,12 @@ impl Uring {
     }
 
     /// Sets up the registered-file table (without it, requests name plain descriptors).
+    /// Before Linux 6.4 a file taken out of the table was let go up to a second later, which
+    /// would keep a closed leg's port bound; those kernels go without the table.
     fn register_files(&mut self) {
+        if !kernel_at_least(6, 4) {
+            return;
+        }
         // SAFETY: getrlimit fills the struct it is given; failure leaves the zero limit.
         let mut lim: libc::rlimit = unsafe { zeroed() };
         unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
@@ -321,7 +326,12 @@ impl Uring {
             Some(f) => opcode::RecvMsgMulti::new(Fixed(f), &*self.msg, GROUP).build(),
             None => opcode::RecvMsgMulti::new(Fd(fd), &*self.msg, GROUP).build(),
         };
-        self.push(&e.user_data(RECV | token))
+        let pushed = self.push(&e.user_data(RECV | token));
+        if pushed.is_err() {
+            // Not watched: the table must not keep the socket (nor name it by this fd).
+            self.drop_file(fd);
+        }
+        pushed
     }
 
     /// Cancels `token`'s receive and waits until the kernel lets go of its socket, so the
@@ -337,17 +347,26 @@ impl Uring {
         let e = opcode::AsyncCancel::new(RECV | token)
             .build()
             .user_data(CANCEL | token);
-        if self.push(&e).is_err() {
+        if let Err(e) = self.push(&e) {
+            tracing::warn!(error = %e, "io_uring: cannot queue a receive's cancellation");
             return;
         }
+        // Found (0) or found running (EALREADY): its last completion is still to come.
         let (mut cancelled, mut ended) = (None, false);
+        let pending = |c: Option<i32>| matches!(c, Some(r) if r == 0 || r == -libc::EALREADY);
         let (mut got, mut cancels) = (Vec::new(), Vec::new());
-        while cancelled.is_none() || (cancelled == Some(0) && !ended) {
-            if self.ring.submit_and_wait(1).is_err() {
-                break;
+        while cancelled.is_none() || (pending(cancelled) && !ended) {
+            match self.ring.submit_and_wait(1) {
+                Ok(_) => {}
+                // A signal, or a full completion queue: reap and wait again.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "io_uring: cancelling a receive failed");
+                    break;
+                }
             }
             self.taken();
-            self.reap(&mut got, &mut cancels);
+            self.reap(&mut got, Some(&mut cancels));
             for &(t, res) in &cancels {
                 if t == token {
                     cancelled = Some(res);
@@ -381,10 +400,13 @@ impl Uring {
     /// Queues one datagram from `fd` to `dst`; it leaves at the next [`Self::wait`].
     pub fn send(&mut self, fd: RawFd, bytes: &[u8], dst: SocketAddr) -> io::Result<()> {
         // Room first, so that the slot filled below is never taken for free by a submission
-        // that happens before its entry is queued.
+        // that happens before its entry is queued (hence one push below, not `push`'s loop).
         if self.ring.submission().is_full() {
             self.ring.submit()?;
             self.taken();
+            if self.ring.submission().is_full() {
+                return Err(io::Error::from_raw_os_error(libc::EBUSY));
+            }
         }
         if self.queued == self.sends.len() {
             self.sends.push(Box::new(SendSlot {
@@ -414,7 +436,11 @@ impl Uring {
                 .flags(libc::MSG_DONTWAIT)
                 .build(),
         };
-        self.push(&e.flags(squeue::Flags::SKIP_SUCCESS).user_data(SEND))
+        let e = e.flags(squeue::Flags::SKIP_SUCCESS).user_data(SEND);
+        // SAFETY: the entry points at slot `i` (boxed, reused only after `taken`) and at its
+        // bytes; there is room, checked above.
+        unsafe { self.ring.submission().push(&e) }
+            .map_err(|_| io::Error::from_raw_os_error(libc::EBUSY))
     }
 
     /// Submits what is queued, waits up to `timeout` for a completion (not at all when
@@ -437,16 +463,14 @@ impl Uring {
             Err(e) => return Err(e),
         }
         self.taken();
-        let mut cancels = std::mem::take(&mut self.cancels);
-        self.reap(out, &mut cancels);
-        cancels.clear();
-        self.cancels = cancels;
+        self.reap(out, None);
         Ok(())
     }
 
     /// Reads the completion queue into `got` (and the results of cancellations into
-    /// `cancels`); failed sends are counted and the eventfd's poll re-armed here.
-    fn reap(&mut self, got: &mut Vec<Done>, cancels: &mut Vec<(u64, i32)>) {
+    /// `cancels`, which come only while [`Self::cancel`] waits for them); failed sends are
+    /// counted and the eventfd's poll re-armed here.
+    fn reap(&mut self, got: &mut Vec<Done>, mut cancels: Option<&mut Vec<(u64, i32)>>) {
         let mut rearm_wake = false;
         for cqe in self.ring.completion() {
             let (data, res, flags) = (cqe.user_data(), cqe.result(), cqe.flags());
@@ -458,7 +482,11 @@ impl Uring {
                     rearm_wake |= !more;
                     got.push(Done::Wake);
                 }
-                CANCEL => cancels.push((data & !KIND, res)),
+                CANCEL => {
+                    if let Some(c) = cancels.as_deref_mut() {
+                        c.push((data & !KIND, res));
+                    }
+                }
                 _ => got.push(Done::Recv {
                     token: data & !KIND,
                     res,
@@ -504,6 +532,24 @@ impl Uring {
         self.pool.publish();
         got
     }
+}
+
+/// Whether the running kernel's release is at least `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    // SAFETY: all-zero is a valid utsname; uname fills it with NUL-terminated strings.
+    let mut u: libc::utsname = unsafe { zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return false;
+    }
+    // SAFETY: `release` is NUL-terminated within the array (uname succeeded).
+    let release = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) };
+    let mut parts = release
+        .to_str()
+        .unwrap_or("")
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
 }
 
 /// A source address as the kernel wrote it into a receive buffer.
@@ -617,6 +663,73 @@ mod tests {
             until(&mut u, |d| d.iter().any(|d| matches!(d, Done::Wake)));
             wake.drain();
         }
+    }
+
+    /// A receive that runs out of buffers ends (`ENOBUFS`, no more to come); the datagrams
+    /// wait in the socket, and once the buffers are back and the receive armed again, they
+    /// all arrive.
+    #[test]
+    fn a_receive_out_of_buffers_ends_and_armed_again_loses_nothing() {
+        let (mut u, _wake) = ring(false);
+        let leg = UdpSocket::bind("127.0.0.1:0").unwrap();
+        leg.set_nonblocking(true).unwrap();
+        let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
+        u.watch(leg.as_raw_fd(), 3).unwrap();
+        let total = BUFFERS as u32 + 150;
+        let mut held = Vec::new(); // completions whose buffers are kept from the kernel
+        let mut ended = None;
+        for burst in (0..total).collect::<Vec<_>>().chunks(150) {
+            for i in burst {
+                phone
+                    .send_to(&i.to_be_bytes(), leg.local_addr().unwrap())
+                    .unwrap();
+            }
+            let want = held.len() + burst.len();
+            for _ in 0..200 {
+                let mut d = Vec::new();
+                u.wait(Duration::from_millis(5), &mut d).unwrap();
+                for d in d {
+                    if let Done::Recv {
+                        res, flags, more, ..
+                    } = d
+                    {
+                        if res >= 0 {
+                            held.push((res, flags));
+                        }
+                        if !more {
+                            ended = Some(res);
+                        }
+                    }
+                }
+                if held.len() >= want || ended.is_some() {
+                    break;
+                }
+            }
+        }
+        assert_eq!(held.len(), BUFFERS as usize, "every buffer in use");
+        assert_eq!(
+            ended,
+            Some(-libc::ENOBUFS),
+            "the receive ended for want of one"
+        );
+        let mut buf = [0u8; 64];
+        let mut seen: Vec<u32> = held
+            .into_iter()
+            .map(|(res, flags)| {
+                let (n, _, _) = u.packet(res, flags, &mut buf).unwrap();
+                u32::from_be_bytes(buf[..n].try_into().unwrap())
+            })
+            .collect();
+        u.watch(leg.as_raw_fd(), 3).unwrap();
+        let rest = until(&mut u, |d| d.len() >= 150);
+        for d in rest {
+            let Done::Recv { res, flags, .. } = d else {
+                continue;
+            };
+            let (n, _, _) = u.packet(res, flags, &mut buf).unwrap();
+            seen.push(u32::from_be_bytes(buf[..n].try_into().unwrap()));
+        }
+        assert_eq!(seen, (0..total).collect::<Vec<_>>(), "in order, none lost");
     }
 
     /// More sends in one round than the submission queue holds: the queue is handed over
