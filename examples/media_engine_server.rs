@@ -131,7 +131,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let s = h.stats().await?;
         let q = |x: f64| s.held.quantile_us(x).map_or("-".into(), |v| v.to_string());
         println!(
-            "engine rx={} tx={} refused={} lost={} send_errors={} recorder_dropped={} wakeups={} rearmed={} longest_sweep_us={} held_p50_us={} held_p99_us={} held_p999_us={} held_max_us={} rss_kb={}",
+            "engine rx={} tx={} refused={} lost={} send_errors={} recorder_dropped={} wakeups={} rearmed={} io_uring_threads={} longest_sweep_us={} held_p50_us={} held_p99_us={} held_p999_us={} held_max_us={} rss_kb={}",
             s.rx_packets,
             s.tx_packets,
             s.rx_refused,
@@ -140,6 +140,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             s.recorder_dropped,
             s.wakeups,
             s.rx_rearmed,
+            s.io_uring_threads,
             s.longest_sweep_us,
             q(0.5),
             q(0.99),

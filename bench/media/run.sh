@@ -21,6 +21,8 @@
 # scheduling, included). With HELD=1 the engine also stamps arrivals and reports held_p99 and
 # held_p999: kernel receipt of a packet to the end of its handling, the socket queue
 # included, as bucket bounds in µs (this costs the engine about a tenth more CPU).
+# rearmed counts io_uring receives the kernel ended (the buffer pool ran dry) and the
+# engine armed again; the server's raw line also says how many threads used io_uring.
 #
 # Prints the machine's kernel floor (`udp-floor`: what one relayed packet costs in syscalls
 # alone), then one table row per load; raw lines go to bench/out/media-<load>.txt.
@@ -43,7 +45,7 @@ ulimit -n 65536 2>/dev/null || true
 
 udp_errors() { awk '/^Udp:/ { if (h) { print $4; exit } h = 1 }' /proc/net/snmp; }
 
-echo "uptime: $(uptime)  threads=${THREADS:-1} server_cpus=${SERVER_CPUS:-0} mode=${MODE:-bridge}"
+echo "uptime: $(uptime)  threads=${THREADS:-1} server_cpus=${SERVER_CPUS:-0} mode=${MODE:-bridge} loop=$([ -n "${EPOLL:-}" ] && echo epoll || echo io_uring)"
 # This machine's floor: one relayed packet's sendto + recvfrom alone, on the engine's core.
 first_cpu=${SERVER_CPUS:-0}
 echo "kernel floor: $(taskset -c "${first_cpu%%,*}" bench/media/loadgen/target/release/udp-floor 200000)"

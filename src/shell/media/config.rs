@@ -178,6 +178,12 @@ mod tests {
         assert_eq!(c.engine_threads(), 4);
         let c: MediaConfig = toml::from_str("threads = 0").unwrap();
         assert!(c.engine_threads() >= 1);
+        assert!(
+            c.io_uring,
+            "io_uring where the kernel offers it, by default"
+        );
+        let c: MediaConfig = toml::from_str("io_uring = false").unwrap();
+        assert!(!c.io_uring);
         assert!(toml::from_str::<MediaConfig>("rtp_ports = \"x\"").is_err());
         assert!(toml::from_str::<MediaConfig>("rtp_port = \"30000-30099\"").is_err());
     }

@@ -74,6 +74,15 @@ use crate::shell::recorder::{repair_unfinished, RecorderHandle};
 
 mod prompts;
 
+/// Whether this kernel (and seccomp profile) lets the engine use io_uring: builds and
+/// enables a ring as an engine thread does, then drops it.
+pub fn io_uring_available() -> bool {
+    let Ok(wake) = sys::EventFd::new() else {
+        return false;
+    };
+    uring::Uring::new(wake.raw(), false).is_ok_and(|mut u| u.enable().is_ok())
+}
+
 /// The running engine: its handle, its event stream, and its threads.
 pub struct MediaEngine {
     pub handle: MediaHandle,

@@ -571,11 +571,16 @@ mod tests {
     use std::net::UdpSocket;
     use std::os::fd::AsRawFd;
 
-    fn ring(stamps: bool) -> (Uring, super::super::sys::EventFd) {
+    /// A ring, or `None` (and a note) where the kernel or a seccomp profile refuses one.
+    fn ring(stamps: bool) -> Option<(Uring, super::super::sys::EventFd)> {
+        if !super::super::io_uring_available() {
+            eprintln!("io_uring unavailable here: the engine would use epoll; skipped");
+            return None;
+        }
         let wake = super::super::sys::EventFd::new().unwrap();
-        let mut u = Uring::new(wake.raw(), stamps).expect("this kernel offers io_uring");
+        let mut u = Uring::new(wake.raw(), stamps).unwrap();
         u.enable().unwrap();
-        (u, wake)
+        Some((u, wake))
     }
 
     /// Waits (bounded) until `want` says the completions so far are enough.
@@ -592,7 +597,9 @@ mod tests {
 
     #[test]
     fn packets_come_in_with_their_source_and_go_out_to_their_destination() {
-        let (mut u, wake) = ring(false);
+        let Some((mut u, wake)) = ring(false) else {
+            return;
+        };
         let leg = UdpSocket::bind("127.0.0.1:0").unwrap();
         leg.set_nonblocking(true).unwrap();
         let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -670,7 +677,9 @@ mod tests {
     /// all arrive.
     #[test]
     fn a_receive_out_of_buffers_ends_and_armed_again_loses_nothing() {
-        let (mut u, _wake) = ring(false);
+        let Some((mut u, _wake)) = ring(false) else {
+            return;
+        };
         let leg = UdpSocket::bind("127.0.0.1:0").unwrap();
         leg.set_nonblocking(true).unwrap();
         let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -737,9 +746,11 @@ mod tests {
     /// kernel refuses is counted (only failures complete).
     #[test]
     fn a_round_of_more_sends_than_the_queue_holds_arrives_intact() {
-        let (mut u, _wake) = ring(false);
-        // Eleven legs, each sending 100 datagrams to its phone (one socket's send buffer
-        // would refuse more in one burst, as it should).
+        let Some((mut u, _wake)) = ring(false) else {
+            return;
+        };
+        // Eleven legs, each sending 100 datagrams to its phone (100 fit in a phone's receive
+        // buffer; one socket sending all 1,100 at once would find its send buffer full).
         let bind = || UdpSocket::bind("127.0.0.1:0").unwrap();
         let legs: Vec<UdpSocket> = (0..11).map(|_| bind()).collect();
         let phones: Vec<UdpSocket> = (0..11).map(|_| bind()).collect();
@@ -754,9 +765,10 @@ mod tests {
         u.wait(Duration::ZERO, &mut d).unwrap();
         let mut got = Vec::new();
         for p in &phones {
-            p.set_nonblocking(true).unwrap();
+            p.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let mut b = [0u8; 16];
-            while let Ok(k) = p.recv(&mut b) {
+            for _ in 0..n as usize / phones.len() {
+                let k = p.recv(&mut b).expect("each phone's 100 datagrams");
                 assert_eq!(k, 4);
                 got.push(u32::from_be_bytes(b[..4].try_into().unwrap()));
             }
@@ -778,7 +790,9 @@ mod tests {
 
     #[test]
     fn an_unwatched_socket_is_let_go_at_once_and_stamps_come_when_asked() {
-        let (mut u, _wake) = ring(true);
+        let Some((mut u, _wake)) = ring(true) else {
+            return;
+        };
         let leg = UdpSocket::bind("127.0.0.1:0").unwrap();
         leg.set_nonblocking(true).unwrap();
         super::super::sys::enable_receive_timestamps(leg.as_raw_fd()).unwrap();
@@ -800,7 +814,6 @@ mod tests {
 
         // A datagram waiting in the ring when the leg goes is dropped with it.
         phone.send_to(&[2; 20], addr).unwrap();
-        std::thread::sleep(Duration::from_millis(20));
         u.unwatch(leg.as_raw_fd(), 9);
         drop(leg);
         // The kernel holds no reference: the port can be bound again at once.
