@@ -26,6 +26,18 @@ impl Authenticated {
             )))
         }
     }
+
+    /// An agent acting for itself (the token's subject is `agent`), or a supervisor acting
+    /// for anyone; `refusal` says what agents may do, e.g. "agents dial only from their own
+    /// phone".
+    pub fn require_self_or_supervisor(&self, agent: &str, refusal: &str) -> Result<(), ApiError> {
+        self.require(Role::Agent)?;
+        let own = self.0.subject.as_deref() == Some(agent);
+        if !own && self.0.role < Role::Supervisor {
+            return Err(ApiError::forbidden(refusal.to_string()));
+        }
+        Ok(())
+    }
 }
 
 impl FromRequestParts<AppState> for Authenticated {

@@ -119,11 +119,7 @@ async fn agent_call(
     Path(agent): Path<String>,
     body: Result<Json<CallAction>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    auth.require(Role::Agent)?;
-    let own = auth.0.subject.as_deref() == Some(agent.as_str());
-    if !own && auth.0.role < Role::Supervisor {
-        return Err(ApiError::forbidden("agents act only on their own calls"));
-    }
+    auth.require_self_or_supervisor(&agent, "agents act only on their own calls")?;
     let Json(action) = body.map_err(|e| {
         ApiError::bad_request(format!(
             "{}; send {{\"action\": \"three_way\"|\"blind_transfer\", \"target\": …}}, \
@@ -157,10 +153,7 @@ async fn agent_call(
     })
     .await?;
     match answer {
-        Ok(call) => Ok((
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({ "call": call, "accepted": true })),
-        )),
+        Ok(call) => Ok(super::dial::call_accepted(call)),
         Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, reason)),
     }
 }

@@ -178,11 +178,7 @@ async fn agent_state(
     axum::extract::Path(agent): axum::extract::Path<String>,
     body: Result<Json<AgentChange>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<AgentView>, ApiError> {
-    auth.require(Role::Agent)?;
-    let own = auth.0.subject.as_deref() == Some(agent.as_str());
-    if !own && auth.0.role < Role::Supervisor {
-        return Err(ApiError::forbidden("agents change only their own state"));
-    }
+    auth.require_self_or_supervisor(&agent, "agents change only their own state")?;
     let Json(change) = body.map_err(|e| {
         ApiError::bad_request(format!(
             "{}; send {{\"action\": \"login\"|\"logout\"|\"ready\"|\"not_ready\", \"reason\": …}}",

@@ -14,7 +14,6 @@ use super::auth::Authenticated;
 use super::calls::{ask, ControlRequest};
 use super::error::ApiError;
 use super::AppState;
-use crate::store::tokens::Role;
 
 /// The body of `POST /api/v1/agents/{id}/dial`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -31,11 +30,7 @@ pub(super) async fn dial(
     Path(agent): Path<String>,
     body: Result<Json<DialRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    auth.require(Role::Agent)?;
-    let own = auth.0.subject.as_deref() == Some(agent.as_str());
-    if !own && auth.0.role < Role::Supervisor {
-        return Err(ApiError::forbidden("agents dial only from their own phone"));
-    }
+    auth.require_self_or_supervisor(&agent, "agents dial only from their own phone")?;
     let Json(DialRequest { number, ticket }) = body.map_err(|e| {
         ApiError::bad_request(format!(
             "{}; send {{\"number\": \"13800138000\", \"ticket\": \"optional ticket id\"}}",
@@ -58,13 +53,18 @@ pub(super) async fn dial(
     })
     .await?;
     match answer {
-        Ok(call) => Ok((
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({ "call": call, "accepted": true })),
-        )),
+        Ok(call) => Ok(call_accepted(call)),
         Err((422, reason)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, reason)),
         Err((_, reason)) => Err(ApiError::new(StatusCode::CONFLICT, reason)),
     }
+}
+
+/// `202 Accepted` for a call the SIP task took on: its id, for the event stream.
+pub(super) fn call_accepted(call: impl serde::Serialize) -> (StatusCode, Json<serde_json::Value>) {
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "call": call, "accepted": true })),
+    )
 }
 
 /// A ticket a request names (a call record or a sub-centre will carry it): it must exist
