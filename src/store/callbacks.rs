@@ -27,7 +27,7 @@ pub struct CallbackRow {
 }
 
 /// One INVITE to the citizen as stored.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CallbackAttemptRow {
     pub callback: String,
     pub attempt: i64,

@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::{Store, StoreError};
 
 /// A finished call as stored.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CallRecordRow {
     /// rexian's own call id (also the recording's file name).
     pub id: String,

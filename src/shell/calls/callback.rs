@@ -62,14 +62,11 @@ impl Calls {
                 self.write(RecordWrite::CallbackAttempt(CallbackAttemptRow {
                     callback: row.id.clone(),
                     attempt: row.attempts,
-                    agent: None,
-                    trunk: None,
                     started_ms: row.updated_ms,
-                    answered_ms: None,
                     ended_ms: Some(unix_now),
                     outcome: Some("interrupted".into()),
                     cause: Some("daemon restarted".into()),
-                    call_record: None,
+                    ..Default::default()
                 }));
             }
             let next_at = row
@@ -239,14 +236,8 @@ impl Calls {
                 let row = CallbackAttemptRow {
                     callback: e.id,
                     attempt: e.answered.unwrap_or(1),
-                    agent: None,
-                    trunk: None,
-                    started_ms: 0,
-                    answered_ms: None,
-                    ended_ms: None,
-                    outcome: None,
-                    cause: None,
                     call_record: Some(record.to_string()),
+                    ..Default::default()
                 };
                 self.write(RecordWrite::CallbackAttempt(row));
             }

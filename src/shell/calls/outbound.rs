@@ -482,20 +482,13 @@ impl Calls {
             caller: r.number.expose().clone(),
             caller_kind: kind.as_str().to_string(),
             arrived_ms: r.asked_ms,
-            queue: None,
-            queued_ms: None,
-            wait_ms: None,
             ring_attempts: i64::from(r.trunk.is_some()),
             agent: Some(r.agent.clone()),
             answered_ms: r.answered_ms,
             ended_ms: r.ended_ms,
             hangup_cause: r.cause.to_string(),
-            recording: None,
-            recording_secs: None,
-            abandoned: false,
-            rating: None,
-            callback_requested: false,
-            service_level_met: false,
+            // Not queued, not rated; the recording is linked when it is finished.
+            ..Default::default()
         };
         let _ = self.records.send(super::records::RecordWrite::Outbound(
             Box::new(row),
