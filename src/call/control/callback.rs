@@ -525,28 +525,22 @@ impl CallControl {
         let Some(r) = self.callbacks.open.get_mut(&call) else {
             return;
         };
-        if r.attempts < r.max {
-            let next = now + r.retry;
+        // Another attempt after the retry interval, or none after the last.
+        let next = (r.attempts < r.max).then(|| now + r.retry);
+        if let Some(next) = next {
             r.retry_at = Some(next);
             self.arm(next, Timer::Callback { call, attempt });
-            let next_ms = Some(self.clock.unix_ms(next));
-            self.report_full(
-                call,
-                CallbackStep::Failed,
-                Some(agent_id),
-                Some(cause),
-                next_ms,
-                now,
-            );
-        } else {
-            self.report_full(
-                call,
-                CallbackStep::Failed,
-                Some(agent_id),
-                Some(cause),
-                None,
-                now,
-            );
+        }
+        let next_ms = next.map(|t| self.clock.unix_ms(t));
+        self.report_full(
+            call,
+            CallbackStep::Failed,
+            Some(agent_id),
+            Some(cause),
+            next_ms,
+            now,
+        );
+        if next.is_none() {
             self.report(call, CallbackStep::GaveUp, None, None, now);
             self.callbacks.forget(call);
             self.calls.remove(&call);
