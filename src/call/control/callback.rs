@@ -135,47 +135,6 @@ pub struct Restored {
     pub next_at: Option<Instant>,
 }
 
-/// A request's call: the caller's line, queue and skill by the plan, waiting at `key`.
-fn request_call(
-    plan: std::sync::Arc<crate::call::plan::Dialplan>,
-    caller: crate::call::caller::Caller,
-    line: &str,
-    key: crate::call::queue::Key,
-    now: Instant,
-) -> Call {
-    let l = plan.line(line);
-    Call {
-        line: line.to_string(),
-        line_name: l.map(|l| l.name.clone()).unwrap_or_default(),
-        dialled: caller.number.expose().clone(),
-        trunk: None,
-        queue: l.map(|l| l.queue.clone()).unwrap_or_default(),
-        skill: l
-            .map(|l| plan.skill_of(l).to_string())
-            .unwrap_or_else(|| plan.main.clone()),
-        key,
-        phase: Phase::Queued,
-        arrived: now,
-        queued: None,
-        overflow_at: None,
-        ring_attempts: 0,
-        leader_tried: false,
-        announcing: false,
-        overflow_after: l.and_then(|l| l.overflow_after),
-        agent: None,
-        answered: None,
-        recording: None,
-        rating: None,
-        callback: false,
-        abandoned: false,
-        third: None,
-        digits: String::new(),
-        digits_gen: 0,
-        caller,
-        plan,
-    }
-}
-
 impl CallControl {
     /// Takes up a request kept in the store across a restart, behind the requests restored
     /// before it and ahead of every call arriving after. `None` when the current plans no
@@ -190,7 +149,15 @@ impl CallControl {
         }
         let caller = crate::call::caller::normalise(&r.number, false, &plan.area_code);
         self.seq += 1;
-        let mut req = request_call(plan.clone(), caller, &r.line, (1, self.seq), now);
+        let mut req = Call::new(
+            plan.clone(),
+            &r.line,
+            plan.line(&r.line),
+            caller,
+            (1, self.seq),
+            Phase::Queued,
+            now,
+        );
         req.queued = Some(now);
         if !self.can_call_back(&req) {
             return None;
@@ -272,7 +239,15 @@ impl CallControl {
         self.callbacks.next += 1;
         let id = CALLBACK_IDS + self.callbacks.next;
         let queued = c.queued.unwrap_or(now);
-        let mut req = request_call(c.plan.clone(), c.caller.clone(), &c.line, c.key, now);
+        let mut req = Call::new(
+            c.plan.clone(),
+            &c.line,
+            c.plan.line(&c.line),
+            c.caller.clone(),
+            c.key,
+            Phase::Queued,
+            now,
+        );
         req.line_name = c.line_name.clone();
         (req.queue, req.skill) = (c.queue.clone(), c.skill.clone());
         req.queued = Some(queued);

@@ -51,34 +51,17 @@ impl CallControl {
             _ => 1,
         };
         self.seq += 1;
-        let call = Call {
-            line: line.number.clone(),
-            line_name: line.name.clone(),
-            dialled: a.dialled.request_user.clone(),
-            trunk: a.trunk,
-            queue: line.queue.clone(),
-            skill: plan.skill_of(line).to_string(),
-            key: (priority, self.seq),
-            phase: Phase::Greeting,
-            arrived: now,
-            queued: None,
-            overflow_at: None,
-            ring_attempts: 0,
-            leader_tried: false,
-            announcing: false,
-            agent: None,
-            answered: None,
-            recording: None,
-            rating: None,
-            callback: false,
-            abandoned: false,
-            third: None,
-            digits: String::new(),
-            digits_gen: 0,
-            overflow_after: line.overflow_after,
+        let mut call = Call::new(
+            plan.clone(),
+            &line.number,
+            Some(line),
             caller,
-            plan: plan.clone(),
-        };
+            (priority, self.seq),
+            Phase::Greeting,
+            now,
+        );
+        call.dialled = a.dialled.request_user.clone();
+        call.trunk = a.trunk;
         let id = a.call;
         let restricted = self.abuse.on_call(&plan.abuse, &call.caller, now).is_some();
         let greeting = self.queue_of(&call).greeting.clone();

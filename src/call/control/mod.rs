@@ -127,6 +127,54 @@ struct Call {
     digits_gen: u64,
 }
 
+impl Call {
+    /// A call on line `number` (`line`, as the caller found it in `plan`: its name, queue,
+    /// skill and overflow; the main skill when the line is gone), dialled as the caller's own
+    /// number and through no trunk until the caller sets them, in `phase` from `now`,
+    /// nothing else happened yet.
+    fn new(
+        plan: Arc<Dialplan>,
+        number: &str,
+        line: Option<&crate::call::plan::Line>,
+        caller: Caller,
+        key: Key,
+        phase: Phase,
+        now: Instant,
+    ) -> Call {
+        let l = line;
+        Call {
+            line: number.to_string(),
+            line_name: l.map(|l| l.name.clone()).unwrap_or_default(),
+            dialled: caller.number.expose().clone(),
+            trunk: None,
+            queue: l.map(|l| l.queue.clone()).unwrap_or_default(),
+            skill: l
+                .map(|l| plan.skill_of(l).to_string())
+                .unwrap_or_else(|| plan.main.clone()),
+            key,
+            phase,
+            arrived: now,
+            queued: None,
+            overflow_at: None,
+            ring_attempts: 0,
+            leader_tried: false,
+            announcing: false,
+            overflow_after: l.and_then(|l| l.overflow_after),
+            agent: None,
+            answered: None,
+            recording: None,
+            rating: None,
+            callback: false,
+            abandoned: false,
+            third: None,
+            digits: String::new(),
+            digits_gen: 0,
+            caller,
+            plan,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
     Ring { call: CallId, attempt: u32 },
