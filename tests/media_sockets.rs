@@ -335,20 +335,21 @@ async fn a_transfer_inside_a_call_keeps_the_callers_stream_continuous() {
 
 /// With `measure_holding`, every packet the engine reads is stamped by the kernel and the
 /// time the engine held it lands in the stats' histogram (read once, then started afresh);
-/// without it, nothing is stamped.
+/// without it, nothing is stamped. Stamps come through both socket loops (io_uring reads
+/// them from its receive buffers, epoll with `recvmsg`).
 #[tokio::test]
 async fn holding_times_are_measured_only_when_asked() {
-    for measure in [true, false] {
+    for (measure, uring, ports) in [
+        (true, true, "41900-41909"),
+        (false, true, "41910-41919"),
+        (true, false, "41940-41949"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
-        let ports = if measure {
-            "41900-41909"
-        } else {
-            "41910-41919"
-        };
         let cfg = MediaConfig {
             rtp_ports: ports.parse().unwrap(),
             recordings: Some(dir.path().to_path_buf()),
             measure_holding: measure,
+            io_uring: uring,
             ..MediaConfig::default()
         };
         let Bridged { eng, h, .. } = bridged(cfg, dir.path(), Law::Ulaw).await;
