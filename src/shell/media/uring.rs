@@ -152,7 +152,8 @@ impl Drop for BufPool {
 /// A queued send's bytes and destination, kept until the kernel has taken its submission.
 struct SendSlot {
     bytes: Vec<u8>,
-    addr: socket2::SockAddr,
+    addr: libc::sockaddr_in6,
+    len: libc::socklen_t,
 }
 
 // SAFETY: the raw pointers (the buffer ring's mapping, the `recvmsg` header's null fields)
@@ -410,7 +411,9 @@ impl Uring {
         if self.queued == self.sends.len() {
             self.sends.push(Box::new(SendSlot {
                 bytes: Vec::with_capacity(bytes.len().max(256)),
-                addr: dst.into(),
+                // SAFETY: all-zero is a valid sockaddr_in6.
+                addr: unsafe { zeroed() },
+                len: 0,
             }));
         }
         let i = self.queued;
@@ -418,9 +421,9 @@ impl Uring {
         let s = &mut self.sends[i];
         s.bytes.clear();
         s.bytes.extend_from_slice(bytes);
-        s.addr = dst.into();
+        s.len = super::sys::write_sockaddr(dst, &mut s.addr);
         let (ptr, len) = (s.bytes.as_ptr(), s.bytes.len() as u32);
-        let (addr, addr_len) = (s.addr.as_ptr(), s.addr.len());
+        let (addr, addr_len) = ((&s.addr as *const libc::sockaddr_in6).cast(), s.len);
         let e = match self.registered(fd) {
             Some(f) => opcode::Send::new(Fixed(f), ptr, len)
                 .dest_addr(addr)
@@ -558,7 +561,7 @@ fn sockaddr_from(name: &[u8]) -> Option<SocketAddr> {
     unsafe {
         std::ptr::copy_nonoverlapping(name.as_ptr(), &mut ss as *mut _ as *mut u8, n);
     }
-    sockaddr(ss, n as libc::socklen_t)
+    sockaddr(&ss)
 }
 
 #[cfg(test)]
