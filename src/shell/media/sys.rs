@@ -7,7 +7,7 @@
 
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -174,7 +174,8 @@ pub fn recv_stamped(
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    let src = sockaddr(&addr).ok_or_else(|| io::Error::other("datagram without an IP source"))?;
+    let src = sockaddr(addr, msg.msg_namelen)
+        .ok_or_else(|| io::Error::other("datagram without an IP source"))?;
     let control = &control_bytes(&control)[..msg.msg_controllen.min(size_of::<[u64; 8]>())];
     Ok((n as usize, src, stamp_of(control)))
 }
@@ -215,59 +216,9 @@ pub fn stamp_of(control: &[u8]) -> Option<Duration> {
     stamp
 }
 
-/// Writes `a` as a kernel socket address into `out` (a `sockaddr_in6` has room for either
-/// family) and returns its length.
-pub fn write_sockaddr(a: SocketAddr, out: &mut libc::sockaddr_in6) -> libc::socklen_t {
-    match a {
-        SocketAddr::V4(v4) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*v4.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: a sockaddr_in (16 bytes) fits in a sockaddr_in6 (28 bytes); both are
-            // plain data and the write is unaligned-safe.
-            unsafe { std::ptr::write_unaligned((out as *mut libc::sockaddr_in6).cast(), sin) };
-            size_of::<libc::sockaddr_in>() as libc::socklen_t
-        }
-        SocketAddr::V6(v6) => {
-            *out = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: v6.port().to_be(),
-                sin6_flowinfo: v6.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.ip().octets(),
-                },
-                sin6_scope_id: v6.scope_id(),
-            };
-            size_of::<libc::sockaddr_in6>() as libc::socklen_t
-        }
-    }
-}
-
-pub fn sockaddr(a: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match a.ss_family as libc::c_int {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in.
-            let v4: &libc::sockaddr_in = unsafe { &*(a as *const _ as *const libc::sockaddr_in) };
-            Some(SocketAddr::V4(SocketAddrV4::new(
-                Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr)),
-                u16::from_be(v4.sin_port),
-            )))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says the storage holds a sockaddr_in6.
-            let v6: &libc::sockaddr_in6 = unsafe { &*(a as *const _ as *const libc::sockaddr_in6) };
-            Some(SocketAddr::V6(SocketAddrV6::new(
-                Ipv6Addr::from(v6.sin6_addr.s6_addr),
-                u16::from_be(v6.sin6_port),
-                v6.sin6_flowinfo,
-                v6.sin6_scope_id,
-            )))
-        }
-        _ => None,
-    }
+/// A socket address as the kernel wrote it (`len` bytes of `storage`), if it is IPv4 or IPv6.
+pub fn sockaddr(storage: libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+    // SAFETY: the kernel filled `storage` with an address of its family and said how long it
+    // is; `as_socket` reads it only as that family.
+    unsafe { socket2::SockAddr::new(storage, len) }.as_socket()
 }

@@ -152,8 +152,7 @@ impl Drop for BufPool {
 /// A queued send's bytes and destination, kept until the kernel has taken its submission.
 struct SendSlot {
     bytes: Vec<u8>,
-    addr: libc::sockaddr_in6,
-    len: libc::socklen_t,
+    addr: socket2::SockAddr,
 }
 
 // SAFETY: the raw pointers (the buffer ring's mapping, the `recvmsg` header's null fields)
@@ -411,9 +410,7 @@ impl Uring {
         if self.queued == self.sends.len() {
             self.sends.push(Box::new(SendSlot {
                 bytes: Vec::with_capacity(bytes.len().max(256)),
-                // SAFETY: all-zero is a valid sockaddr_in6.
-                addr: unsafe { zeroed() },
-                len: 0,
+                addr: dst.into(),
             }));
         }
         let i = self.queued;
@@ -421,9 +418,9 @@ impl Uring {
         let s = &mut self.sends[i];
         s.bytes.clear();
         s.bytes.extend_from_slice(bytes);
-        s.len = super::sys::write_sockaddr(dst, &mut s.addr);
+        s.addr = dst.into();
         let (ptr, len) = (s.bytes.as_ptr(), s.bytes.len() as u32);
-        let (addr, addr_len) = ((&s.addr as *const libc::sockaddr_in6).cast(), s.len);
+        let (addr, addr_len) = (s.addr.as_ptr(), s.addr.len());
         let e = match self.registered(fd) {
             Some(f) => opcode::Send::new(Fixed(f), ptr, len)
                 .dest_addr(addr)
@@ -561,7 +558,7 @@ fn sockaddr_from(name: &[u8]) -> Option<SocketAddr> {
     unsafe {
         std::ptr::copy_nonoverlapping(name.as_ptr(), &mut ss as *mut _ as *mut u8, n);
     }
-    sockaddr(&ss)
+    sockaddr(ss, n as libc::socklen_t)
 }
 
 #[cfg(test)]
