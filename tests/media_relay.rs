@@ -136,6 +136,9 @@ fn latches_to_a_natted_source_and_refuses_strangers_until_the_guard_passes() {
         addr: nat
     }));
     assert_eq!(r.latched(A), Some(nat));
+    // Only that source is accepted now, so a shell may filter the others out in the kernel.
+    assert_eq!(r.exclusive_source(A, t0), Some(nat));
+    assert_eq!(r.exclusive_source(B, t0), None, "B has sent nothing");
     // Media for A now goes to the NAT address.
     r.handle_packet(
         t0 + ms(1),
@@ -153,6 +156,12 @@ fn latches_to_a_natted_source_and_refuses_strangers_until_the_guard_passes() {
     // ...but takes over once A's latched source has been quiet for the guard (re-INVITE/transfer).
     r.handle_packet(t0 + ms(40), A, nat, &rtp(8, 2, 160, 9, &[0xD5; 160]))
         .unwrap();
+    assert_eq!(r.exclusive_source(A, t0 + ms(539)), Some(nat));
+    assert_eq!(
+        r.exclusive_source(A, t0 + ms(540)),
+        None,
+        "quiet for the guard"
+    );
     r.handle_packet(t0 + ms(600), A, stranger, &rtp(8, 50, 0, 666, &[0xD5; 160]))
         .unwrap();
     let d = drain(&mut r);
@@ -164,6 +173,11 @@ fn latches_to_a_natted_source_and_refuses_strangers_until_the_guard_passes() {
     assert!(d
         .events
         .contains(&Event::SourceChanged { leg: A, ssrc: 666 }));
+    assert_eq!(r.exclusive_source(A, t0 + ms(600)), Some(stranger));
+    // A re-INVITE to another address drops the latch: any source is accepted at once.
+    r.update_leg(t0 + ms(610), A, leg(Law::Alaw, "192.0.2.44:9000", Some(96)))
+        .unwrap();
+    assert_eq!(r.exclusive_source(A, t0 + ms(610)), None);
 }
 
 /// Sends from A to B: (seq, ts, at ms, ssrc). Returns what B received (seq, ts, marker).

@@ -427,6 +427,51 @@ async fn both_socket_loops_carry_a_call_and_give_ports_back() {
 
 /// An engine with `cfg` and one call of two legs bridged: the caller's phone sends a 1 kHz
 /// µ-law tone, the agent's a 1.6 kHz tone in `agent_law`; both have heard 20 packets.
+/// Once latched, a leg's socket only lets its source in (the engine connects it): a phone
+/// whose NAT mapping moves is still taken over once its old address has fallen quiet, and a
+/// re-INVITE to a new address lets the new source in from its very first packet.
+#[tokio::test]
+async fn a_moved_or_reinvited_source_gets_through_a_latched_leg() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = bridged(MediaConfig::default(), dir.path(), Law::Alaw).await;
+    let h = b.h.clone();
+    assert_eq!(h.leg_stats(b.a.leg).await.unwrap().1, Some(b.caller.addr()));
+
+    // The caller's NAT mapping moves: the old address stops, a new one talks.
+    let mut moved = Phone::new(Law::Ulaw, Some(1000.0), b.a.rtp);
+    rounds(
+        &mut [&mut moved, &mut b.agent],
+        "the agent's audio at the caller's new address",
+        |p| p[0].heard.len() >= 10,
+    );
+    assert!(moved.heard.iter().all(|(src, _, _)| *src == b.a.rtp));
+    assert_eq!(h.leg_stats(b.a.leg).await.unwrap().1, Some(moved.addr()));
+
+    // A re-INVITE names another address; its first packet is taken at once, though the
+    // latched source was heard a moment ago.
+    let mut reinvited = Phone::new(Law::Ulaw, Some(1000.0), b.a.rtp);
+    let claimed = reinvited.addr().to_string();
+    h.set_remote(b.a.leg, reinvited.sdp(&claimed))
+        .await
+        .unwrap();
+    h.leg_stats(b.a.leg).await.unwrap(); // the engine has applied it
+    reinvited.send_frame();
+    let give_up = Instant::now() + PATIENCE;
+    loop {
+        let (stats, latched) = h.leg_stats(b.a.leg).await.unwrap();
+        if latched == Some(reinvited.addr()) {
+            break;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "the re-INVITEd source's one packet was never taken: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    h.end_call(b.call).await.unwrap();
+    b.eng.shutdown();
+}
+
 struct Bridged {
     eng: MediaEngine,
     h: MediaHandle,

@@ -277,6 +277,16 @@ impl Relay {
             .and_then(|l| l.latched)
     }
 
+    /// The one RTP source a leg accepts at `now`, if it accepts only one: latched, and heard
+    /// within `relatch_guard`. While this is `Some`, [`Self::handle_packet`] refuses every
+    /// other source of the leg's RTP, so a shell may filter them out before they reach it
+    /// (a connected socket); once it is `None` any source may take over.
+    pub fn exclusive_source(&self, id: LegId, now: Instant) -> Option<SocketAddr> {
+        let l = self.legs.iter().find(|l| l.id == id)?;
+        let fresh = now.saturating_duration_since(l.last_from_latched) < self.cfg.relatch_guard;
+        l.latched.filter(|_| fresh)
+    }
+
     /// Gives a transmit or record buffer back for reuse.
     pub fn recycle(&mut self, mut buf: Vec<u8>) {
         if self.pool.len() < 64 {

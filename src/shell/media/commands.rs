@@ -88,6 +88,9 @@ impl Engine {
                     let cfg = leg_config(&remote);
                     if slot.in_relay {
                         let _ = c.relay.update_leg(now, LegId(leg.0), cfg);
+                        // A new address lets any source in at once: so must the socket.
+                        let only = c.relay.exclusive_source(LegId(leg.0), now);
+                        slot.filter.follow(&slot.rtp, only);
                     } else {
                         c.relay.add_leg(now, LegId(leg.0), cfg);
                         slot.in_relay = true;
@@ -322,6 +325,7 @@ impl Engine {
                 rtp: sockets.rtp,
                 rtcp: sockets.rtcp,
                 port: sockets.port,
+                filter: sockets.filter,
                 in_relay,
             },
         );
@@ -349,13 +353,20 @@ impl Engine {
                 r.log.remove(now, LegId(leg.0));
                 r.log.remove(now, LegId(leg.0 | PROMPT_TRACK));
             }
-            drain(c, &self.legs, &mut self.io, &mut self.stats, &self.events);
+            drain(
+                c,
+                &mut self.legs,
+                &mut self.io,
+                &mut self.stats,
+                &self.events,
+            );
         }
         Ok(MovingLeg {
             sockets: BoundLeg {
                 rtp: slot.rtp,
                 rtcp: slot.rtcp,
                 port: slot.port,
+                filter: slot.filter,
             },
             relay,
         })
@@ -377,7 +388,13 @@ impl Engine {
             c.legs.retain(|&l| l != leg);
             c.players.retain(|(l, _)| *l != leg);
             c.dtmf.retain(|(l, _)| *l != leg);
-            drain(c, &self.legs, &mut self.io, &mut self.stats, &self.events);
+            drain(
+                c,
+                &mut self.legs,
+                &mut self.io,
+                &mut self.stats,
+                &self.events,
+            );
         }
         Ok(stats)
     }
@@ -509,7 +526,13 @@ impl Engine {
 
     fn after_call(&mut self, call: u32) {
         if let Some(c) = self.calls.get_mut(&call) {
-            drain(c, &self.legs, &mut self.io, &mut self.stats, &self.events);
+            drain(
+                c,
+                &mut self.legs,
+                &mut self.io,
+                &mut self.stats,
+                &self.events,
+            );
         }
     }
 }

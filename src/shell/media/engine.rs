@@ -26,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::UnboundedSender;
 use uuid::Uuid;
 
+use super::filter::SourceFilter;
 use super::handle::Command;
 use super::io::Io;
 use super::ports::PortAllocator;
@@ -47,6 +48,9 @@ pub(super) const RECORD_BATCH: Duration = Duration::from_millis(200);
 const LOG_PACKETS: usize = 2 * 10 + 4;
 /// Calls handled per chunk of a sweep before the sockets are read again.
 const SWEEP_CHUNK: usize = 128;
+/// Every this many sweeps (100 ms), each leg's socket filter is brought in line with its
+/// relay: a latched source quiet for the relatch guard lets others in again.
+pub(super) const FILTER_EVERY: u32 = 5;
 /// Marks a leg's prompt track in its call's recording assembler (leg ids stay below 2^31).
 pub(super) const PROMPT_TRACK: u32 = 0x8000_0000;
 
@@ -88,6 +92,8 @@ pub(super) struct LegSlot {
     pub rtp: UdpSocket,
     pub rtcp: UdpSocket,
     pub port: u16,
+    /// The RTP socket connected to the relay's one accepted source ([`super::filter`]).
+    pub filter: SourceFilter,
     pub in_relay: bool,
 }
 
@@ -131,13 +137,15 @@ pub(super) struct Engine {
     /// Receives (io_uring) to arm again at the next sweep.
     rearm: Vec<u64>,
     sweep: Vec<u32>,
+    /// Sweeps so far (every [`FILTER_EVERY`]th also checks the socket filters).
+    sweeps: u32,
     buf: Box<[u8; 2048]>,
 }
 
 /// Sends what a call's relay produced; records recording packets; forwards events.
 pub(super) fn drain(
     c: &mut CallState,
-    legs: &IdMap<LegSlot>,
+    legs: &mut IdMap<LegSlot>,
     io: &mut Io,
     stats: &mut EngineStats,
     events: &UnboundedSender<MediaEvent>,
@@ -146,11 +154,11 @@ pub(super) fn drain(
         match o {
             Output::Transmit(t) => {
                 if let Some(l) = legs.get(&t.leg.0) {
-                    let s = match t.channel {
-                        Channel::Rtp => &l.rtp,
-                        Channel::Rtcp => &l.rtcp,
+                    let (s, connected) = match t.channel {
+                        Channel::Rtp => (&l.rtp, l.filter.peer() == Some(t.dst)),
+                        Channel::Rtcp => (&l.rtcp, false),
                     };
-                    match io.send(s, &t.bytes, t.dst) {
+                    match io.send(s, &t.bytes, t.dst, connected) {
                         true => stats.tx_packets += 1,
                         false => stats.send_errors += 1,
                     }
@@ -179,7 +187,13 @@ pub(super) fn drain(
                         leg: MediaLeg(leg.0),
                     },
                     Event::Latched { leg, channel, addr } => {
-                        tracing::debug!(?leg, ?channel, %addr, "media latched");
+                        tracing::debug!(?leg, ?channel, "media latched");
+                        if channel == Channel::Rtp {
+                            // Latched just now: only `addr` is accepted until it falls quiet.
+                            if let Some(l) = legs.get_mut(&leg.0) {
+                                l.filter.follow(&l.rtp, Some(addr));
+                            }
+                        }
                         continue;
                     }
                     Event::SourceChanged { leg, ssrc } => {
@@ -190,6 +204,19 @@ pub(super) fn drain(
                 let _ = events.send(ev);
             }
             Output::Timeout(t) => c.wake_at = Some(t),
+        }
+    }
+}
+
+/// Connects or frees each leg's RTP socket to match the one source its relay accepts.
+fn follow_filters(c: &CallState, legs: &mut IdMap<LegSlot>, now: Instant) {
+    for id in &c.legs {
+        if let Some(l) = legs.get_mut(id) {
+            let only = match l.in_relay {
+                true => c.relay.exclusive_source(LegId(*id), now),
+                false => None,
+            };
+            l.filter.follow(&l.rtp, only);
         }
     }
 }
@@ -307,6 +334,7 @@ impl Engine {
             done: Vec::with_capacity(1024),
             rearm: Vec::new(),
             sweep: Vec::new(),
+            sweeps: 0,
             buf: Box::new([0; 2048]),
         })
     }
@@ -497,7 +525,13 @@ impl Engine {
         {
             self.stats.rx_refused += 1;
         }
-        drain(c, &self.legs, &mut self.io, &mut self.stats, &self.events);
+        drain(
+            c,
+            &mut self.legs,
+            &mut self.io,
+            &mut self.stats,
+            &self.events,
+        );
         if let (Some(at), Ok(done)) = (stamp, SystemTime::now().duration_since(UNIX_EPOCH)) {
             self.stats.held.record(done.saturating_sub(at));
         }
@@ -508,6 +542,8 @@ impl Engine {
         for tok in std::mem::take(&mut self.rearm) {
             self.rearm_now(tok);
         }
+        self.sweeps = self.sweeps.wrapping_add(1);
+        let filters = self.sweeps % FILTER_EVERY == 0;
         let mut ids = std::mem::take(&mut self.sweep);
         ids.clear();
         ids.extend(self.calls.keys().copied());
@@ -519,7 +555,16 @@ impl Engine {
             for id in chunk {
                 if let Some(c) = self.calls.get_mut(id) {
                     tick_call(c, now, &self.events, &self.recorder);
-                    drain(c, &self.legs, &mut self.io, &mut self.stats, &self.events);
+                    drain(
+                        c,
+                        &mut self.legs,
+                        &mut self.io,
+                        &mut self.stats,
+                        &self.events,
+                    );
+                    if filters {
+                        follow_filters(c, &mut self.legs, now);
+                    }
                 }
             }
         }

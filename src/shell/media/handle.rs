@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::oneshot;
 
+use super::filter::SourceFilter;
 use super::ports::PortAllocator;
 use super::sys::EventFd;
 use super::types::{
@@ -41,6 +42,8 @@ pub(super) struct BoundLeg {
     pub rtp: UdpSocket,
     pub rtcp: UdpSocket,
     pub port: u16,
+    /// Where the RTP socket is connected (it moves with the socket).
+    pub filter: SourceFilter,
 }
 
 /// A leg taken out of its call by `move_leg`, on its way to a call of another shard.
@@ -126,7 +129,15 @@ pub(super) fn bind_leg(
     loop {
         let port = lock(ports).allocate().ok_or(MediaError::PortsExhausted)?;
         match bind_pair(ip, port, stamp_arrivals) {
-            Ok((rtp, rtcp)) => return Ok(BoundLeg { rtp, rtcp, port }),
+            Ok((rtp, rtcp)) => {
+                let filter = SourceFilter::new(&rtp);
+                return Ok(BoundLeg {
+                    rtp,
+                    rtcp,
+                    port,
+                    filter,
+                });
+            }
             Err(e) => {
                 // Taken by another program: put it back at the end and try the next.
                 lock(ports).release(port);

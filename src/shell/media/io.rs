@@ -71,11 +71,22 @@ impl Io {
     }
 
     /// Sends (or queues) one datagram; false when it was refused at once. With io_uring a
-    /// later refusal is counted in [`Uring::send_errors`].
-    pub fn send(&mut self, sock: &UdpSocket, bytes: &[u8], dst: SocketAddr) -> bool {
+    /// later refusal is counted in [`Uring::send_errors`]. `connected` says `sock` is
+    /// connected to `dst` ([`super::filter`]): the datagram then goes without an address.
+    pub fn send(
+        &mut self,
+        sock: &UdpSocket,
+        bytes: &[u8],
+        dst: SocketAddr,
+        connected: bool,
+    ) -> bool {
+        let to = (!connected).then_some(dst);
         match self {
-            Io::Epoll(_) => sock.send_to(bytes, dst).is_ok(),
-            Io::Uring(u) => u.send(sock.as_raw_fd(), bytes, dst).is_ok(),
+            Io::Epoll(_) => match to {
+                Some(dst) => sock.send_to(bytes, dst).is_ok(),
+                None => sock.send(bytes).is_ok(),
+            },
+            Io::Uring(u) => u.send(sock.as_raw_fd(), bytes, to).is_ok(),
         }
     }
 }

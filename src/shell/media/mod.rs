@@ -45,6 +45,7 @@ mod commands;
 mod config;
 mod delay;
 mod engine;
+mod filter;
 mod handle;
 mod io;
 mod ports;

@@ -396,8 +396,9 @@ impl Uring {
         }
     }
 
-    /// Queues one datagram from `fd` to `dst`; it leaves at the next [`Self::wait`].
-    pub fn send(&mut self, fd: RawFd, bytes: &[u8], dst: SocketAddr) -> io::Result<()> {
+    /// Queues one datagram from `fd` to `dst` (`None`: to the address `fd` is connected
+    /// to); it leaves at the next [`Self::wait`].
+    pub fn send(&mut self, fd: RawFd, bytes: &[u8], dst: Option<SocketAddr>) -> io::Result<()> {
         // Room first, so that the slot filled below is never taken for free by a submission
         // that happens before its entry is queued (hence one push below, not `push`'s loop).
         if self.ring.submission().is_full() {
@@ -407,10 +408,11 @@ impl Uring {
                 return Err(io::Error::from_raw_os_error(libc::EBUSY));
             }
         }
+        let unspecified = || socket2::SockAddr::from(SocketAddr::from(([0, 0, 0, 0], 0)));
         if self.queued == self.sends.len() {
             self.sends.push(Box::new(SendSlot {
                 bytes: Vec::with_capacity(bytes.len().max(256)),
-                addr: dst.into(),
+                addr: unspecified(),
             }));
         }
         let i = self.queued;
@@ -418,9 +420,14 @@ impl Uring {
         let s = &mut self.sends[i];
         s.bytes.clear();
         s.bytes.extend_from_slice(bytes);
-        s.addr = dst.into();
+        if let Some(dst) = dst {
+            s.addr = dst.into();
+        }
         let (ptr, len) = (s.bytes.as_ptr(), s.bytes.len() as u32);
-        let (addr, addr_len) = (s.addr.as_ptr(), s.addr.len());
+        let (addr, addr_len) = match dst {
+            Some(_) => (s.addr.as_ptr(), s.addr.len()),
+            None => (std::ptr::null(), 0),
+        };
         let e = match self.registered(fd) {
             Some(f) => opcode::Send::new(Fixed(f), ptr, len)
                 .dest_addr(addr)
@@ -649,7 +656,7 @@ mod tests {
         }
 
         // Out: the send leaves at the next wait, from the leg's socket.
-        u.send(leg.as_raw_fd(), b"hello", phone.local_addr().unwrap())
+        u.send(leg.as_raw_fd(), b"hello", phone.local_addr().ok())
             .unwrap();
         let mut d = Vec::new();
         u.wait(Duration::ZERO, &mut d).unwrap();
@@ -659,6 +666,12 @@ mod tests {
         let mut r = [0u8; 16];
         let (n, from) = phone.recv_from(&mut r).unwrap();
         assert_eq!((&r[..n], from), (&b"hello"[..], leg.local_addr().unwrap()));
+        // Connected to the phone, the leg sends without an address.
+        leg.connect(phone.local_addr().unwrap()).unwrap();
+        u.send(leg.as_raw_fd(), b"again", None).unwrap();
+        u.wait(Duration::ZERO, &mut d).unwrap();
+        let (n, from) = phone.recv_from(&mut r).unwrap();
+        assert_eq!((&r[..n], from), (&b"again"[..], leg.local_addr().unwrap()));
         assert_eq!(u.send_errors, 0);
 
         // The command eventfd wakes the ring, again and again.
@@ -756,7 +769,8 @@ mod tests {
         for i in 0..n {
             let k = i as usize % phones.len();
             let to = phones[k].local_addr().unwrap();
-            u.send(legs[k].as_raw_fd(), &i.to_be_bytes(), to).unwrap();
+            u.send(legs[k].as_raw_fd(), &i.to_be_bytes(), Some(to))
+                .unwrap();
         }
         let mut d = Vec::new();
         u.wait(Duration::ZERO, &mut d).unwrap();
@@ -778,7 +792,7 @@ mod tests {
         );
         assert_eq!(u.send_errors, 0);
         // An IPv6 destination from an IPv4 socket is refused by the kernel.
-        u.send(legs[0].as_raw_fd(), b"x", "[::1]:9".parse().unwrap())
+        u.send(legs[0].as_raw_fd(), b"x", "[::1]:9".parse().ok())
             .unwrap();
         let mut d = Vec::new();
         u.wait(Duration::ZERO, &mut d).unwrap();
