@@ -353,13 +353,7 @@ impl Engine {
                 r.log.remove(now, LegId(leg.0));
                 r.log.remove(now, LegId(leg.0 | PROMPT_TRACK));
             }
-            drain(
-                c,
-                &mut self.legs,
-                &mut self.io,
-                &mut self.stats,
-                &self.events,
-            );
+            drain(c, &self.legs, &mut self.io, &mut self.stats, &self.events);
         }
         Ok(MovingLeg {
             sockets: BoundLeg {
@@ -388,13 +382,7 @@ impl Engine {
             c.legs.retain(|&l| l != leg);
             c.players.retain(|(l, _)| *l != leg);
             c.dtmf.retain(|(l, _)| *l != leg);
-            drain(
-                c,
-                &mut self.legs,
-                &mut self.io,
-                &mut self.stats,
-                &self.events,
-            );
+            drain(c, &self.legs, &mut self.io, &mut self.stats, &self.events);
         }
         Ok(stats)
     }
@@ -526,13 +514,7 @@ impl Engine {
 
     fn after_call(&mut self, call: u32) {
         if let Some(c) = self.calls.get_mut(&call) {
-            drain(
-                c,
-                &mut self.legs,
-                &mut self.io,
-                &mut self.stats,
-                &self.events,
-            );
+            drain(c, &self.legs, &mut self.io, &mut self.stats, &self.events);
         }
     }
 }

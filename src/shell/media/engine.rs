@@ -49,7 +49,8 @@ const LOG_PACKETS: usize = 2 * 10 + 4;
 /// Calls handled per chunk of a sweep before the sockets are read again.
 const SWEEP_CHUNK: usize = 128;
 /// Every this many sweeps (100 ms), each leg's socket filter is brought in line with its
-/// relay: a latched source quiet for the relatch guard lets others in again.
+/// relay: connected to a source that latched, freed once it has been quiet for the
+/// relatch guard.
 pub(super) const FILTER_EVERY: u32 = 5;
 /// Marks a leg's prompt track in its call's recording assembler (leg ids stay below 2^31).
 pub(super) const PROMPT_TRACK: u32 = 0x8000_0000;
@@ -145,7 +146,7 @@ pub(super) struct Engine {
 /// Sends what a call's relay produced; records recording packets; forwards events.
 pub(super) fn drain(
     c: &mut CallState,
-    legs: &mut IdMap<LegSlot>,
+    legs: &IdMap<LegSlot>,
     io: &mut Io,
     stats: &mut EngineStats,
     events: &UnboundedSender<MediaEvent>,
@@ -186,14 +187,9 @@ pub(super) fn drain(
                     Event::RemoteBye { leg } => MediaEvent::RemoteBye {
                         leg: MediaLeg(leg.0),
                     },
-                    Event::Latched { leg, channel, addr } => {
+                    // The address is the caller's: not logged.
+                    Event::Latched { leg, channel, .. } => {
                         tracing::debug!(?leg, ?channel, "media latched");
-                        if channel == Channel::Rtp {
-                            // Latched just now: only `addr` is accepted until it falls quiet.
-                            if let Some(l) = legs.get_mut(&leg.0) {
-                                l.filter.follow(&l.rtp, Some(addr));
-                            }
-                        }
                         continue;
                     }
                     Event::SourceChanged { leg, ssrc } => {
@@ -525,13 +521,7 @@ impl Engine {
         {
             self.stats.rx_refused += 1;
         }
-        drain(
-            c,
-            &mut self.legs,
-            &mut self.io,
-            &mut self.stats,
-            &self.events,
-        );
+        drain(c, &self.legs, &mut self.io, &mut self.stats, &self.events);
         if let (Some(at), Ok(done)) = (stamp, SystemTime::now().duration_since(UNIX_EPOCH)) {
             self.stats.held.record(done.saturating_sub(at));
         }
@@ -555,13 +545,7 @@ impl Engine {
             for id in chunk {
                 if let Some(c) = self.calls.get_mut(id) {
                     tick_call(c, now, &self.events, &self.recorder);
-                    drain(
-                        c,
-                        &mut self.legs,
-                        &mut self.io,
-                        &mut self.stats,
-                        &self.events,
-                    );
+                    drain(c, &self.legs, &mut self.io, &mut self.stats, &self.events);
                     if filters {
                         follow_filters(c, &mut self.legs, now);
                     }

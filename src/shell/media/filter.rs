@@ -4,10 +4,11 @@
 //! A connected UDP socket costs the kernel less per datagram: a send without an address
 //! reuses the socket's cached route instead of looking one up and copying the address in,
 //! and takes its IP ID from a counter of the socket. The relay's latching rule stays the
-//! relay's: the engine mirrors it here, connecting when a source latches and undoing it
-//! (`connect` to `AF_UNSPEC`) as soon as the relay would accept another source — when the
-//! latched source has been quiet for the relatch guard (checked every
-//! [`super::engine::FILTER_EVERY`] sweeps), or at once when a re-INVITE changes the address.
+//! relay's: every [`super::engine::FILTER_EVERY`] sweeps the engine brings each socket in
+//! line with it — connected to a source that has latched, freed (`connect` to
+//! `AF_UNSPEC`) once the relay would accept another source because the latched one has
+//! been quiet for the relatch guard — and frees it at once when a re-INVITE changes the
+//! address.
 //!
 //! What the kernel does differently while connected: a datagram from any other source is
 //! not delivered (the relay would have refused it), and the sender gets ICMP "port
