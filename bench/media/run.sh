@@ -9,6 +9,7 @@
 #   MODE=listen bench/media/run.sh 250                 # bridged calls, each with a listener
 #   SERVER_BIN=/tmp/old-engine bench/media/run.sh 500  # a prebuilt engine, for A/B runs
 #   EPOLL=1 bench/media/run.sh 1000                     # the epoll loop instead of io_uring
+#   GEN_SPIN=1 bench/media/run.sh 500                   # the generator yields, never sleeps
 #
 # In the three-way and listen modes the caller's leg talks and the others send silence, so the
 # delay is the caller's audio reaching the two other legs (through the mixer's jitter buffer
@@ -18,14 +19,16 @@
 # cores from starving the engine or the generator; the load seen is printed with the table.
 #
 # p50_us/p99_us are measured by the generator (send to receipt: two loopback hops, and its own
-# scheduling, included). With HELD=1 the engine also stamps arrivals and reports held_p99 and
+# scheduling, included); kp99_us is its p99 to the kernel's receipt stamp of each returning
+# packet, which leaves out the generator's own polling and scheduling on the way back. With HELD=1 the engine also stamps arrivals and reports held_p99 and
 # held_p999: kernel receipt of a packet to the end of its handling, the socket queue
 # included, as bucket bounds in µs (this costs the engine about a tenth more CPU).
 # rearmed counts io_uring receives the kernel ended (the buffer pool ran dry) and the
 # engine armed again; the server's raw line also says how many threads used io_uring.
 #
 # Prints the machine's kernel floor (`udp-floor`: what one relayed packet costs in syscalls
-# alone), then one table row per load; raw lines go to bench/out/media-<load>.txt.
+# alone) and its stalls (`stall-meter`), then one table row per load; raw lines go to
+# bench/out/media-<load>.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ $# -gt 0 ]; then LOADS=("$@"); else LOADS=(250 500 1000 2000); fi
@@ -49,8 +52,12 @@ echo "uptime: $(uptime)  threads=${THREADS:-1} server_cpus=${SERVER_CPUS:-0} mod
 # This machine's floor: one relayed packet's sendto + recvfrom alone, on the engine's core.
 first_cpu=${SERVER_CPUS:-0}
 echo "kernel floor: $(taskset -c "${first_cpu%%,*}" bench/media/loadgen/target/release/udp-floor 200000)"
-printf '%6s %9s %7s %8s %9s %10s %8s %8s %8s %8s %9s %9s %9s %9s %9s %8s\n' \
-  calls pps_each cpu_% us/pkt us/call_s loss_rx loss_rex kern_drop p50_us p99_us held_p99 held_p999 rss/call rec_drop sweep_us rearmed
+# What the machine itself takes from a busy thread (interrupts, other tasks, a VM's host): both
+# cores spun at once for 3 s. late_1ms_pct is the share of a steady stream such gaps alone
+# would hold back more than 1 ms — a p99 below 1 ms cannot be shown where it nears 1 %.
+bench/media/loadgen/target/release/stall-meter 3 "${first_cpu%%,*}" 1 | sed 's/^/machine stalls: /'
+printf '%6s %9s %7s %8s %9s %10s %8s %8s %8s %8s %8s %9s %9s %9s %9s %9s %8s\n' \
+  calls pps_each cpu_% us/pkt us/call_s loss_rx loss_rex kern_drop p50_us p99_us kp99_us held_p99 held_p999 rss/call rec_drop sweep_us rearmed
 for n in "${LOADS[@]}"; do
   ports="$REC_DIR/ports-$n"
   rm -f "$ports"
@@ -60,6 +67,7 @@ for n in "${LOADS[@]}"; do
   [ -n "${EPOLL:-}" ] && extra+=(--epoll)
   talk=()
   [ "${MODE:-bridge}" != bridge ] && talk=(--talkers first --hearers 2)
+  [ -n "${GEN_SPIN:-}" ] && talk+=(--spin)
   nice -n "${NICE:-0}" taskset -c "${SERVER_CPUS:-0}" "$SERVER" --threads "${THREADS:-1}" --calls "$n" --ports-file "$ports" --recordings "$REC_DIR/rec-$n" \
     --measure-after "$WARMUP" "${extra[@]}" > "$OUT/media-$n-server.txt" 2>/dev/null &
   spid=$!
@@ -74,10 +82,10 @@ for n in "${LOADS[@]}"; do
   g=$(cat "$OUT/media-$n.txt")
   s=$(cat "$OUT/media-$n-server.txt")
   val() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'; }
-  printf '%6s %9s %7s %8s %9s %10s %8s %8s %8s %8s %9s %9s %9s %9s %9s %8s\n' \
+  printf '%6s %9s %7s %8s %9s %10s %8s %8s %8s %8s %8s %9s %9s %9s %9s %9s %8s\n' \
     "$n" "$(val "$g" pps_each_way)" "$(val "$g" cpu_pct)" "$(val "$g" cpu_us_per_pkt)" \
     "$(val "$g" cpu_us_per_call_s)" "$(val "$g" loss)/$(val "$g" expected)" "$(val "$s" lost)" \
-    "$((e1 - e0))" "$(val "$g" p50_us)" "$(val "$g" p99_us)" "$(val "$s" held_p99_us)" "$(val "$s" held_p999_us)" "$(val "$g" rss_per_call_kb)" \
+    "$((e1 - e0))" "$(val "$g" p50_us)" "$(val "$g" p99_us)" "$(val "$g" kernel_p99_us)" "$(val "$s" held_p99_us)" "$(val "$s" held_p999_us)" "$(val "$g" rss_per_call_kb)" \
     "$(val "$s" recorder_dropped)" "$(val "$s" longest_sweep_us)" "$(val "$s" rearmed)"
   rm -rf "$REC_DIR/rec-$n"
 done

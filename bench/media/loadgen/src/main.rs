@@ -18,7 +18,12 @@
 //! With `--server-pid`, it also reads rexian's CPU time (utime+stime) and RSS from /proc at
 //! the window's edges. Prints one `key=value` line.
 //!
-//! `media-loadgen --ports-file F --server-pid P --warmup 3 --seconds 10`
+//! The receiver also reads the kernel's receipt stamp of each returning packet
+//! (`SO_TIMESTAMPNS`) and reports the delay to it as `kernel_p50_us`/`kernel_p99_us`, which
+//! leaves out its own polling. `--spin` makes the sender yield instead of sleeping between
+//! packets (a smoother stream where timer wake-ups are late, at the cost of its core).
+//!
+//! `media-loadgen --ports-file F --server-pid P --warmup 3 --seconds 10 [--spin]`
 
 use std::mem::{size_of, zeroed};
 use std::net::UdpSocket;
@@ -86,14 +91,52 @@ fn set_buf(sock: &UdpSocket, opt: libc::c_int, bytes: libc::c_int) {
 
 struct Shared {
     t0: Instant,
+    /// `t0` on the wall clock, in ns since the epoch: the kernel stamps arrivals by it.
+    t0_wall_ns: u64,
     w0: u64,
     w1: u64,
     stop: AtomicBool,
     received: AtomicU64,
 }
 
-fn receiver(sock: UdpSocket, sh: Arc<Shared>) -> (u64, Vec<u64>) {
+fn wall_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// The kernel's receipt stamp (`SO_TIMESTAMPNS`, wall clock) of a received message, in ns
+/// since the epoch.
+fn kernel_stamp(h: &libc::msghdr) -> Option<u64> {
+    // SAFETY: the header's control buffer was filled by recvmmsg up to msg_controllen; the
+    // CMSG macros stay inside it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                return Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    None
+}
+
+/// What the receiver measured: talking packets in the window, and two delay histograms —
+/// send to the moment this thread read the packet, and send to the kernel's receipt (which
+/// leaves out this thread's own polling and scheduling).
+struct Received {
+    in_window: u64,
+    hist: Vec<u64>,
+    kernel_hist: Vec<u64>,
+}
+
+fn receiver(sock: UdpSocket, sh: Arc<Shared>) -> Received {
     let mut bufs = vec![[0u8; 256]; RECV_BATCH];
+    let mut ctrl = vec![[0u64; 8]; RECV_BATCH];
+    let mut kernel_hist = vec![0u64; HIST_US + 1];
     // SAFETY (both): plain-old-data structs, filled in below before use.
     let mut iov: Vec<libc::iovec> = vec![unsafe { zeroed() }; RECV_BATCH];
     let mut hdrs: Vec<libc::mmsghdr> = vec![unsafe { zeroed() }; RECV_BATCH];
@@ -105,6 +148,8 @@ fn receiver(sock: UdpSocket, sh: Arc<Shared>) -> (u64, Vec<u64>) {
             iov[i].iov_len = bufs[i].len();
             hdrs[i].msg_hdr.msg_iov = &mut iov[i];
             hdrs[i].msg_hdr.msg_iovlen = 1;
+            hdrs[i].msg_hdr.msg_control = ctrl[i].as_mut_ptr().cast();
+            hdrs[i].msg_hdr.msg_controllen = size_of::<[u64; 8]>();
             hdrs[i].msg_len = 0;
         }
         // SAFETY: every header points at a live iovec over a live buffer of the stated size.
@@ -140,11 +185,20 @@ fn receiver(sock: UdpSocket, sh: Arc<Shared>) -> (u64, Vec<u64>) {
                 in_window += 1;
                 let us = (now.saturating_sub(sent) / 1000) as usize;
                 hist[us.min(HIST_US)] += 1;
+                if let Some(k) = kernel_stamp(&hdrs[i].msg_hdr) {
+                    let at = k.saturating_sub(sh.t0_wall_ns);
+                    let us = (at.saturating_sub(sent) / 1000) as usize;
+                    kernel_hist[us.min(HIST_US)] += 1;
+                }
             }
         }
         sh.received.fetch_add(n as u64, Ordering::Relaxed);
     }
-    (in_window, hist)
+    Received {
+        in_window,
+        hist,
+        kernel_hist,
+    }
 }
 
 /// The send time written by [`put_stamp`], if the payload holds one.
@@ -190,6 +244,9 @@ fn main() {
         .expect("base_rss_kb line");
     let first_only = arg(&args, "--talkers").is_some_and(|t| t == "first");
     let hearers: u64 = arg(&args, "--hearers").map_or(1, |v| v.parse().expect("--hearers"));
+    // Wait for the next packet's time by yielding rather than sleeping: on a host whose
+    // timer wake-ups come late, a sleeping sender sends what fell due meanwhile as a burst.
+    let spin = args.iter().any(|a| a == "--spin");
     let mut dests: Vec<libc::sockaddr_in> = Vec::new();
     let mut talks: Vec<bool> = Vec::new();
     let mut calls = 0;
@@ -207,10 +264,24 @@ fn main() {
     set_buf(&sock, libc::SO_RCVBUFFORCE, 32 << 20);
     set_buf(&sock, libc::SO_SNDBUFFORCE, 32 << 20);
     let t0 = Instant::now();
+    let t0_wall_ns = wall_ns();
+    let on: libc::c_int = 1;
+    // SAFETY: passes a live c_int of the size given.
+    let stamped = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    } == 0;
+    assert!(stamped, "SO_TIMESTAMPNS refused");
     let w0 = (warmup * 1e9) as u64;
     let w1 = w0 + (seconds * 1e9) as u64;
     let sh = Arc::new(Shared {
         t0,
+        t0_wall_ns,
         w0,
         w1,
         stop: AtomicBool::new(false),
@@ -297,22 +368,34 @@ fn main() {
         let next = due(g).max(now + 500_000).min(end);
         let now2 = t0.elapsed().as_nanos() as u64;
         if next > now2 {
-            std::thread::sleep(Duration::from_nanos(next - now2));
+            if spin {
+                while (t0.elapsed().as_nanos() as u64) < due(g).min(end) {
+                    std::thread::yield_now();
+                }
+            } else {
+                std::thread::sleep(Duration::from_nanos(next - now2));
+            }
         }
     }
     sh.stop.store(true, Ordering::Relaxed);
-    let (recv_window, hist) = rx.join().expect("receiver");
+    let Received {
+        in_window: recv_window,
+        hist,
+        kernel_hist,
+    } = rx.join().expect("receiver");
     let total_rx = sh.received.load(Ordering::Relaxed);
     let win = seconds;
     let mut out = format!(
         "calls={calls} streams={streams} sent={sent_window} expected={} received={recv_window} loss={} \
-         send_fail={send_fail} pps_each_way={:.0} p50_us={} p99_us={} max_us={} sent_total={sent_total} received_total={total_rx}",
+         send_fail={send_fail} pps_each_way={:.0} p50_us={} p99_us={} max_us={} kernel_p50_us={} kernel_p99_us={} sent_total={sent_total} received_total={total_rx}",
         talked_window * hearers,
         (talked_window * hearers).saturating_sub(recv_window),
         sent_window as f64 / win,
         percentile(&hist, 0.50),
         percentile(&hist, 0.99),
         hist.iter().rposition(|&c| c > 0).unwrap_or(0),
+        percentile(&kernel_hist, 0.50),
+        percentile(&kernel_hist, 0.99),
     );
     if let (Some((c0, t0n)), Some((c1, t1n))) = (cpu0, cpu1) {
         // SAFETY: sysconf has no preconditions.
