@@ -20,9 +20,10 @@
 #
 # p50_us/p99_us are measured by the generator (send to receipt: two loopback hops, and its own
 # scheduling, included); kp99_us is its p99 to the kernel's receipt stamp of each returning
-# packet, which leaves out the generator's own polling and scheduling on the way back. With HELD=1 the engine also stamps arrivals and reports held_p99 and
-# held_p999: kernel receipt of a packet to the end of its handling, the socket queue
-# included, as bucket bounds in µs (this costs the engine about a tenth more CPU).
+# packet, which leaves out the generator's own polling and scheduling on the way back. With
+# HELD=1 the engine also stamps arrivals and reports held_p99 and held_p999: kernel receipt
+# of a packet to the end of its handling, the socket queue included, as bucket bounds in µs
+# (this costs the engine about a tenth more CPU).
 # rearmed counts io_uring receives the kernel ended (the buffer pool ran dry) and the
 # engine armed again; the server's raw line also says how many threads used io_uring.
 #

@@ -12,41 +12,28 @@
 
 use std::time::{Duration, Instant};
 
+use media_loadgen::{pin, Buckets};
+
+const FLOOR: Duration = Duration::from_micros(20);
 const BOUNDS_US: [u64; 7] = [100, 250, 500, 1_000, 2_000, 5_000, 10_000];
 
 struct Gaps {
     cpu: usize,
-    counts: [u64; BOUNDS_US.len() + 1],
-    longest: Duration,
+    gaps: Buckets,
     lost: Duration,
     late_1ms: Duration,
-    spun: Duration,
 }
 
-fn pin(cpu: usize) -> bool {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it, and
-    // sched_setaffinity reads `size_of` bytes of it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
-    }
-}
-
-fn spin(cpu: usize, secs: f64) -> Gaps {
-    let pinned = pin(cpu);
-    assert!(pinned, "cannot run on CPU {cpu}");
+fn spin(cpu: usize, spun: Duration) -> Gaps {
+    pin(cpu);
     let mut g = Gaps {
         cpu,
-        counts: [0; BOUNDS_US.len() + 1],
-        longest: Duration::ZERO,
+        gaps: Buckets::new(FLOOR.as_micros() as u64, &BOUNDS_US),
         lost: Duration::ZERO,
         late_1ms: Duration::ZERO,
-        spun: Duration::from_secs_f64(secs),
     };
-    let start = Instant::now();
-    let end = start + g.spun;
-    let mut last = start;
+    let end = Instant::now() + spun;
+    let mut last = Instant::now();
     loop {
         let now = Instant::now();
         let gap = now - last;
@@ -54,11 +41,8 @@ fn spin(cpu: usize, secs: f64) -> Gaps {
         if now >= end {
             break;
         }
-        if gap > Duration::from_micros(20) {
-            let us = gap.as_micros() as u64;
-            let bucket = BOUNDS_US.iter().position(|&b| us < b).unwrap_or(BOUNDS_US.len());
-            g.counts[bucket] += 1;
-            g.longest = g.longest.max(gap);
+        if gap > FLOOR {
+            g.gaps.add(gap);
             g.lost += gap;
             g.late_1ms += gap.saturating_sub(Duration::from_millis(1));
         }
@@ -69,30 +53,22 @@ fn spin(cpu: usize, secs: f64) -> Gaps {
 fn main() {
     let mut args = std::env::args().skip(1);
     let secs: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5.0);
+    let spun = Duration::from_secs_f64(secs);
     let mut cpus: Vec<usize> = args.filter_map(|a| a.parse().ok()).collect();
     if cpus.is_empty() {
         cpus = vec![0, 1];
     }
     let threads: Vec<_> = cpus
         .into_iter()
-        .map(|cpu| std::thread::spawn(move || spin(cpu, secs)))
+        .map(|cpu| std::thread::spawn(move || spin(cpu, spun)))
         .collect();
     for t in threads {
         let g = t.join().expect("spinning thread");
-        let pct = |d: Duration| 100.0 * d.as_secs_f64() / g.spun.as_secs_f64();
-        let mut buckets = String::new();
-        let mut lower = 20;
-        for (i, n) in g.counts.iter().enumerate() {
-            match BOUNDS_US.get(i) {
-                Some(b) => buckets.push_str(&format!("gaps_{lower}_{b}us={n} ")),
-                None => buckets.push_str(&format!("gaps_over_{lower}us={n} ")),
-            }
-            lower = BOUNDS_US.get(i).copied().unwrap_or(lower);
-        }
+        let pct = |d: Duration| 100.0 * d.as_secs_f64() / spun.as_secs_f64();
         println!(
-            "cpu={} {buckets}longest_us={} lost_pct={:.2} late_1ms_pct={:.3}",
+            "cpu={} {} lost_pct={:.2} late_1ms_pct={:.3}",
             g.cpu,
-            g.longest.as_micros(),
+            g.gaps.fields("gaps"),
             pct(g.lost),
             pct(g.late_1ms)
         );
