@@ -69,7 +69,7 @@ async fn webhook_reports_and_supervisor_views() {
     let store = Store::open(&Store::sqlite_url(&d.data_dir()))
         .await
         .unwrap();
-    let mut tx = store.pool().begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(store.pool()).await.unwrap();
     let survey = enqueue(
         &mut tx,
         NewSms {
@@ -277,7 +277,7 @@ async fn no_phone_number_reaches_the_log() {
         std::net::TcpStream::connect(http).ok().map(|_| ())
     });
     let store = Store::open(&Store::sqlite_url(&data)).await.unwrap();
-    let mut tx = store.pool().begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(store.pool()).await.unwrap();
     let id = enqueue(
         &mut tx,
         NewSms {

@@ -212,7 +212,7 @@ accept_status = [202]
             "【12345热线】请评价：回复1满意，2基本满意，3不满意。",
         ),
     ];
-    let mut tx = store.pool().begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(store.pool()).await.unwrap();
     let mut ids = Vec::new();
     for (phone, kind, body) in msgs {
         ids.push(

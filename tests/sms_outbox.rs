@@ -54,7 +54,7 @@ const POLICY: RetryPolicy = RetryPolicy {
 
 async fn enqueue_commits_and_rolls_back_with_the_caller(store: &Store) {
     let pool = store.pool();
-    let mut tx = pool.begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(pool).await.unwrap();
     let kept = enqueue_at(
         &mut tx,
         sms("+8613800138000", SmsKind::TicketNumber, "T1"),
@@ -63,7 +63,7 @@ async fn enqueue_commits_and_rolls_back_with_the_caller(store: &Store) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let mut tx = pool.begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(pool).await.unwrap();
     let dropped = enqueue_at(
         &mut tx,
         sms("13900139000", SmsKind::TicketNumber, "T2"),
@@ -84,7 +84,7 @@ async fn enqueue_commits_and_rolls_back_with_the_caller(store: &Store) {
 }
 
 async fn anonymous_and_landlines_are_refused(store: &Store) {
-    let mut tx = store.pool().begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(store.pool()).await.unwrap();
     let e = enqueue_at(&mut tx, sms("anonymous", SmsKind::TicketNumber, "T"), 1)
         .await
         .unwrap_err();
@@ -105,7 +105,7 @@ async fn anonymous_and_landlines_are_refused(store: &Store) {
 
 async fn send_retry_submit_and_dlr(store: &Store) {
     let pool = store.pool();
-    let mut tx = pool.begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(pool).await.unwrap();
     let a = enqueue_at(
         &mut tx,
         sms("13800138000", SmsKind::DispatchReminder, "A"),
@@ -199,7 +199,7 @@ async fn send_retry_submit_and_dlr(store: &Store) {
 
 async fn a_message_left_sending_is_queued_again_and_attempts_are_bounded(store: &Store) {
     let pool = store.pool();
-    let mut tx = pool.begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(pool).await.unwrap();
     let a = enqueue_at(
         &mut tx,
         sms("13800138000", SmsKind::YellowWarning, "A"),
@@ -232,7 +232,7 @@ async fn a_message_left_sending_is_queued_again_and_attempts_are_bounded(store: 
 async fn survey_replies_are_matched_to_the_latest_open_survey(store: &Store) {
     let pool = store.pool();
     let week = 7 * 86_400;
-    let mut tx = pool.begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(pool).await.unwrap();
     let old = enqueue_at(&mut tx, sms("13800138000", SmsKind::Survey, "OLD"), 1_000)
         .await
         .unwrap();

@@ -51,7 +51,7 @@ async fn a_kill_mid_send_loses_nothing_and_repeats_at_most_one() {
     let store = Store::open(&Store::sqlite_url(&first.data_dir()))
         .await
         .unwrap();
-    let mut tx = store.pool().begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(store.pool()).await.unwrap();
     let mut ids = Vec::new();
     for i in 0..N {
         let msg = NewSms {
@@ -128,7 +128,7 @@ async fn a_gateway_outage_delays_messages_and_loses_none() {
     let store = Store::open(&Store::sqlite_url(&d.data_dir()))
         .await
         .unwrap();
-    let mut tx = store.pool().begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(store.pool()).await.unwrap();
     let mut ids = Vec::new();
     for i in 0..5 {
         let msg = NewSms {

@@ -73,7 +73,7 @@ enquire_link_secs = 1
         ),
         ("13800138002", SmsKind::RedWarning, long.clone()),
     ];
-    let mut tx = store.pool().begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(store.pool()).await.unwrap();
     let mut ids = Vec::new();
     for (phone, kind, body) in &msgs {
         ids.push(
@@ -160,7 +160,7 @@ async fn a_dropped_link_is_rebound_and_nothing_is_lost() {
     let store = Store::open(&Store::sqlite_url(&daemon.data_dir()))
         .await
         .unwrap();
-    let mut tx = store.pool().begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(store.pool()).await.unwrap();
     let mut ids = Vec::new();
     for i in 0..6 {
         let msg = NewSms {

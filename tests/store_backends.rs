@@ -4,7 +4,9 @@
 
 use rexian::store::accounts::Account;
 use rexian::store::tokens::Role;
-use rexian::store::{Store, StoreError};
+use std::time::Duration;
+
+use rexian::store::{begin_write, Store, StoreError};
 
 pub async fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -130,6 +132,53 @@ async fn sqlite_runs_in_wal_mode() {
         .await
         .unwrap();
     assert_eq!(mode, "wal");
+}
+
+/// Adds one row inside a transaction; the table is any that takes a plain insert.
+async fn add_unmatched(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    body: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sms_unmatched (phone, body, source, received_at) VALUES ($1, $2, 'test', 0)",
+    )
+    .bind("13800138000")
+    .bind(body)
+    .execute(&mut **tx)
+    .await
+    .map(drop)
+}
+
+/// A transaction that reads before it writes, begun while another connection holds the write
+/// lock, must wait for that lock and then succeed. A deferred `BEGIN` fails at its first write
+/// with `database is locked` at once, without using the busy timeout.
+#[tokio::test]
+async fn sqlite_a_write_transaction_waits_for_another_writer_instead_of_failing() {
+    let (store, _dir) = sqlite_store().await;
+    let pool = store.pool();
+    let mut first = begin_write(pool).await.unwrap();
+    add_unmatched(&mut first, "first").await.unwrap();
+    let second = async {
+        let mut tx = begin_write(pool).await?;
+        let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sms_unmatched")
+            .fetch_one(&mut *tx)
+            .await?;
+        add_unmatched(&mut tx, "second").await?;
+        tx.commit().await?;
+        Ok::<i64, sqlx::Error>(seen)
+    };
+    tokio::pin!(second);
+    // The busy timeout is 5 s: while the first holds the lock the second cannot end, well or badly.
+    let early = tokio::time::timeout(Duration::from_millis(300), &mut second).await;
+    assert!(early.is_err(), "ended while the lock was held: {early:?}");
+    first.commit().await.unwrap();
+    let seen = second.await.expect("the second waits, then writes");
+    assert_eq!(seen, 1, "its snapshot starts after the first committed");
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sms_unmatched")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 2);
 }
 
 #[tokio::test]

@@ -175,7 +175,7 @@ async fn one_write_matches_the_stepwise_path(s: &Store) {
         v
     };
     for (name, req) in shapes {
-        let mut tx = s.pool().begin().await.unwrap();
+        let mut tx = rexian::store::begin_write(s.pool()).await.unwrap();
         let a = create_request_stepwise_in_tx(&mut tx, &req).await.unwrap();
         let b = create_request_in_tx(&mut tx, &req).await.unwrap();
         tx.commit().await.unwrap();
@@ -212,7 +212,7 @@ async fn a_refused_creation_leaves_nothing(s: &Store) {
     r.rules = Some(rules.clone());
     r.dispatch_to = Some(uid("u1"));
     r.assisting = vec![uid("nowhere")];
-    let mut tx = s.pool().begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(s.pool()).await.unwrap();
     let e = create_request_in_tx(&mut tx, &r).await.unwrap_err();
     assert!(
         matches!(e, TicketError::UnknownUnit(ref u) if u == "nowhere"),
@@ -223,7 +223,7 @@ async fn a_refused_creation_leaves_nothing(s: &Store) {
     let mut r = CreateRequest::plain(ticket(TicketType::Complaint, None), agent(), at);
     r.rules = Some(rules.clone());
     r.answer = Some("x".into());
-    let mut tx = s.pool().begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(s.pool()).await.unwrap();
     let e = create_request_in_tx(&mut tx, &r).await.unwrap_err();
     assert!(matches!(e, TicketError::Refused { .. }), "{e}");
     tx.rollback().await.unwrap();
@@ -235,7 +235,7 @@ async fn a_refused_creation_leaves_nothing(s: &Store) {
     let mut r = CreateRequest::plain(ticket(TicketType::Help, None), agent(), at);
     r.rules = Some(rules);
     r.dispatch_to = Some(uid("u1"));
-    let mut tx = s.pool().begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(s.pool()).await.unwrap();
     let id = create_request_in_tx(&mut tx, &r).await.unwrap();
     tx.commit().await.unwrap();
     assert!(

@@ -95,7 +95,7 @@ async fn dispatch_reminds_every_unit_phone_in_the_same_transaction(s: &Store) {
     let at = "2026-03-02T10:00:00+08:00";
     // A dispatch whose transaction is rolled back queues nothing.
     let id = create(s, &new_ticket(TicketType::Help, "路灯不亮"), at).await;
-    let mut tx = s.pool().begin().await.unwrap();
+    let mut tx = rexian::store::begin_write(s.pool()).await.unwrap();
     let cmd = Command::Dispatch { unit: uid("u1") };
     apply_with_sms_in_tx(&mut tx, &id, cmd, &agent(), t(at), &rules, Some(&sms))
         .await
@@ -304,7 +304,7 @@ async fn a_caller_without_a_mobile_gets_no_number_and_the_ticket_commits(s: &Sto
     for contact in [Some("0469-4222222"), None, Some("13800138000")] {
         let mut new = new_ticket(TicketType::Consultation, "公积金提取");
         new.contact = contact.map(|c| Pii::new(c.into()));
-        let mut tx = s.pool().begin().await.unwrap();
+        let mut tx = rexian::store::begin_write(s.pool()).await.unwrap();
         let id = create_in_tx(&mut tx, &new, &agent(), at).await.unwrap();
         let sent =
             rexian::store::ticket_notify::ticket_number_in_tx(&mut tx, &sms, &id, at, &rules)

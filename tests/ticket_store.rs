@@ -553,7 +553,7 @@ async fn a_rolled_back_transaction_leaves_no_trace(s: &Store) {
     let id = dispatched(s, TicketType::Help, "2026-03-02T10:00:00+08:00").await;
     let before = snapshot(s, &id).await;
     {
-        let mut tx = s.pool().begin().await.unwrap();
+        let mut tx = rexian::store::begin_write(s.pool()).await.unwrap();
         let events = apply_in_tx(
             &mut tx,
             &id,

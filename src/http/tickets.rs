@@ -476,7 +476,9 @@ async fn dispatch(
     let rules = rules()?;
     let actor = actor(&auth)?;
     let now = now();
-    let mut tx = s.store.pool().begin().await.map_err(TicketError::from)?;
+    let mut tx = crate::store::begin_write(s.store.pool())
+        .await
+        .map_err(TicketError::from)?;
     let cmd = Command::Dispatch {
         unit: UnitId(b.unit),
     };

@@ -79,7 +79,7 @@ pub async fn handle_reply(
     now: i64,
     window_secs: i64,
 ) -> Result<ReplyOutcome, SmsError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::begin_write(pool).await?;
     let phone = normalise_mobile(from.expose()).ok();
     let answer = Satisfaction::parse(text);
     if let (Some(phone), Some(answer)) = (&phone, answer) {

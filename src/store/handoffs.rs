@@ -60,7 +60,7 @@ impl Store {
         h: &HandoffRow,
         sms: Option<&HandoffSms>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = super::begin_write(self.pool()).await?;
         // What was stored before decides which messages this write queues; without
         // messages to queue it is not read.
         let before: Option<i64> = match sms {

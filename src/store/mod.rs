@@ -31,7 +31,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 
 /// Which database is behind the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +133,22 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Begins a transaction that will write.
+///
+/// On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken at the start, where the busy
+/// timeout applies. A plain (deferred) `BEGIN` that reads first and writes later must upgrade its
+/// read lock, and SQLite answers that upgrade with `database is locked` at once, without
+/// waiting, whenever another connection holds the write lock — a dropped transaction whose
+/// rollback is still on its way back to the pool is enough. PostgreSQL waits on row locks, so it
+/// keeps its plain `BEGIN`.
+pub async fn begin_write(pool: &AnyPool) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    if pool.connect_options().database_url.scheme() == "sqlite" {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    } else {
+        pool.begin().await
     }
 }
 

@@ -166,7 +166,7 @@ async fn write(
     jobs: &[Job],
     stepwise: bool,
 ) -> Result<Vec<Result<String, TicketError>>, TicketError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = super::begin_write(store.pool()).await?;
     let mut results = Vec::with_capacity(jobs.len());
     // The units the whole group names, in one read inside the shared transaction.
     let units = if stepwise {

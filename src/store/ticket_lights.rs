@@ -56,7 +56,7 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         for id in &ids {
-            let mut tx = self.pool().begin().await?;
+            let mut tx = super::begin_write(self.pool()).await?;
             let locked = lock(&mut tx, id).await?;
             let (ticket, _) = load_in_tx(&mut tx, id).await?;
             refresh_light(&mut tx, &ticket, &locked, now, rules, sms).await?;

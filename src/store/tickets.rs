@@ -753,7 +753,7 @@ impl Store {
         actor: &Actor,
         now: DateTime<FixedOffset>,
     ) -> Result<TicketRecord, TicketError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = super::begin_write(self.pool()).await?;
         let id = create_in_tx(&mut tx, new, actor, now).await?;
         tx.commit().await?;
         let now = normalise(now);
@@ -792,7 +792,7 @@ impl Store {
         actor: &Actor,
         now: DateTime<FixedOffset>,
     ) -> Result<Vec<String>, TicketError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = super::begin_write(self.pool()).await?;
         let mut ids = Vec::with_capacity(new.len());
         for n in new {
             ids.push(create_in_tx(&mut tx, n, actor, now).await?);
@@ -824,7 +824,7 @@ impl Store {
         rules: &Rules,
         sms: Option<&TicketSms>,
     ) -> Result<Vec<Event>, TicketError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = super::begin_write(self.pool()).await?;
         let events = apply_with_sms_in_tx(&mut tx, id, cmd, actor, now, rules, sms).await?;
         tx.commit().await?;
         Ok(events)
@@ -838,7 +838,7 @@ impl Store {
         actor: &Actor,
         now: DateTime<FixedOffset>,
     ) -> Result<(), TicketError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = super::begin_write(self.pool()).await?;
         set_assisting_in_tx(&mut tx, id, units, actor, now).await?;
         tx.commit().await?;
         Ok(())
@@ -846,7 +846,7 @@ impl Store {
 
     /// The folded ticket, as the workflow core sees it.
     pub async fn ticket_state(&self, id: &str) -> Result<Ticket, TicketError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = super::begin_write(self.pool()).await?;
         let (t, _) = load_in_tx(&mut tx, id).await?;
         tx.rollback().await?;
         Ok(t)

@@ -62,7 +62,7 @@ impl Store {
     /// Adds a unit; its parent, if named, must exist.
     pub async fn add_unit(&self, u: &UnitRecord) -> Result<(), StoreError> {
         let contacts = contacts_json(&u.contacts);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = super::begin_write(self.pool()).await?;
         if let Some(p) = &u.parent {
             if p == &u.id || self.unit_in(&mut tx, p).await?.is_none() {
                 return Err(StoreError::NotFound(format!("parent unit {p}")));
@@ -91,7 +91,7 @@ impl Store {
     /// Changes a unit's name, parent and contacts.
     pub async fn update_unit(&self, u: &UnitRecord) -> Result<(), StoreError> {
         let contacts = contacts_json(&u.contacts);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = super::begin_write(self.pool()).await?;
         if let Some(p) = &u.parent {
             if p == &u.id || self.unit_in(&mut tx, p).await?.is_none() {
                 return Err(StoreError::NotFound(format!("parent unit {p}")));
@@ -114,7 +114,7 @@ impl Store {
 
     /// Removes a unit that no ticket and no other unit refers to.
     pub async fn remove_unit(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = super::begin_write(self.pool()).await?;
         let used: i64 = sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM ticket_units WHERE unit_id = $1) \
                   + (SELECT COUNT(*) FROM units WHERE parent = $1)",
