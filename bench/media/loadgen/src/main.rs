@@ -16,7 +16,9 @@
 //! the other legs send silence, and each talking packet is heard by two legs).
 //!
 //! With `--server-pid`, it also reads rexian's CPU time (utime+stime) and RSS from /proc at
-//! the window's edges. Prints one `key=value` line.
+//! the window's edges; with `--server-core N` also that core's busy share from /proc/stat
+//! (`core_busy_pct`: everything the core did, interrupts and softirqs included). Prints one
+//! `key=value` line.
 //!
 //! The receiver also reads the kernel's receipt stamp of each returning packet
 //! (`SO_TIMESTAMPNS`) and reports the delay to it as `kernel_p50_us`/`kernel_p99_us`, which
@@ -54,6 +56,26 @@ fn cpu_ticks(pid: u32) -> u64 {
     let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after ") state".
     get(11) + get(12)
+}
+
+/// Busy ticks of one core from /proc/stat: user, nice, system, irq and softirq (not idle,
+/// iowait or steal). Unlike the process's own time, this includes the receive work the kernel
+/// does for the server's sockets in interrupt context, and leaves out the work it does on
+/// that core for other processes' sockets only if packet steering sends it elsewhere.
+fn core_busy_ticks(core: usize) -> u64 {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let name = format!("cpu{core} ");
+    s.lines()
+        .find(|l| l.starts_with(&name))
+        .map(|l| {
+            let f: Vec<u64> = l
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            [0, 1, 2, 5, 6].iter().filter_map(|&i| f.get(i)).sum()
+        })
+        .unwrap_or(0)
 }
 
 fn rss_kb(pid: u32) -> u64 {
@@ -233,6 +255,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let ports_file = arg(&args, "--ports-file").expect("--ports-file FILE");
     let pid: Option<u32> = arg(&args, "--server-pid").and_then(|p| p.parse().ok());
+    let core: Option<usize> = arg(&args, "--server-core").and_then(|c| c.parse().ok());
     let warmup: f64 = arg(&args, "--warmup").map_or(3.0, |v| v.parse().expect("--warmup"));
     let seconds: f64 = arg(&args, "--seconds").map_or(10.0, |v| v.parse().expect("--seconds"));
 
@@ -305,15 +328,18 @@ fn main() {
     // Talking packets sent in the window, each heard by `hearers` legs.
     let mut talked_window = 0u64;
     let (mut cpu0, mut cpu1, mut rss) = (None, None, 0);
+    let (mut core0, mut core1) = (None, None);
     let mut batch: Vec<u64> = Vec::with_capacity(BATCH);
     loop {
         let now = t0.elapsed().as_nanos() as u64;
         if let Some(pid) = pid {
             if cpu0.is_none() && now >= w0 {
                 cpu0 = Some((cpu_ticks(pid), now));
+                core0 = core.map(core_busy_ticks);
             }
             if cpu1.is_none() && now >= w1 {
                 cpu1 = Some((cpu_ticks(pid), now));
+                core1 = core.map(core_busy_ticks);
                 rss = rss_kb(pid);
             }
         }
@@ -405,6 +431,12 @@ fn main() {
             cpu_us / (calls as f64 * wall),
             rss.saturating_sub(base_rss) as f64 / calls as f64,
         ));
+        if let (Some(b0), Some(b1)) = (core0, core1) {
+            out.push_str(&format!(
+                " core_busy_pct={:.1}",
+                (b1 - b0) as f64 / hz / wall * 100.0
+            ));
+        }
     }
     println!("{out}");
 }
