@@ -26,6 +26,7 @@ both!(
     a_caller_without_a_mobile_gets_no_number_and_the_ticket_commits,
     with_sms_off_nothing_is_queued,
     an_unsatisfied_survey_leads_to_a_return_visit_and_a_reopened_ticket,
+    two_replies_at_once_answer_the_survey_once,
 );
 
 fn sms() -> TicketSms {
@@ -568,4 +569,31 @@ async fn an_unsatisfied_survey_leads_to_a_return_visit_and_a_reopened_ticket(s: 
         .await
         .unwrap()
         .is_empty());
+}
+
+/// A caller who sends two answers at the same moment gets one answer recorded: the other is
+/// kept for a person, as any reply no survey takes.
+async fn two_replies_at_once_answer_the_survey_once(s: &Store) {
+    units_with_phones(s).await;
+    let id = closed_with_survey(s, "路灯不亮").await;
+    let (a, b) = tokio::join!(reply(s, "3"), reply(s, "1"));
+    let answered: Vec<_> = [&a, &b]
+        .into_iter()
+        .filter(|o| matches!(o, ReplyOutcome::Answered { .. }))
+        .collect();
+    assert_eq!(answered.len(), 1, "{a:?} {b:?}");
+    assert!(
+        [&a, &b]
+            .iter()
+            .any(|o| matches!(o, ReplyOutcome::Unmatched(_))),
+        "{a:?} {b:?}"
+    );
+    let answers: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sms_survey_answers WHERE ticket_id = $1")
+            .bind(&id)
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(answers, 1);
+    assert_eq!(survey::unmatched(s.pool(), 10).await.unwrap().len(), 1);
 }
