@@ -597,3 +597,70 @@ async fn two_replies_at_once_answer_the_survey_once(s: &Store) {
     assert_eq!(answers, 1);
     assert_eq!(survey::unmatched(s.pool(), 10).await.unwrap().len(), 1);
 }
+
+/// An agent records the call back while a supervisor closes the same return-visit task, on
+/// PostgreSQL (SQLite serialises the two). The agent's transaction is held between reading the
+/// open task and marking it done — its history row waits on another transaction's uncommitted
+/// row with the same key — while the supervisor's close commits. The visit must then be
+/// refused, not recorded against a task already closed without one.
+#[tokio::test]
+async fn postgres_a_return_visit_recorded_while_it_is_closed_is_refused() {
+    let s = &postgres_store().await;
+    units_with_phones(s).await;
+    let rules = rules();
+    let id = closed_with_survey(s, "噪音扰民").await;
+    let ReplyOutcome::Answered { return_visit, .. } = reply(s, "3").await else {
+        panic!("the reply matched no survey");
+    };
+    let task = return_visit.expect("a return-visit task");
+    let last: i64 = sqlx::query_scalar("SELECT seq FROM tickets WHERE id = $1")
+        .bind(&id)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    // Holds the key of the visit's history row, uncommitted.
+    let mut holder = s.pool().begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO ticket_events (ticket_id, seq, at, actor, role, kind, why, payload) \
+         VALUES ($1, $2, 0, 'test', 'system', 'test', NULL, '{}')",
+    )
+    .bind(&id)
+    .bind(last + 1)
+    .execute(&mut *holder)
+    .await
+    .unwrap();
+    let visit = Command::RecordVisit {
+        satisfied: false,
+        reasonable: true,
+    };
+    let (at, who) = (t("2026-03-05T10:00:00+08:00"), agent());
+    let race = async {
+        // Until the visit's transaction waits on the holder's row, it has read the task open.
+        let mut polls = 0;
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_locks w JOIN pg_locks h \
+                 ON h.locktype = 'transactionid' AND h.transactionid = w.transactionid \
+                 WHERE h.pid = pg_backend_pid() AND h.granted AND NOT w.granted",
+            )
+            .fetch_one(&mut *holder)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            polls += 1;
+            assert!(polls < 2_000, "the visit never reached its history row");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let closed = survey::close_return_visit(s.pool(), task).await.unwrap();
+        holder.rollback().await.unwrap();
+        closed
+    };
+    let (recorded, closed) = tokio::join!(s.apply_ticket(&id, visit, &who, at, &rules), race);
+    assert!(closed, "the supervisor's close took the open task");
+    let e = recorded.expect_err("the visit was recorded on a task closed meanwhile");
+    assert!(e.to_string().contains("no unsatisfied survey reply"), "{e}");
+    assert!(!kinds(s, &id).await.iter().any(|k| k == "revisited"));
+    assert_eq!(status(s, &id).await, "closed");
+}

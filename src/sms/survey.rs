@@ -258,16 +258,19 @@ pub(crate) async fn open_task_in_tx(
     .await
 }
 
-/// Marks return-visit task `task` done, in the transaction that records its result.
+/// Marks return-visit task `task` done, in the transaction that records its result. False
+/// when it is no longer open: on PostgreSQL someone may have closed it since
+/// [`open_task_in_tx`] read it, and the visit must then not be recorded against it.
 pub(crate) async fn finish_task_in_tx(
     tx: &mut Transaction<'_, Any>,
     task: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sms_return_visits SET state = 'done' WHERE id = $1")
-        .bind(task)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE sms_return_visits SET state = 'done' WHERE id = $1 AND state = 'open'")
+            .bind(task)
+            .execute(&mut **tx)
+            .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Marks a return-visit task done. False when it does not exist or is already done.

@@ -585,6 +585,7 @@ pub async fn apply_with_sms_in_tx(
         action,
         source,
     })?;
+    let before = ticket.state;
     let mut seq = last;
     for e in &events {
         seq += 1;
@@ -602,7 +603,14 @@ pub async fn apply_with_sms_in_tx(
         .await?;
         ticket.evolve(e);
         if let EventKind::Revisited { task, .. } = &e.kind {
-            crate::sms::survey::finish_task_in_tx(tx, *task).await?;
+            if !crate::sms::survey::finish_task_in_tx(tx, *task).await? {
+                return Err(TicketError::Refused {
+                    ticket: id.to_string(),
+                    state: before,
+                    action,
+                    source: TransitionError::NoRevisitPending,
+                });
+            }
         }
     }
     project(
