@@ -768,3 +768,50 @@ async fn group_creations_commit_together_and_fail_alone(s: &Store) {
         .unwrap_err();
     assert!(matches!(refusal(e), TransitionError::Forbidden { .. }));
 }
+
+/// A unit removed while a ticket is being dispatched to it, on PostgreSQL (SQLite serialises
+/// the two): the dispatch has written its unit row but not committed when the removal counts
+/// the unit's references (none yet visible) and deletes. The removal must wait for the
+/// dispatch and then be refused, not leave a ticket whose lead unit is gone.
+#[tokio::test]
+async fn postgres_a_unit_is_not_removed_under_a_dispatch_in_flight() {
+    let s = &postgres_store().await;
+    add_units(s).await;
+    let at = "2026-03-02T10:00:00+08:00";
+    let id = s
+        .create_ticket(&new_ticket(TicketType::Help, "路灯不亮"), &agent(), t(at))
+        .await
+        .unwrap()
+        .id;
+    let mut dispatch = rexian::store::begin_write(s.pool()).await.unwrap();
+    let cmd = Command::Dispatch { unit: uid("u3") };
+    apply_in_tx(&mut dispatch, &id, cmd, &agent(), t(at), &rules())
+        .await
+        .unwrap();
+    let commit_once_removal_waits = async {
+        let mut polls = 0;
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_locks w JOIN pg_locks h \
+                 ON h.locktype = 'transactionid' AND h.transactionid = w.transactionid \
+                 WHERE h.pid = pg_backend_pid() AND h.granted AND NOT w.granted",
+            )
+            .fetch_one(&mut *dispatch)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            polls += 1;
+            assert!(polls < 2_000, "the removal never waited for the dispatch");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        dispatch.commit().await.unwrap();
+    };
+    let (removed, ()) = tokio::join!(s.remove_unit("u3"), commit_once_removal_waits);
+    let e = removed.expect_err("the unit was removed under a ticket dispatched to it");
+    assert!(e.to_string().contains("referring to unit u3"), "{e}");
+    assert!(s.unit("u3").await.unwrap().is_some());
+    let r = s.ticket(&id).await.unwrap().unwrap();
+    assert_eq!(r.lead_unit.as_deref(), Some("u3"));
+}

@@ -169,6 +169,18 @@ pub fn unix_now() -> i64 {
 }
 
 /// True when a database error is a unique-key violation, on either backend.
+/// A write refused because a row it names (or a row naming the one it deletes) is missing.
+pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            matches!(d.kind(), sqlx::error::ErrorKind::ForeignKeyViolation)
+                || d.code().as_deref() == Some("23503")
+                || d.message().contains("FOREIGN KEY constraint failed")
+        }
+        _ => false,
+    }
+}
+
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {

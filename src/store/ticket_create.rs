@@ -425,10 +425,13 @@ async fn write_units(
         marks.join(", ")
     );
     let mut q = sqlx::query(&sql).bind(&d.id);
-    for (unit, role) in rows {
+    for &(unit, role) in &rows {
         q = q.bind(unit).bind(role);
     }
-    q.execute(&mut **tx).await?;
+    let named: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    q.execute(&mut **tx)
+        .await
+        .map_err(super::tickets::unit_write_error(&named.join(", ")))?;
     Ok(())
 }
 

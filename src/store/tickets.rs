@@ -124,6 +124,18 @@ pub enum TicketError {
     Store(#[from] StoreError),
 }
 
+/// The error of writing a ticket's unit rows for `units`: a unit removed since it was checked
+/// (on PostgreSQL, by a concurrent removal the foreign key made wait) is an unknown unit.
+pub(crate) fn unit_write_error(units: &str) -> impl FnOnce(sqlx::Error) -> TicketError + '_ {
+    move |e| {
+        if super::is_foreign_key_violation(&e) {
+            TicketError::UnknownUnit(units.to_string())
+        } else {
+            e.into()
+        }
+    }
+}
+
 impl From<sqlx::Error> for TicketError {
     fn from(e: sqlx::Error) -> Self {
         TicketError::Store(StoreError::Db(e))
@@ -384,7 +396,8 @@ async fn project(
             .bind(&t.id.0)
             .bind(&u.0)
             .execute(&mut **tx)
-            .await?;
+            .await
+            .map_err(unit_write_error(&u.0))?;
         }
     }
     Ok(())
@@ -730,7 +743,8 @@ pub async fn set_assisting_in_tx(
         .bind(id)
         .bind(*u)
         .execute(&mut **tx)
-        .await?;
+        .await
+        .map_err(unit_write_error(u))?;
     }
     let n = sqlx::query(
         "UPDATE tickets SET assisting_units = $1, updated_at = $2, seq = $3 \

@@ -127,11 +127,21 @@ impl Store {
                 "a ticket or sub-unit referring to unit {id}"
             )));
         }
-        let n = sqlx::query("DELETE FROM units WHERE id = $1")
+        // On PostgreSQL a ticket or sub-unit may have come to refer to it since the count;
+        // the foreign keys then refuse the delete, with the same answer as the count's.
+        let n = match sqlx::query("DELETE FROM units WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .await
+        {
+            Ok(done) => done.rows_affected(),
+            Err(e) if super::is_foreign_key_violation(&e) => {
+                return Err(StoreError::Duplicate(format!(
+                    "a ticket or sub-unit referring to unit {id}"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
         if n == 0 {
             return Err(StoreError::NotFound(format!("unit {id}")));
         }
