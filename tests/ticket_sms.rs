@@ -27,6 +27,7 @@ both!(
     with_sms_off_nothing_is_queued,
     an_unsatisfied_survey_leads_to_a_return_visit_and_a_reopened_ticket,
     two_replies_at_once_answer_the_survey_once,
+    two_replies_at_once_to_two_surveys_answer_both,
 );
 
 fn sms() -> TicketSms {
@@ -596,6 +597,27 @@ async fn two_replies_at_once_answer_the_survey_once(s: &Store) {
             .unwrap();
     assert_eq!(answers, 1);
     assert_eq!(survey::unmatched(s.pool(), 10).await.unwrap().len(), 1);
+}
+
+/// With two surveys open to one phone, two replies at the same moment answer one each, as
+/// they would one after the other: the newest for the first, the older for the second.
+async fn two_replies_at_once_to_two_surveys_answer_both(s: &Store) {
+    units_with_phones(s).await;
+    let older = closed_with_survey(s, "路灯不亮").await;
+    let newer = closed_with_survey(s, "噪音扰民").await;
+    let (a, b) = tokio::join!(reply(s, "1"), reply(s, "1"));
+    let mut tickets: Vec<String> = [a, b]
+        .into_iter()
+        .map(|o| match o {
+            ReplyOutcome::Answered { ticket_id, .. } => ticket_id.expect("a ticket's survey"),
+            other => panic!("a reply matched no survey: {other:?}"),
+        })
+        .collect();
+    tickets.sort();
+    let mut both = vec![older, newer];
+    both.sort();
+    assert_eq!(tickets, both);
+    assert!(survey::unmatched(s.pool(), 10).await.unwrap().is_empty());
 }
 
 /// An agent records the call back while a supervisor closes the same return-visit task, on

@@ -83,20 +83,23 @@ pub async fn handle_reply(
     let phone = normalise_mobile(from.expose()).ok();
     let answer = Satisfaction::parse(text);
     if let (Some(phone), Some(answer)) = (&phone, answer) {
-        let row = sqlx::query(
+        // The newest open survey to this phone, looked for again whenever another reply
+        // closed the one found (each look is a new statement, so it no longer sees that one).
+        while let Some(row) = sqlx::query(
             "SELECT id, ticket_id FROM sms_outbox WHERE phone = $1 AND survey_open = 1 \
              AND created_at >= $2 ORDER BY created_at DESC, id DESC LIMIT 1",
         )
         .bind(phone)
         .bind(now.saturating_sub(window_secs))
         .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = row {
+        .await?
+        {
             let sms_id: String = row.try_get("id")?;
             let ticket_id: Option<String> = row.try_get("ticket_id")?;
             // On PostgreSQL another reply to the same survey may have closed it since the
             // SELECT: this UPDATE then waits for that one's commit and matches no row. Only the
-            // reply that closes the survey answers it; the other is kept for a person below.
+            // reply that closes a survey answers it; this one looks for an older open survey,
+            // and with none left is kept for a person below.
             let took = sqlx::query(
                 "UPDATE sms_outbox SET survey_open = 0 WHERE id = $1 AND survey_open = 1",
             )
