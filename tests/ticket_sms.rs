@@ -658,23 +658,7 @@ async fn postgres_a_return_visit_recorded_while_it_is_closed_is_refused() {
     let (at, who) = (t("2026-03-05T10:00:00+08:00"), agent());
     let race = async {
         // Until the visit's transaction waits on the holder's row, it has read the task open.
-        let mut polls = 0;
-        loop {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM pg_locks w JOIN pg_locks h \
-                 ON h.locktype = 'transactionid' AND h.transactionid = w.transactionid \
-                 WHERE h.pid = pg_backend_pid() AND h.granted AND NOT w.granted",
-            )
-            .fetch_one(&mut *holder)
-            .await
-            .unwrap();
-            if waiting > 0 {
-                break;
-            }
-            polls += 1;
-            assert!(polls < 2_000, "the visit never reached its history row");
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        until_blocked_on(&mut holder, "the visit never reached its history row").await;
         let closed = survey::close_return_visit(s.pool(), task).await.unwrap();
         holder.rollback().await.unwrap();
         closed

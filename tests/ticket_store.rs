@@ -789,23 +789,7 @@ async fn postgres_a_unit_is_not_removed_under_a_dispatch_in_flight() {
         .await
         .unwrap();
     let commit_once_removal_waits = async {
-        let mut polls = 0;
-        loop {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM pg_locks w JOIN pg_locks h \
-                 ON h.locktype = 'transactionid' AND h.transactionid = w.transactionid \
-                 WHERE h.pid = pg_backend_pid() AND h.granted AND NOT w.granted",
-            )
-            .fetch_one(&mut *dispatch)
-            .await
-            .unwrap();
-            if waiting > 0 {
-                break;
-            }
-            polls += 1;
-            assert!(polls < 2_000, "the removal never waited for the dispatch");
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        until_blocked_on(&mut dispatch, "the removal never waited for the dispatch").await;
         dispatch.commit().await.unwrap();
     };
     let (removed, ()) = tokio::join!(s.remove_unit("u3"), commit_once_removal_waits);

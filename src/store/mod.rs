@@ -171,22 +171,28 @@ pub fn unix_now() -> i64 {
 /// True when a database error is a unique-key violation, on either backend.
 /// A write refused because a row it names (or a row naming the one it deletes) is missing.
 pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(d) => {
-            matches!(d.kind(), sqlx::error::ErrorKind::ForeignKeyViolation)
-                || d.code().as_deref() == Some("23503")
-                || d.message().contains("FOREIGN KEY constraint failed")
-        }
-        _ => false,
-    }
+    is_violation(
+        e,
+        sqlx::error::ErrorKind::ForeignKeyViolation,
+        "23503",
+        "FOREIGN KEY constraint failed",
+    )
 }
 
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    is_violation(
+        e,
+        sqlx::error::ErrorKind::UniqueViolation,
+        "23505",
+        "UNIQUE constraint failed",
+    )
+}
+
+/// A constraint error by sqlx's kind, PostgreSQL's SQLSTATE or SQLite's message.
+fn is_violation(e: &sqlx::Error, kind: sqlx::error::ErrorKind, code: &str, message: &str) -> bool {
     match e {
         sqlx::Error::Database(d) => {
-            matches!(d.kind(), sqlx::error::ErrorKind::UniqueViolation)
-                || d.code().as_deref() == Some("23505")
-                || d.message().contains("UNIQUE constraint failed")
+            d.kind() == kind || d.code().as_deref() == Some(code) || d.message().contains(message)
         }
         _ => false,
     }

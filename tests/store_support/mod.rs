@@ -152,3 +152,24 @@ pub async fn kinds(s: &Store, id: &str) -> Vec<String> {
 pub async fn status(s: &Store, id: &str) -> String {
     s.ticket(id).await.unwrap().unwrap().status
 }
+
+/// On PostgreSQL: returns once another transaction waits on a lock that `tx` holds — the
+/// concurrent step under test has reached the row `tx` wrote — polling every 5 ms and failing
+/// with `what` after 10 s.
+pub async fn until_blocked_on(tx: &mut sqlx::Transaction<'static, sqlx::Any>, what: &str) {
+    for _ in 0..2_000 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_locks w JOIN pg_locks h \
+             ON h.locktype = 'transactionid' AND h.transactionid = w.transactionid \
+             WHERE h.pid = pg_backend_pid() AND h.granted AND NOT w.granted",
+        )
+        .fetch_one(&mut **tx)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("{what}");
+}
