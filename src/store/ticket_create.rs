@@ -22,14 +22,11 @@ use sqlx::{Any, Transaction};
 use super::ticket_codec as codec;
 use super::ticket_group::CreateRequest;
 use super::ticket_notify::{self as notify, Intake, TicketSms};
-use super::tickets::{check_new, next_number, normalise, state_key, TicketError};
+use super::tickets::{check_new, creation_event, next_number, normalise, state_key, TicketError};
 use super::units::{units_in_tx, UnitRecord};
 use crate::sms::SmsKind;
-use crate::workflow::command::Action;
 use crate::workflow::lights::ticket_light;
-use crate::workflow::{
-    self, Actor, Command, Event, EventKind, Rules, State, Ticket, TicketId, UnitId,
-};
+use crate::workflow::{self, Actor, Command, Event, EventKind, Rules, Ticket, UnitId};
 
 /// One history row to write.
 struct HistoryRow {
@@ -230,19 +227,7 @@ pub(crate) async fn create_with_units_in_tx(
     let now = normalise(req.now);
     let sms: Option<&TicketSms> = req.sms.as_deref();
     let id = next_number(tx, now).await?;
-    let created = workflow::create(
-        TicketId(id.clone()),
-        new.ticket_type,
-        new.urgency,
-        actor.clone(),
-        now,
-    )
-    .map_err(|source| TicketError::Refused {
-        ticket: id.clone(),
-        state: State::Created,
-        action: Action::Create,
-        source,
-    })?;
+    let (created, kind, why, payload) = creation_event(&id, new, actor, now)?;
     let mut d = Draft {
         id: id.clone(),
         ticket: workflow::fold(std::slice::from_ref(&created))?,
@@ -253,16 +238,6 @@ pub(crate) async fn create_with_units_in_tx(
         now,
         sms: sms.is_some(),
     };
-    let (kind, why, mut payload) = codec::encode(&created.kind);
-    payload["intake"] = json!({
-        "line": new.line,
-        "requester": new.requester.as_ref().map(|p| p.expose()),
-        "contact": new.contact.as_ref().map(|p| p.expose()),
-        "facts": new.facts,
-        "address": new.address,
-        "call_id": new.call_id,
-        "recording": new.recording,
-    });
     d.push_with(now, Some(actor), kind, why, payload);
 
     if let Some(unit) = &req.dispatch_to {

@@ -485,6 +485,40 @@ pub(crate) fn check_new(new: &NewTicket) -> Result<(), TicketError> {
     Ok(())
 }
 
+/// The creation event of ticket `id`, with its history row's kind, reason and payload; the
+/// payload carries the intake, so a replay of the history restores it.
+pub(crate) fn creation_event(
+    id: &str,
+    new: &NewTicket,
+    actor: &Actor,
+    now: DateTime<FixedOffset>,
+) -> Result<(Event, &'static str, Option<String>, Value), TicketError> {
+    let event = workflow::create(
+        TicketId(id.to_string()),
+        new.ticket_type,
+        new.urgency,
+        actor.clone(),
+        now,
+    )
+    .map_err(|source| TicketError::Refused {
+        ticket: id.to_string(),
+        state: State::Created,
+        action: Action::Create,
+        source,
+    })?;
+    let (kind, why, mut payload) = codec::encode(&event.kind);
+    payload["intake"] = json!({
+        "line": new.line,
+        "requester": new.requester.as_ref().map(|p| p.expose()),
+        "contact": new.contact.as_ref().map(|p| p.expose()),
+        "facts": new.facts,
+        "address": new.address,
+        "call_id": new.call_id,
+        "recording": new.recording,
+    });
+    Ok((event, kind, why, payload))
+}
+
 /// Creates a ticket inside `tx` and returns its number.
 pub async fn create_in_tx(
     tx: &mut Transaction<'_, Any>,
@@ -495,19 +529,7 @@ pub async fn create_in_tx(
     check_new(new)?;
     let now = normalise(now);
     let id = next_number(tx, now).await?;
-    let event = workflow::create(
-        TicketId(id.clone()),
-        new.ticket_type,
-        new.urgency,
-        actor.clone(),
-        now,
-    )
-    .map_err(|source| TicketError::Refused {
-        ticket: id.clone(),
-        state: State::Created,
-        action: Action::Create,
-        source,
-    })?;
+    let (_, kind, why, payload) = creation_event(&id, new, actor, now)?;
     sqlx::query(
         "INSERT INTO tickets (id, ticket_type, urgency, line, requester, contact, facts, address, \
          status, call_id, recording, created_by, created_at, updated_at, seq) \
@@ -527,16 +549,6 @@ pub async fn create_in_tx(
     .bind(now.timestamp())
     .execute(&mut **tx)
     .await?;
-    let (kind, why, mut payload) = codec::encode(&event.kind);
-    payload["intake"] = json!({
-        "line": new.line,
-        "requester": new.requester.as_ref().map(|p| p.expose()),
-        "contact": new.contact.as_ref().map(|p| p.expose()),
-        "facts": new.facts,
-        "address": new.address,
-        "call_id": new.call_id,
-        "recording": new.recording,
-    });
     append_row(tx, &id, 1, now, Some(actor), kind, why.as_deref(), &payload).await?;
     Ok(id)
 }
