@@ -22,7 +22,10 @@ use sqlx::{Any, Transaction};
 use super::ticket_codec as codec;
 use super::ticket_group::CreateRequest;
 use super::ticket_notify::{self as notify, Intake, TicketSms};
-use super::tickets::{check_new, creation_event, next_number, normalise, state_key, TicketError};
+use super::tickets::{
+    check_new, creation_event, next_number, normalise, pending_key, provisional, state_key,
+    TicketError,
+};
 use super::units::{units_in_tx, UnitRecord};
 use crate::sms::SmsKind;
 use crate::workflow::lights::ticket_light;
@@ -295,13 +298,6 @@ async fn write_ticket(
 ) -> Result<(), TicketError> {
     let (new, t) = (&req.new, &d.ticket);
     let c = t.clocks.as_ref();
-    let pending = if t.pending_return.is_some() {
-        "return"
-    } else if t.pending_extension.is_some() {
-        "extension"
-    } else {
-        ""
-    };
     let assisting: Vec<&str> = req.assisting.iter().map(|u| u.0.as_str()).collect();
     sqlx::query(
         "INSERT INTO tickets (id, ticket_type, urgency, line, requester, contact, facts, address, \
@@ -324,12 +320,10 @@ async fn write_ticket(
     .bind(c.map(|c| c.started.timestamp()))
     .bind(c.map(|c| c.sign_due.at.timestamp()))
     .bind(c.map(|c| c.handle_due.at.timestamp()))
-    .bind(c.map_or(0i64, |c| {
-        i64::from(c.sign_due.beyond_calendar || c.handle_due.beyond_calendar)
-    }))
+    .bind(provisional(t))
     .bind(d.light)
     .bind(d.light_next)
-    .bind(pending)
+    .bind(pending_key(t))
     .bind(&new.call_id)
     .bind(&new.recording)
     .bind(codec::actor_id(&req.actor))

@@ -331,6 +331,24 @@ async fn need_unit(tx: &mut Transaction<'_, Any>, unit: &UnitId) -> Result<(), T
     Ok(())
 }
 
+/// The projection's `pending` column: what request awaits the centre's decision.
+pub(crate) fn pending_key(t: &Ticket) -> &'static str {
+    if t.pending_return.is_some() {
+        "return"
+    } else if t.pending_extension.is_some() {
+        "extension"
+    } else {
+        ""
+    }
+}
+
+/// The projection's `provisional` column: 1 while a deadline lies past the loaded calendar.
+pub(crate) fn provisional(t: &Ticket) -> i64 {
+    t.clocks.as_ref().map_or(0, |c| {
+        i64::from(c.sign_due.beyond_calendar || c.handle_due.beyond_calendar)
+    })
+}
+
 /// Rewrites the projection (and the light) from the folded ticket `t`, whose lead unit
 /// before the command was `old_unit`; `expected` is the seq the writer read and `seq` the
 /// last one it appended.
@@ -348,13 +366,6 @@ async fn project(
 ) -> Result<(), TicketError> {
     let (light, light_next, seq) = light_row(tx, t, now, rules, &locked.light, seq, sms).await?;
     let c = t.clocks.as_ref();
-    let pending = if t.pending_return.is_some() {
-        "return"
-    } else if t.pending_extension.is_some() {
-        "extension"
-    } else {
-        ""
-    };
     let n = sqlx::query(
         "UPDATE tickets SET status = $1, lead_unit = $2, started_at = $3, sign_due = $4, \
          deadline = $5, pending = $6, updated_at = $7, seq = $8, light = $9, light_next = $10, \
@@ -365,14 +376,12 @@ async fn project(
     .bind(c.map(|c| c.started.timestamp()))
     .bind(c.map(|c| c.sign_due.at.timestamp()))
     .bind(c.map(|c| c.handle_due.at.timestamp()))
-    .bind(pending)
+    .bind(pending_key(t))
     .bind(now.timestamp())
     .bind(seq)
     .bind(light)
     .bind(light_next)
-    .bind(c.map_or(0i64, |c| {
-        i64::from(c.sign_due.beyond_calendar || c.handle_due.beyond_calendar)
-    }))
+    .bind(provisional(t))
     .bind(&t.id.0)
     .bind(expected)
     .execute(&mut **tx)
