@@ -23,13 +23,15 @@ use super::ticket_codec as codec;
 use super::ticket_group::CreateRequest;
 use super::ticket_notify::{self as notify, Intake, TicketSms};
 use super::tickets::{
-    check_new, creation_event, next_number, normalise, pending_key, provisional, state_key,
-    TicketError,
+    check_new, next_number, normalise, pending_key, provisional, state_key, NewTicket, TicketError,
 };
 use super::units::{units_in_tx, UnitRecord};
 use crate::sms::SmsKind;
+use crate::workflow::command::Action;
 use crate::workflow::lights::ticket_light;
-use crate::workflow::{self, Actor, Command, Event, EventKind, Rules, Ticket, UnitId};
+use crate::workflow::{
+    self, Actor, Command, Event, EventKind, Rules, State, Ticket, TicketId, UnitId,
+};
 
 /// One history row to write.
 struct HistoryRow {
@@ -211,6 +213,40 @@ pub(crate) fn named_units<'a>(reqs: impl Iterator<Item = &'a CreateRequest>) -> 
     wanted.sort_unstable();
     wanted.dedup();
     wanted
+}
+
+/// The creation event of ticket `id`, with its history row's kind, reason and payload; the
+/// payload carries the intake, so a replay of the history restores it.
+pub(crate) fn creation_event(
+    id: &str,
+    new: &NewTicket,
+    actor: &Actor,
+    now: DateTime<FixedOffset>,
+) -> Result<(Event, &'static str, Option<String>, Value), TicketError> {
+    let event = workflow::create(
+        TicketId(id.to_string()),
+        new.ticket_type,
+        new.urgency,
+        actor.clone(),
+        now,
+    )
+    .map_err(|source| TicketError::Refused {
+        ticket: id.to_string(),
+        state: State::Created,
+        action: Action::Create,
+        source,
+    })?;
+    let (kind, why, mut payload) = codec::encode(&event.kind);
+    payload["intake"] = json!({
+        "line": new.line,
+        "requester": new.requester.as_ref().map(|p| p.expose()),
+        "contact": new.contact.as_ref().map(|p| p.expose()),
+        "facts": new.facts,
+        "address": new.address,
+        "call_id": new.call_id,
+        "recording": new.recording,
+    });
+    Ok((event, kind, why, payload))
 }
 
 /// [`create_request_in_tx`] with the units it names already read in `tx` (a unit missing from

@@ -25,8 +25,8 @@ use crate::workflow::command::Action;
 use crate::workflow::lights::ticket_light;
 use crate::workflow::ticket::FoldError;
 use crate::workflow::{
-    self, Actor, Command, Event, EventKind, Rules, State, Ticket, TicketId, TicketType,
-    TransitionError, UnitId, Urgency,
+    self, Actor, Command, Event, EventKind, Rules, State, Ticket, TicketType, TransitionError,
+    UnitId, Urgency,
 };
 
 /// What an agent writes down when creating a ticket (000 art. 2), plus where it came from.
@@ -494,40 +494,6 @@ pub(crate) fn check_new(new: &NewTicket) -> Result<(), TicketError> {
     Ok(())
 }
 
-/// The creation event of ticket `id`, with its history row's kind, reason and payload; the
-/// payload carries the intake, so a replay of the history restores it.
-pub(crate) fn creation_event(
-    id: &str,
-    new: &NewTicket,
-    actor: &Actor,
-    now: DateTime<FixedOffset>,
-) -> Result<(Event, &'static str, Option<String>, Value), TicketError> {
-    let event = workflow::create(
-        TicketId(id.to_string()),
-        new.ticket_type,
-        new.urgency,
-        actor.clone(),
-        now,
-    )
-    .map_err(|source| TicketError::Refused {
-        ticket: id.to_string(),
-        state: State::Created,
-        action: Action::Create,
-        source,
-    })?;
-    let (kind, why, mut payload) = codec::encode(&event.kind);
-    payload["intake"] = json!({
-        "line": new.line,
-        "requester": new.requester.as_ref().map(|p| p.expose()),
-        "contact": new.contact.as_ref().map(|p| p.expose()),
-        "facts": new.facts,
-        "address": new.address,
-        "call_id": new.call_id,
-        "recording": new.recording,
-    });
-    Ok((event, kind, why, payload))
-}
-
 /// Creates a ticket inside `tx` and returns its number.
 pub async fn create_in_tx(
     tx: &mut Transaction<'_, Any>,
@@ -538,7 +504,7 @@ pub async fn create_in_tx(
     check_new(new)?;
     let now = normalise(now);
     let id = next_number(tx, now).await?;
-    let (_, kind, why, payload) = creation_event(&id, new, actor, now)?;
+    let (_, kind, why, payload) = super::ticket_create::creation_event(&id, new, actor, now)?;
     sqlx::query(
         "INSERT INTO tickets (id, ticket_type, urgency, line, requester, contact, facts, address, \
          status, call_id, recording, created_by, created_at, updated_at, seq) \
