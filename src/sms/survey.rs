@@ -108,20 +108,22 @@ pub async fn handle_reply(
             .await?
             .rows_affected()
                 == 1;
-            if took {
-                sqlx::query(
-                    "INSERT INTO sms_survey_answers (sms_id, ticket_id, answer, received_at) \
+            if !took {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO sms_survey_answers (sms_id, ticket_id, answer, received_at) \
                  VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&sms_id)
-                .bind(&ticket_id)
-                .bind(answer.code())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                let mut return_visit = None;
-                if answer == Satisfaction::Unsatisfied {
-                    let id: i64 = sqlx::query_scalar(
+            )
+            .bind(&sms_id)
+            .bind(&ticket_id)
+            .bind(answer.code())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let mut return_visit = None;
+            if answer == Satisfaction::Unsatisfied {
+                let id: i64 = sqlx::query_scalar(
                     "INSERT INTO sms_return_visits (ticket_id, sms_id, phone, state, created_at) \
                      VALUES ($1, $2, $3, 'open', $4) RETURNING id",
                 )
@@ -131,31 +133,30 @@ pub async fn handle_reply(
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
-                    return_visit = Some(id);
-                }
-                if let Some(ticket) = &ticket_id {
-                    let payload = serde_json::json!({
-                        "answer": answer.code(),
-                        "sms_id": sms_id,
-                        "return_visit": return_visit,
-                    });
-                    let at = crate::store::tickets::from_unix(now);
-                    crate::store::tickets::note_in_tx(&mut tx, ticket, at, "survey", &payload)
-                        .await
-                        .map_err(|e| match e {
-                            TicketError::Store(StoreError::Db(e)) => SmsError::Db(e),
-                            other => SmsError::History(other.to_string()),
-                        })?;
-                }
-                tx.commit().await?;
-                tracing::info!(%sms_id, answer = answer.code(), from = %from, "survey answered");
-                return Ok(ReplyOutcome::Answered {
-                    sms_id,
-                    ticket_id,
-                    answer,
-                    return_visit,
-                });
+                return_visit = Some(id);
             }
+            if let Some(ticket) = &ticket_id {
+                let payload = serde_json::json!({
+                    "answer": answer.code(),
+                    "sms_id": sms_id,
+                    "return_visit": return_visit,
+                });
+                let at = crate::store::tickets::from_unix(now);
+                crate::store::tickets::note_in_tx(&mut tx, ticket, at, "survey", &payload)
+                    .await
+                    .map_err(|e| match e {
+                        TicketError::Store(StoreError::Db(e)) => SmsError::Db(e),
+                        other => SmsError::History(other.to_string()),
+                    })?;
+            }
+            tx.commit().await?;
+            tracing::info!(%sms_id, answer = answer.code(), from = %from, "survey answered");
+            return Ok(ReplyOutcome::Answered {
+                sms_id,
+                ticket_id,
+                answer,
+                return_visit,
+            });
         }
     }
     let stored = phone.unwrap_or_else(|| from.expose().clone());

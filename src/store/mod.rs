@@ -168,7 +168,6 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// True when a database error is a unique-key violation, on either backend.
 /// A write refused because a row it names (or a row naming the one it deletes) is missing.
 pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
     is_violation(
@@ -179,6 +178,7 @@ pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
     )
 }
 
+/// True when a database error is a unique-key violation, on either backend.
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     is_violation(
         e,
