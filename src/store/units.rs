@@ -122,10 +122,10 @@ impl Store {
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
+        let in_use =
+            || StoreError::Duplicate(format!("a ticket or sub-unit referring to unit {id}"));
         if used > 0 {
-            return Err(StoreError::Duplicate(format!(
-                "a ticket or sub-unit referring to unit {id}"
-            )));
+            return Err(in_use());
         }
         // On PostgreSQL a ticket or sub-unit may have come to refer to it since the count;
         // the foreign keys then refuse the delete, with the same answer as the count's.
@@ -135,11 +135,7 @@ impl Store {
             .await
         {
             Ok(done) => done.rows_affected(),
-            Err(e) if super::is_foreign_key_violation(&e) => {
-                return Err(StoreError::Duplicate(format!(
-                    "a ticket or sub-unit referring to unit {id}"
-                )))
-            }
+            Err(e) if super::is_foreign_key_violation(&e) => return Err(in_use()),
             Err(e) => return Err(e.into()),
         };
         if n == 0 {
